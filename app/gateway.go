@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/boxoffice/boxoffice/config"
+	"github.com/boxoffice/boxoffice/gateway"
+	"github.com/boxoffice/boxoffice/kafka"
+	"github.com/boxoffice/boxoffice/stock"
+	"github.com/boxoffice/boxoffice/store"
+)
+
+// Gateway is a running gateway process.
+type Gateway struct {
+	Addr     string // the address it listens on (useful with port 0)
+	Stock    *stock.Store
+	DB       *store.Store
+	Producer *kafka.Producer
+	Metrics  *gateway.Metrics
+	server   *gateway.Server
+	ln       net.Listener
+	log      *slog.Logger
+}
+
+// OpenGateway connects to every service and starts listening; Run serves.
+func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *Gateway, err error) {
+	g = &Gateway{log: log}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	if g.Stock, err = openRedis(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if g.DB, err = openMySQL(ctx, cfg, cfg.DBPool); err != nil {
+		return nil, err
+	}
+	if err = waitFor(ctx, "kafka", func(context.Context) error {
+		g.Producer, err = kafka.NewProducer(cfg.KafkaBrokers, "boxoffice-gateway")
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	g.Metrics = gateway.NewMetrics(g.DB.DB().DB)
+	async := &gateway.Async{Stock: g.Stock, Producer: g.Producer, Topic: cfg.Topic, ProduceTimeout: cfg.ProduceTimeout, Log: log, Observe: g.Metrics}
+	routes := []gateway.Route{{Name: "async", Strategy: async, Success: http.StatusAccepted}}
+	g.server = gateway.NewServer(gateway.Options{
+		Routes:  routes,
+		Reads:   &gateway.Reads{DB: g.DB, Stock: g.Stock},
+		Ready:   g.ready(cfg),
+		Metrics: g.Metrics,
+		Log:     log,
+		MaxBody: cfg.MaxBody,
+		// Long enough for the slowest strategy (a full lock wait plus the DB work).
+		RequestTimeout: cfg.LockWait + cfg.ProduceTimeout + cfg.DBTimeout,
+	})
+	if g.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	g.Addr = g.ln.Addr().String()
+	return g, nil
+}
+
+func (g *Gateway) ready(cfg config.Config) func(ctx context.Context) map[string]error {
+	return func(ctx context.Context) map[string]error {
+		checks := map[string]error{}
+		checks["redis"] = g.Stock.Client().Ping(ctx).Err()
+		ok, err := g.Stock.ScriptsLoaded(ctx)
+		if err == nil && !ok {
+			// Redis restarted or flushed its cache: load again, report once.
+			err = g.Stock.LoadScripts(ctx)
+		}
+		checks["scripts"] = err
+		checks["kafka"] = g.Producer.Ready(ctx, cfg.Topic)
+		return checks
+	}
+}
+
+// Run serves until ctx ends, then drains open requests.
+func (g *Gateway) Run(ctx context.Context) error {
+	g.log.Info("gateway listening", "addr", g.Addr)
+	go g.sample(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- g.server.Serve(g.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return g.server.Shutdown(sctx)
+}
+
+// sample refreshes the stock and in-flight gauges every second.
+func (g *Gateway) sample(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		concerts, err := g.Stock.Concerts(ctx)
+		if err != nil {
+			continue
+		}
+		for _, c := range concerts {
+			label := strconv.FormatInt(c, 10)
+			if n, ok, err := g.Stock.Remaining(ctx, c); err == nil && ok {
+				g.Metrics.SetStock(label, n)
+			}
+			if n, err := g.Stock.InFlightCount(ctx, c); err == nil {
+				g.Metrics.SetInFlight(label, n)
+			}
+		}
+	}
+}
+
+// Close releases every client.
+func (g *Gateway) Close() error {
+	var errs []error
+	if g.ln != nil {
+		g.ln.Close()
+	}
+	if g.Producer != nil {
+		errs = append(errs, g.Producer.Close())
+	}
+	if g.DB != nil {
+		errs = append(errs, g.DB.Close())
+	}
+	if g.Stock != nil {
+		errs = append(errs, g.Stock.Client().Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,47 @@
+// Package boxoffice holds the domain types shared by every part of the system:
+// reservation statuses and the sentinel errors that the HTTP layer maps to
+// status codes in one place.
+package boxoffice
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Status is the lifecycle state of a reservation.
+type Status string
+
+// Reservation statuses. PENDING exists only in Redis (accepted, not yet
+// written); every other status is a row in MySQL.
+const (
+	StatusPending   Status = "PENDING"
+	StatusHeld      Status = "HELD"
+	StatusConfirmed Status = "CONFIRMED"
+	StatusCancelled Status = "CANCELLED"
+	StatusExpired   Status = "EXPIRED"
+	StatusFailed    Status = "FAILED"
+)
+
+// Active reports whether a reservation in this status occupies a seat.
+func (s Status) Active() bool {
+	return s == StatusPending || s == StatusHeld || s == StatusConfirmed
+}
+
+// Sentinel errors. Wrap them with %w; the gateway maps each to one HTTP status
+// and error code.
+var (
+	ErrInvalid          = errors.New("invalid request")
+	ErrSoldOut          = errors.New("sold out")
+	ErrAlreadyReserved  = errors.New("member already holds a reservation for this concert")
+	ErrConcertNotFound  = errors.New("concert not found")
+	ErrNotFound         = errors.New("not found")
+	ErrIdempotencyReuse = errors.New("idempotency key already used for a different request")
+	ErrUnavailable      = errors.New("service unavailable")
+	ErrLockTimeout      = errors.New("lock wait timed out")
+	ErrNotSupported     = errors.New("not supported")
+)
+
+// Invalidf returns an ErrInvalid carrying a message for the client.
+func Invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

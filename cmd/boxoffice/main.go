@@ -1,0 +1,93 @@
+// Command boxoffice runs the reservation gateway, the writer and their tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/boxoffice/boxoffice/app"
+	"github.com/boxoffice/boxoffice/config"
+)
+
+type command struct {
+	groups int
+	help   string
+	run    func(ctx context.Context, cfg config.Config, log *slog.Logger) error
+}
+
+var commands = map[string]command{
+	"gateway": {config.Redis | config.Kafka | config.MySQL | config.Gateway, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		g, err := app.OpenGateway(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		return g.Run(ctx)
+	}},
+	"writer": {config.Redis | config.Kafka | config.MySQL | config.Writer, "consume reservation events into MySQL", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		w, err := app.OpenWriter(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		return w.Run(ctx)
+	}},
+	"migrate": {config.MySQL, "create or update the MySQL schema", app.Migrate},
+	"seed":    {config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "boxoffice:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	slog.SetDefault(log)
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return nil
+	}
+	name := args[0]
+	if name == "bench" {
+		return runBench(ctx, args[1:], stdout, stderr)
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", name)
+	}
+	cfg, err := config.Parse(name, cmd.groups, args[1:], os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Log(log, name, cmd.groups)
+	return cmd.run(ctx, cfg, log)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: boxoffice <command> [flags]
+
+commands:
+  gateway   serve the HTTP API
+  writer    consume reservation events into MySQL
+  migrate   create or update the MySQL schema
+  seed      create concerts, members, stock and topics
+  bench     drive a running gateway and report (see boxoffice bench -h)
+
+Every flag can also be set with BOX_<FLAG> (--http-addr → BOX_HTTP_ADDR);
+a flag on the command line wins. boxoffice <command> -h lists the flags.
+`)
+}

@@ -1,0 +1,254 @@
+// Package config holds the one configuration struct of every boxoffice
+// process. Values come from flags; a BOX_* environment variable named after the
+// flag (--http-addr ↔ BOX_HTTP_ADDR) replaces the default, and a flag given on
+// the command line wins over both.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. Each subcommand registers the fields it uses.
+type Config struct {
+	// Services.
+	RedisAddr    string
+	RedisPrefix  string
+	KafkaBrokers []string
+	MySQLDSN     string
+	Topic        string
+
+	// Timeouts for network calls.
+	RedisTimeout   time.Duration
+	ProduceTimeout time.Duration
+	DBTimeout      time.Duration
+
+	// Gateway.
+	HTTPAddr     string
+	MaxBody      int
+	DBPool       int
+	LockLease    time.Duration
+	LockWait     time.Duration
+	EnableUnsafe bool
+
+	// Writer.
+	Group         string
+	BatchSize     int
+	BatchWait     time.Duration
+	MetricsAddr   string
+	InflightGrace time.Duration
+
+	// Seed.
+	Concerts   int
+	Capacity   int
+	Members    int
+	Partitions int
+	Reset      bool
+}
+
+// DLQTopic is where the writer sends messages it cannot decode.
+func (c Config) DLQTopic() string { return c.Topic + ".DLQ" }
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		RedisAddr:      "127.0.0.1:6379",
+		RedisPrefix:    "bo",
+		KafkaBrokers:   []string{"127.0.0.1:9092"},
+		MySQLDSN:       "boxoffice:boxoffice@tcp(127.0.0.1:3306)/boxoffice?parseTime=true",
+		Topic:          "reservations",
+		RedisTimeout:   time.Second,
+		ProduceTimeout: 2 * time.Second,
+		DBTimeout:      5 * time.Second,
+		HTTPAddr:       ":8080",
+		MaxBody:        1024,
+		DBPool:         10,
+		LockLease:      5 * time.Second,
+		LockWait:       2 * time.Second,
+		Group:          "boxoffice-writer",
+		BatchSize:      1000,
+		BatchWait:      20 * time.Millisecond,
+		MetricsAddr:    ":9091",
+		InflightGrace:  30 * time.Second,
+		Concerts:       1,
+		Capacity:       100,
+		Members:        1000,
+		Partitions:     4,
+	}
+}
+
+// Flag groups; a subcommand asks for the groups it needs.
+const (
+	Redis = 1 << iota
+	Kafka
+	MySQL
+	Gateway
+	Writer
+	Seed
+)
+
+// Parse builds the configuration of subcommand cmd from args and the
+// environment (getenv is os.Getenv outside tests). The groups select which
+// flags the subcommand accepts.
+func Parse(cmd string, groups int, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("boxoffice "+cmd, flag.ContinueOnError)
+	fs.SetOutput(out)
+	Register(fs, &c, groups)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := ApplyEnv(fs, getenv); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// Register adds the flags of the given groups to fs, bound to c.
+func Register(fs *flag.FlagSet, c *Config, groups int) {
+	if groups&Redis != 0 {
+		fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis address host:port")
+		fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of every Redis key (lets several deployments or tests share one Redis)")
+		fs.DurationVar(&c.RedisTimeout, "redis-timeout", c.RedisTimeout, "timeout of one Redis call")
+	}
+	if groups&Kafka != 0 {
+		fs.Func("kafka-brokers", "comma-separated Kafka bootstrap brokers (default "+strings.Join(c.KafkaBrokers, ",")+")", func(s string) error {
+			c.KafkaBrokers = splitList(s)
+			if len(c.KafkaBrokers) == 0 {
+				return errors.New("empty broker list")
+			}
+			return nil
+		})
+		fs.StringVar(&c.Topic, "topic", c.Topic, "Kafka topic of reservation events (the dead-letter topic is this plus .DLQ)")
+		fs.DurationVar(&c.ProduceTimeout, "produce-timeout", c.ProduceTimeout, "how long the gateway waits for the broker's ack before undoing the reservation and answering 503")
+	}
+	if groups&MySQL != 0 {
+		fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MySQL DSN (go-sql-driver format)")
+		fs.DurationVar(&c.DBTimeout, "db-timeout", c.DBTimeout, "timeout of one MySQL statement or transaction")
+	}
+	if groups&Gateway != 0 {
+		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address of the gateway (also serves /metrics)")
+		fs.IntVar(&c.MaxBody, "max-body", c.MaxBody, "largest accepted request body in bytes (bigger → 413)")
+		fs.IntVar(&c.DBPool, "db-pool", c.DBPool, "MySQL connections of the gateway (used by reads and the lock strategies)")
+		fs.DurationVar(&c.LockLease, "lock-lease", c.LockLease, "distlock: lease of the Redis lock; a watchdog extends it while the holder works")
+		fs.DurationVar(&c.LockWait, "lock-wait", c.LockWait, "distlock: longest wait for the lock before 503 lock_timeout")
+		fs.BoolVar(&c.EnableUnsafe, "enable-unsafe", c.EnableUnsafe, "serve POST /api/reservations/unsafe (no concurrency control; for demonstrations only)")
+	}
+	if groups&Writer != 0 {
+		fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group of the writers")
+		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "a batch closes at this many messages…")
+		fs.DurationVar(&c.BatchWait, "batch-wait", c.BatchWait, "…or this long after its first message, whichever comes first")
+		fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "HTTP address of the writer's /metrics and /healthz")
+		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "age after which an in-flight reservation with no row is republished (a gateway died between admission and Kafka's ack)")
+	}
+	if groups&Seed != 0 {
+		fs.IntVar(&c.Concerts, "concerts", c.Concerts, "number of concerts to create (ids 1..N)")
+		fs.IntVar(&c.Capacity, "capacity", c.Capacity, "seats per concert")
+		fs.IntVar(&c.Members, "members", c.Members, "number of members to create (ids 1..M)")
+		fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of the reservations topic when it is created")
+		fs.BoolVar(&c.Reset, "reset", c.Reset, "start the concerts over: delete their reservations and restore full stock")
+	}
+}
+
+// EnvName is the environment variable that overrides the flag name.
+func EnvName(flagName string) string {
+	return "BOX_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ApplyEnv sets every flag not given on the command line from its BOX_*
+// variable, if that is set.
+func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Validate rejects values no process could run with.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.MaxBody > 0, "max-body must be positive, got %d", c.MaxBody)
+	check(c.DBPool > 0, "db-pool must be positive, got %d", c.DBPool)
+	check(c.BatchSize > 0, "batch-size must be positive, got %d", c.BatchSize)
+	check(c.BatchWait > 0, "batch-wait must be positive, got %s", c.BatchWait)
+	check(c.RedisTimeout > 0 && c.ProduceTimeout > 0 && c.DBTimeout > 0, "timeouts must be positive")
+	check(c.LockLease > 0 && c.LockWait > 0, "lock-lease and lock-wait must be positive")
+	check(c.Concerts >= 0 && c.Capacity >= 0 && c.Members >= 0, "seed sizes must not be negative")
+	check(c.Partitions > 0, "partitions must be positive, got %d", c.Partitions)
+	check(validPrefix.MatchString(c.RedisPrefix), "redis-prefix %q: use letters, digits, '_', '-', '.'", c.RedisPrefix)
+	check(c.Topic != "", "topic must not be empty")
+	return errors.Join(errs...)
+}
+
+var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Log prints the configuration of the given flag groups once at start-up,
+// password masked.
+func (c Config) Log(logger *slog.Logger, cmd string, groups int) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	Register(fs, &c, groups)
+	var attrs []any
+	names := []string{}
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		v := fs.Lookup(n).Value.String()
+		if n == "mysql-dsn" {
+			v = MaskDSN(v)
+		}
+		if n == "kafka-brokers" {
+			v = strings.Join(c.KafkaBrokers, ",")
+		}
+		attrs = append(attrs, n, v)
+	}
+	logger.Info("config", append([]any{"cmd", cmd}, attrs...)...)
+}
+
+// MaskDSN hides the password of a go-sql-driver DSN (user:pass@tcp(...)/db).
+func MaskDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	colon := strings.Index(dsn, ":")
+	if at < 0 || colon < 0 || colon > at {
+		return dsn
+	}
+	return dsn[:colon+1] + "***" + dsn[at:]
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/boxoffice/boxoffice"
+)
+
+// Errors of the HTTP layer itself.
+var (
+	errBodyTooLarge     = errors.New("request body too large")
+	errUnsupportedMedia = errors.New("content type must be application/json")
+	errMethod           = errors.New("method not allowed")
+)
+
+// httpError is the one place that maps an error to its HTTP status and the
+// machine-readable code clients switch on.
+func httpError(err error) (status int, code string) {
+	switch {
+	case errors.Is(err, boxoffice.ErrInvalid):
+		return http.StatusBadRequest, "invalid_request"
+	case errors.Is(err, boxoffice.ErrSoldOut):
+		return http.StatusConflict, "sold_out"
+	case errors.Is(err, boxoffice.ErrAlreadyReserved):
+		return http.StatusConflict, "already_reserved"
+	case errors.Is(err, boxoffice.ErrIdempotencyReuse):
+		return http.StatusUnprocessableEntity, "idempotency_key_reused"
+	case errors.Is(err, boxoffice.ErrConcertNotFound):
+		return http.StatusNotFound, "concert_not_found"
+	case errors.Is(err, boxoffice.ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, boxoffice.ErrLockTimeout):
+		return http.StatusServiceUnavailable, "lock_timeout"
+	case errors.Is(err, boxoffice.ErrUnavailable):
+		return http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, boxoffice.ErrNotSupported):
+		return http.StatusNotImplemented, "not_supported"
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, errUnsupportedMedia):
+		return http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed, "method_not_allowed"
+	}
+	return http.StatusInternalServerError, "internal"
+}

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/lua"
+	"github.com/boxoffice/boxoffice/stock"
+	"github.com/boxoffice/boxoffice/store"
+)
+
+// Reads answers the GET endpoints from MySQL and the in-flight records.
+type Reads struct {
+	DB    *store.Store
+	Stock *stock.Store
+}
+
+// ReservationView is the body of GET /api/reservations/{id}.
+type ReservationView struct {
+	ID        string           `json:"reservationId"`
+	Status    boxoffice.Status `json:"status"`
+	ConcertID int64            `json:"concertId,omitempty"`
+	MemberID  int64            `json:"memberId,omitempty"`
+	Strategy  string           `json:"strategy,omitempty"`
+	CreatedAt *time.Time       `json:"createdAt,omitempty"`
+	UpdatedAt *time.Time       `json:"updatedAt,omitempty"`
+	ExpiresAt *time.Time       `json:"expiresAt,omitempty"`
+	Reason    string           `json:"reason,omitempty"`
+}
+
+// Reservation reads a reservation: its row, or PENDING while it is in flight.
+func (r *Reads) Reservation(ctx context.Context, id string) (ReservationView, error) {
+	if _, err := ulid.ParseStrict(id); err != nil {
+		return ReservationView{}, boxoffice.Invalidf("reservation id %q is not a ULID", id)
+	}
+	// Row first, then Redis, then the row again: the writer commits the row
+	// before it clears the in-flight record, so one of the three sees it.
+	for i := 0; i < 2; i++ {
+		row, err := r.DB.Reservation(ctx, id)
+		if err == nil {
+			return viewOf(row), nil
+		}
+		if !errors.Is(err, boxoffice.ErrNotFound) {
+			return ReservationView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+		}
+		if i == 1 {
+			break
+		}
+		state, concert, err := r.Stock.State(ctx, id)
+		if err != nil {
+			return ReservationView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+		}
+		if state != lua.StateGone {
+			return ReservationView{ID: id, Status: boxoffice.StatusPending, ConcertID: concert, Strategy: "async"}, nil
+		}
+	}
+	return ReservationView{}, fmt.Errorf("reservation %s: %w", id, boxoffice.ErrNotFound)
+}
+
+func viewOf(row store.Reservation) ReservationView {
+	v := ReservationView{ID: row.ID, Status: row.Status, ConcertID: row.ConcertID, MemberID: row.MemberID,
+		Strategy: row.Strategy, CreatedAt: &row.CreatedAt, UpdatedAt: &row.UpdatedAt, Reason: row.Reason.String}
+	if row.ExpiresAt.Valid {
+		v.ExpiresAt = &row.ExpiresAt.Time
+	}
+	return v
+}
+
+// ConcertView is the body of GET /api/concerts/{id}.
+type ConcertView struct {
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	Capacity int64  `json:"capacity"`
+	// Remaining is the live count in Redis (what the next request sees).
+	Remaining int64 `json:"remaining"`
+	// PersistedRemaining is concerts.remaining in MySQL; it lags Remaining
+	// by the reservations still in flight.
+	PersistedRemaining int64 `json:"persistedRemaining"`
+	InFlight           int64 `json:"inFlight"`
+}
+
+// Concert reads a concert with its live stock.
+func (r *Reads) Concert(ctx context.Context, id int64) (ConcertView, error) {
+	c, err := r.DB.Concert(ctx, id)
+	if err != nil {
+		if errors.Is(err, boxoffice.ErrConcertNotFound) {
+			return ConcertView{}, err
+		}
+		return ConcertView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+	}
+	v := ConcertView{ID: c.ID, Name: c.Name, Capacity: c.Capacity, Remaining: c.Remaining, PersistedRemaining: c.Remaining}
+	n, ok, err := r.Stock.Remaining(ctx, id)
+	if err != nil {
+		return ConcertView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+	}
+	if ok {
+		v.Remaining = n
+	}
+	if v.InFlight, err = r.Stock.InFlightCount(ctx, id); err != nil {
+		return ConcertView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+	}
+	return v, nil
+}
+
+// Member reads a member.
+func (r *Reads) Member(ctx context.Context, id int64) (store.Member, error) {
+	m, err := r.DB.Member(ctx, id)
+	if err != nil && !errors.Is(err, boxoffice.ErrNotFound) {
+		return m, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+	}
+	return m, err
+}

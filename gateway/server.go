@@ -1,0 +1,317 @@
+// Package gateway is the HTTP front of boxoffice: a fasthttp server that admits
+// reservations through one of several strategies (the async product path and
+// the lock-based designs it is compared with) and serves reads, health and
+// metrics.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/boxoffice/boxoffice"
+)
+
+// Strategy is one way of taking a seat.
+type Strategy interface {
+	Reserve(ctx context.Context, req ReserveRequest) (Reservation, error)
+}
+
+// Route is a strategy served at POST /api/reservations/{Name}.
+type Route struct {
+	Name     string
+	Strategy Strategy
+	// Success is the status of an admitted request: 202 when the row is
+	// written later (async), 201 when it is written before answering.
+	Success int
+}
+
+// Server is the gateway's HTTP server.
+type Server struct {
+	routes   map[string]Route
+	reads    *Reads
+	ready    func(ctx context.Context) map[string]error
+	metrics  *Metrics
+	log      *slog.Logger
+	base     context.Context
+	cancel   context.CancelFunc
+	srv      *fasthttp.Server
+	promHTTP fasthttp.RequestHandler
+	// requestTimeout bounds one request's work end to end.
+	requestTimeout time.Duration
+}
+
+// Options configure a Server.
+type Options struct {
+	Routes         []Route
+	Reads          *Reads
+	Ready          func(ctx context.Context) map[string]error
+	Metrics        *Metrics
+	Log            *slog.Logger
+	MaxBody        int
+	RequestTimeout time.Duration
+}
+
+// NewServer builds the server; Serve starts it.
+func NewServer(o Options) *Server {
+	base, cancel := context.WithCancel(context.Background())
+	s := &Server{routes: map[string]Route{}, reads: o.Reads, ready: o.Ready, metrics: o.Metrics, log: o.Log,
+		base: base, cancel: cancel, requestTimeout: o.RequestTimeout}
+	for _, r := range o.Routes {
+		s.routes[r.Name] = r
+	}
+	if s.requestTimeout == 0 {
+		s.requestTimeout = 10 * time.Second
+	}
+	s.promHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	s.srv = &fasthttp.Server{
+		Handler:            s.handle,
+		Name:               "boxoffice",
+		MaxRequestBodySize: o.MaxBody,
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				writeError(ctx, fmt.Errorf("%w: limit is %d bytes", errBodyTooLarge, o.MaxBody))
+				return
+			}
+			writeError(ctx, fmt.Errorf("%w: %v", boxoffice.ErrInvalid, err))
+		},
+		Logger: slogPrintf{o.Log},
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting, waits for open requests, then cancels leftovers.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.cancel()
+	return err
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	route, strategy := s.dispatch(ctx)
+	if route == "metrics" {
+		return // not worth a histogram of its own
+	}
+	code := strconv.Itoa(ctx.Response.StatusCode())
+	errCode := ""
+	if ctx.Response.StatusCode() >= 400 {
+		errCode, _ = ctx.UserValue(errorCodeKey).(string)
+	}
+	s.metrics.requests.WithLabelValues(route, strategy, code, errCode).Inc()
+	s.metrics.duration.WithLabelValues(route, strategy).Observe(time.Since(start).Seconds())
+}
+
+// dispatch routes a request and returns the route and strategy labels.
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
+	path := string(ctx.Path())
+	switch {
+	case path == "/healthz":
+		if allow(ctx, "GET") {
+			writeJSON(ctx, http.StatusOK, map[string]string{"status": "ok"})
+		}
+		return "healthz", ""
+	case path == "/readyz":
+		if allow(ctx, "GET") {
+			s.readyz(ctx)
+		}
+		return "readyz", ""
+	case path == "/metrics":
+		s.promHTTP(ctx)
+		return "metrics", ""
+	case strings.HasPrefix(path, "/api/reservations/"):
+		rest := strings.TrimPrefix(path, "/api/reservations/")
+		if r, ok := s.routes[rest]; ok {
+			if allow(ctx, "POST") {
+				s.reserve(ctx, r)
+			}
+			return "reserve", r.Name
+		}
+		if isKnownStrategy(rest) {
+			writeError(ctx, fmt.Errorf("strategy %q is not enabled on this gateway: %w", rest, boxoffice.ErrNotFound))
+			return "reserve", rest
+		}
+		if !strings.Contains(rest, "/") && allow(ctx, "GET") {
+			s.getReservation(ctx, rest)
+		}
+		if strings.Contains(rest, "/") {
+			writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
+		}
+		return "reservation", ""
+	case strings.HasPrefix(path, "/api/concerts/"):
+		if allow(ctx, "GET") {
+			s.getConcert(ctx, strings.TrimPrefix(path, "/api/concerts/"))
+		}
+		return "concert", ""
+	case strings.HasPrefix(path, "/api/members/"):
+		if allow(ctx, "GET") {
+			s.getMember(ctx, strings.TrimPrefix(path, "/api/members/"))
+		}
+		return "member", ""
+	}
+	writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
+	return "unknown", ""
+}
+
+func isKnownStrategy(name string) bool {
+	switch name {
+	case "async", "pessimistic", "distlock", "unsafe":
+		return true
+	}
+	return false
+}
+
+// allow answers 405 with an Allow header unless the method matches.
+func allow(ctx *fasthttp.RequestCtx, method string) bool {
+	if string(ctx.Method()) == method {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", method)
+	writeError(ctx, fmt.Errorf("%w: use %s", errMethod, method))
+	return false
+}
+
+func (s *Server) requestContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.base, s.requestTimeout)
+}
+
+func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
+	req, err := parseReserve(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	res, err := r.Strategy.Reserve(rctx, req)
+	if err != nil {
+		if status, _ := httpError(err); status >= 500 {
+			s.log.Warn("reserve failed", "strategy", r.Name, "concert", req.ConcertID, "member", req.MemberID, "err", err)
+		}
+		writeError(ctx, err)
+		return
+	}
+	ctx.Response.Header.Set("Location", "/api/reservations/"+res.ID)
+	if res.Replayed {
+		ctx.Response.Header.Set("Idempotent-Replayed", "true")
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(r.Success)
+	// The hot path's body, built by hand: ULIDs and statuses need no escaping.
+	b := ctx.Response.BodyWriter()
+	fmt.Fprintf(b, `{"reservationId":"%s","status":"%s"}`, res.ID, res.Status)
+}
+
+func (s *Server) getReservation(ctx *fasthttp.RequestCtx, id string) {
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	v, err := s.reads.Reservation(rctx, id)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, http.StatusOK, v)
+}
+
+func (s *Server) getConcert(ctx *fasthttp.RequestCtx, raw string) {
+	id, err := parseID("concert id", raw)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	v, err := s.reads.Concert(rctx, id)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, http.StatusOK, v)
+}
+
+func (s *Server) getMember(ctx *fasthttp.RequestCtx, raw string) {
+	id, err := parseID("member id", raw)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	v, err := s.reads.Member(rctx, id)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, http.StatusOK, v)
+}
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	rctx, cancel := context.WithTimeout(s.base, 3*time.Second)
+	defer cancel()
+	checks := s.ready(rctx)
+	out := map[string]string{}
+	status := http.StatusOK
+	for name, err := range checks {
+		out[name] = "ok"
+		if err != nil {
+			out[name] = err.Error()
+			status = http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(ctx, status, out)
+}
+
+func parseID(what, raw string) (int64, error) {
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, boxoffice.Invalidf("%s must be a positive integer, got %q", what, raw)
+	}
+	return id, nil
+}
+
+// errorCodeKey carries the error code of a response to the metrics.
+const errorCodeKey = "boxoffice.error"
+
+// writeError writes {"error": code, "message": ...} with the mapped status.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	status, code := httpError(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "internal error"
+	}
+	ctx.SetUserValue(errorCodeKey, code)
+	writeJSON(ctx, status, map[string]string{"error": code, "message": msg})
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	if err := json.NewEncoder(ctx.Response.BodyWriter()).Encode(v); err != nil {
+		ctx.SetStatusCode(http.StatusInternalServerError)
+	}
+	if status >= 400 && ctx.UserValue(errorCodeKey) == nil {
+		ctx.SetUserValue(errorCodeKey, "internal")
+	}
+}
+
+// slogPrintf adapts slog to fasthttp's Logger.
+type slogPrintf struct{ l *slog.Logger }
+
+func (s slogPrintf) Printf(format string, args ...any) { s.l.Warn(fmt.Sprintf(format, args...)) }

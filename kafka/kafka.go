@@ -1,0 +1,214 @@
+// Package kafka wraps IBM/sarama: a producer whose Publish waits for the
+// broker's ack under a context, the consumer group configuration of the
+// writer, and topic creation.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Version is the protocol version we speak: every 3.6+ and 4.x broker takes it.
+var Version = sarama.V3_6_0_0
+
+func baseConfig(clientID string) *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = Version
+	c.ClientID = clientID
+	// Fail fast on a dead broker: callers bound every wait with a context and
+	// would rather answer 503 than queue behind a 30 s dial.
+	c.Net.DialTimeout = 2 * time.Second
+	c.Net.ReadTimeout = 10 * time.Second
+	c.Net.WriteTimeout = 10 * time.Second
+	c.Metadata.Retry.Max = 2
+	c.Metadata.Retry.Backoff = 100 * time.Millisecond
+	return c
+}
+
+// ProducerConfig is the durable producer: a 202 promises the event is on the
+// broker, so acks=all, and idempotence so sarama's retries never duplicate a
+// message within a partition.
+func ProducerConfig(clientID string) *sarama.Config {
+	c := baseConfig(clientID)
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Idempotent = true
+	c.Net.MaxOpenRequests = 1 // required by the idempotent producer
+	c.Producer.Retry.Max = 5
+	c.Producer.Retry.Backoff = 50 * time.Millisecond
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	// No linger: while one produce request is in flight the next batch
+	// fills by itself, which on loopback gives large batches at low latency.
+	c.Producer.Flush.Frequency = 0
+	c.Producer.Partitioner = sarama.NewHashPartitioner
+	return c
+}
+
+// ConsumerConfig is the writer's consumer group: start from the oldest offset
+// of a new group, mark offsets by hand after each commit.
+func ConsumerConfig(clientID string) *sarama.Config {
+	c := baseConfig(clientID)
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Offsets.AutoCommit.Enable = true
+	c.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
+	c.Consumer.Return.Errors = true
+	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	// Read only committed data; harmless without transactions, right with them.
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	c.Consumer.Fetch.Default = 4 << 20
+	c.ChannelBufferSize = 1024
+	return c
+}
+
+// Producer publishes messages and waits for their acks.
+type Producer struct {
+	client sarama.Client
+	ap     sarama.AsyncProducer
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// NewProducer connects to the brokers.
+func NewProducer(brokers []string, clientID string) (*Producer, error) {
+	client, err := sarama.NewClient(brokers, ProducerConfig(clientID))
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	ap, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	p := &Producer{client: client, ap: ap}
+	p.wg.Add(2)
+	// Successes and Errors must be drained or the producer stalls.
+	go func() {
+		defer p.wg.Done()
+		for m := range ap.Successes() {
+			m.Metadata.(chan error) <- nil
+		}
+	}()
+	go func() {
+		defer p.wg.Done()
+		for e := range ap.Errors() {
+			e.Msg.Metadata.(chan error) <- e.Err
+		}
+	}()
+	return p, nil
+}
+
+// Message is one record to publish.
+type Message struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers map[string]string
+}
+
+// ErrTimeout means the broker did not acknowledge before the context ended.
+// The message may still be delivered later.
+var ErrTimeout = errors.New("kafka: no ack in time")
+
+// Publish sends m and waits for the broker's ack or the end of ctx.
+func (p *Producer) Publish(ctx context.Context, m Message) error {
+	done := make(chan error, 1) // buffered: the drain goroutine never blocks on a caller that left
+	msg := &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.ByteEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Metadata: done}
+	for k, v := range m.Headers {
+		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
+	select {
+	case p.ap.Input() <- msg:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("kafka publish: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+}
+
+// Close flushes what is buffered and stops the producer.
+func (p *Producer) Close() error {
+	var err error
+	p.once.Do(func() {
+		p.ap.AsyncClose()
+		p.wg.Wait()
+		err = p.client.Close()
+	})
+	return err
+}
+
+// Ready reports whether the producer's client can reach a broker now.
+func (p *Producer) Ready(ctx context.Context, topic string) error {
+	errc := make(chan error, 1)
+	go func() { errc <- p.client.RefreshMetadata(topic) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("kafka: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka: %w", ctx.Err())
+	}
+}
+
+// EnsureTopics creates the topics that do not exist yet.
+func EnsureTopics(ctx context.Context, brokers []string, partitions int32, topics ...string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, baseConfig("boxoffice-admin"))
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	defer admin.Close()
+	errc := make(chan error, 1)
+	go func() {
+		for _, t := range topics {
+			err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+			if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+				errc <- fmt.Errorf("create topic %s: %w", t, err)
+				return
+			}
+		}
+		errc <- nil
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("create topics: %w", ctx.Err())
+	}
+}
+
+// Reachable reports whether some broker answers a metadata request.
+func Reachable(ctx context.Context, brokers []string) error {
+	errc := make(chan error, 1)
+	go func() {
+		c, err := sarama.NewClient(brokers, baseConfig("boxoffice-probe"))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		_, err = c.Controller()
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("kafka: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,93 @@
+// Package lua holds the Redis scripts that make every stock change atomic, and
+// the Go names of their return codes. The scripts are embedded and become
+// redis.Script values once; Script.Run sends EVALSHA and falls back to EVAL
+// (which reloads the script) when Redis answers NOSCRIPT.
+package lua
+
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed reserve.lua
+	reserveSrc string
+	//go:embed release.lua
+	releaseSrc string
+	//go:embed ack.lua
+	ackSrc string
+	//go:embed claim.lua
+	claimSrc string
+	//go:embed done.lua
+	doneSrc string
+	//go:embed fail.lua
+	failSrc string
+)
+
+// The scripts, each loaded once per process.
+var (
+	Reserve = redis.NewScript(reserveSrc)
+	Release = redis.NewScript(releaseSrc)
+	Ack     = redis.NewScript(ackSrc)
+	Claim   = redis.NewScript(claimSrc)
+	Done    = redis.NewScript(doneSrc)
+	Fail    = redis.NewScript(failSrc)
+)
+
+// All lists every script, for loading at start-up and for readiness checks.
+var All = []*redis.Script{Reserve, Release, Ack, Claim, Done, Fail}
+
+// Reserve's result codes.
+const (
+	// ReserveOK: stock taken, member recorded, reservation in flight.
+	ReserveOK = 1
+	// ReserveSoldOut: no stock left.
+	ReserveSoldOut = 2
+	// ReserveAlreadyReserved: the member holds a reservation for this concert
+	// (one per member per concert).
+	ReserveAlreadyReserved = 3
+	// ReserveNoConcert: no stock key, the concert was never loaded.
+	ReserveNoConcert = 4
+	// ReserveReplay: the Idempotency-Key (or the reservation id) was seen
+	// before; the result carries the earlier reservation id and its state.
+	ReserveReplay = 5
+	// ReserveKeyMismatch: the Idempotency-Key was used by another member.
+	ReserveKeyMismatch = 6
+)
+
+// In-flight states, the first byte of an in-flight record.
+const (
+	// StatePublishing: admitted; Kafka's ack not yet seen. Only now may the
+	// gateway undo the reservation.
+	StatePublishing = "P"
+	// StateAcked: Kafka acknowledged the event (recorded for idempotent replays).
+	StateAcked = "A"
+	// StateClaimed: a writer is committing it; nothing may undo it now.
+	StateClaimed = "C"
+	// StateGone: no record; either written and cleared, or released.
+	StateGone = ""
+)
+
+// Release's result codes.
+const (
+	// ReleaseDone: stock and member returned, tombstone written.
+	ReleaseDone = 1
+	// ReleasePersisted: no record and no tombstone; the writer already stored it.
+	ReleasePersisted = 2
+	// ReleaseAlready: released before (a repeated undo).
+	ReleaseAlready = 3
+	// ReleaseKept: acknowledged or claimed; it will be written, so it stays.
+	ReleaseKept = 4
+)
+
+// Claim's per-id result codes.
+const (
+	// ClaimReleased: the gateway undid it; the event must not become a row.
+	ClaimReleased = 0
+	// ClaimOK: in flight and now claimed by this writer.
+	ClaimOK = 1
+	// ClaimUnknown: no record (written and cleared before, or Redis lost it);
+	// the row insert is idempotent, so the writer goes on.
+	ClaimUnknown = 2
+)

@@ -1,0 +1,48 @@
+-- reserve.lua: the only admission decision on the hot path, one atomic step.
+-- KEYS: 1 stock  2 members  3 inflight (hash id -> state..event)
+--       4 inflight:t (zset id -> accepted-at ms)  5 idempotency key (same slot)
+-- ARGV: 1 reservation id  2 member id  3 event payload  4 now (ms)
+--       5 idempotency ttl (ms)  6 "1" when an Idempotency-Key was sent
+-- Returns {code, reservation id, in-flight state}; codes are named in lua.go.
+local id, member = ARGV[1], ARGV[2]
+
+if ARGV[6] == '1' then
+  local prev = redis.call('GET', KEYS[5])
+  if prev then
+    -- prev is "<reservation id>|<member id>": the same key must mean the same request.
+    local sep = string.find(prev, '|', 1, true)
+    local prevID, prevMember = string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1)
+    if prevMember ~= member then
+      return {6, prevID, ''}
+    end
+    local rec = redis.call('HGET', KEYS[3], prevID)
+    return {5, prevID, rec and string.sub(rec, 1, 1) or ''}
+  end
+end
+
+-- The same reservation id twice (a replayed call) must not take stock twice.
+local rec = redis.call('HGET', KEYS[3], id)
+if rec then
+  return {5, id, string.sub(rec, 1, 1)}
+end
+
+local stock = redis.call('GET', KEYS[1])
+if not stock then
+  return {4, '', ''}
+end
+if redis.call('SISMEMBER', KEYS[2], member) == 1 then
+  return {3, '', ''}
+end
+if tonumber(stock) <= 0 then
+  return {2, '', ''}
+end
+
+redis.call('DECR', KEYS[1])
+redis.call('SADD', KEYS[2], member)
+-- 'P': admitted, Kafka's ack not yet seen by anyone.
+redis.call('HSET', KEYS[3], id, 'P' .. ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], id)
+if ARGV[6] == '1' then
+  redis.call('SET', KEYS[5], id .. '|' .. member, 'PX', ARGV[5])
+end
+return {1, id, 'P'}

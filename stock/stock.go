@@ -1,0 +1,401 @@
+// Package stock keeps seats in Redis: the stock counter, the members holding a
+// seat and the in-flight records of reservations between admission and their
+// row in MySQL. Every change goes through one of the scripts in package lua.
+//
+// Keys carry a hash tag per concert ({c42}), so each script touches one slot and
+// a Redis Cluster works without code changes.
+package stock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/boxoffice/boxoffice/lua"
+)
+
+// TombstoneRetention is how long a released reservation's tombstone is kept;
+// a late copy of its event older than this is no longer recognised.
+const TombstoneRetention = 24 * time.Hour
+
+// IdempotencyTTL is how long an Idempotency-Key is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// Store is the Redis side of the stock.
+type Store struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+}
+
+// New returns a Store; timeout bounds every call.
+func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Store {
+	return &Store{rdb: rdb, prefix: prefix, timeout: timeout}
+}
+
+// Client returns the underlying client (for readiness checks and tests).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Prefix returns the key prefix.
+func (s *Store) Prefix() string { return s.prefix }
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// Key names of one concert.
+func (s *Store) tag(concert int64) string {
+	return s.prefix + ":{c" + strconv.FormatInt(concert, 10) + "}:"
+}
+func (s *Store) stockKey(c int64) string     { return s.tag(c) + "stock" }
+func (s *Store) membersKey(c int64) string   { return s.tag(c) + "members" }
+func (s *Store) inflightKey(c int64) string  { return s.tag(c) + "inflight" }
+func (s *Store) inflightTKey(c int64) string { return s.tag(c) + "inflight:t" }
+func (s *Store) releasedKey(c int64) string  { return s.tag(c) + "released" }
+func (s *Store) idemKey(c int64, key string) string {
+	return s.tag(c) + "idem:" + key
+}
+func (s *Store) concertsKey() string { return s.prefix + ":concerts" }
+
+// Reservation is what the gateway asks Redis to admit.
+type Reservation struct {
+	ID             string
+	ConcertID      int64
+	MemberID       int64
+	Payload        []byte // the encoded event, kept while in flight
+	IdempotencyKey string
+	Now            time.Time
+}
+
+// Result is reserve.lua's answer.
+type Result struct {
+	Code  int    // lua.Reserve* codes
+	ID    string // the reservation id (the earlier one on a replay)
+	State string // in-flight state on a replay (lua.State*)
+}
+
+// LoadScripts loads every script once, so the first request does not pay for
+// it and readiness can report it.
+func (s *Store) LoadScripts(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	for _, sc := range lua.All {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return fmt.Errorf("load script: %w", err)
+		}
+	}
+	return nil
+}
+
+// ScriptsLoaded reports whether Redis still has every script cached.
+func (s *Store) ScriptsLoaded(ctx context.Context) (bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	for _, sc := range lua.All {
+		ok, err := sc.Exists(ctx, s.rdb).Result()
+		if err != nil {
+			return false, fmt.Errorf("script exists: %w", err)
+		}
+		if len(ok) == 0 || !ok[0] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Reserve runs the admission script.
+func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	hasIdem := "0"
+	if r.IdempotencyKey != "" {
+		hasIdem = "1"
+	}
+	c := r.ConcertID
+	cmd := lua.Reserve.Run(ctx, s.rdb,
+		[]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey)},
+		r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem)
+	if err := cmd.Err(); err != nil {
+		return Result{}, fmt.Errorf("reserve: %w", err)
+	}
+	return parseReserve(cmd)
+}
+
+func parseReserve(cmd *redis.Cmd) (Result, error) {
+	vals, err := cmd.Slice()
+	if err != nil || len(vals) != 3 {
+		return Result{}, fmt.Errorf("reserve: unexpected reply %v: %w", vals, err)
+	}
+	code, ok := vals[0].(int64)
+	if !ok {
+		return Result{}, fmt.Errorf("reserve: unexpected code %v", vals[0])
+	}
+	id, _ := vals[1].(string)
+	state, _ := vals[2].(string)
+	return Result{Code: int(code), ID: id, State: state}, nil
+}
+
+// Release undoes an admission whose event Kafka did not acknowledge; it
+// returns one of the lua.Release* codes.
+func (s *Store) Release(ctx context.Context, r Reservation) (int, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	hasIdem := "0"
+	if r.IdempotencyKey != "" {
+		hasIdem = "1"
+	}
+	c := r.ConcertID
+	code, err := lua.Release.Run(ctx, s.rdb,
+		[]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.idemKey(c, r.IdempotencyKey)},
+		r.ID, r.MemberID, time.Now().UnixMilli(), hasIdem, TombstoneRetention.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("release: %w", err)
+	}
+	return code, nil
+}
+
+// Ack records that Kafka acknowledged the event (only needed when a retry
+// with the same Idempotency-Key may ask).
+func (s *Store) Ack(ctx context.Context, concert int64, id string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := lua.Ack.Run(ctx, s.rdb, []string{s.inflightKey(concert)}, id).Err(); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	return nil
+}
+
+// State finds a reservation among the in-flight records of every loaded
+// concert (one pipelined round trip; flash sales run few concerts at once) and
+// returns its state and concert, or lua.StateGone.
+func (s *Store) State(ctx context.Context, id string) (state string, concert int64, err error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	concerts, err := s.concerts(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	cmds := make([]*redis.StringCmd, len(concerts))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range concerts {
+			cmds[i] = p.HGet(ctx, s.inflightKey(c), id)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", 0, fmt.Errorf("in-flight records: %w", err)
+	}
+	for i, cmd := range cmds {
+		if rec, err := cmd.Result(); err == nil && rec != "" {
+			return rec[:1], concerts[i], nil
+		}
+	}
+	return lua.StateGone, 0, nil
+}
+
+// ReplayState reads the in-flight state of a reservation of a known concert.
+func (s *Store) ReplayState(ctx context.Context, concert int64, id string) (string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	rec, err := s.rdb.HGet(ctx, s.inflightKey(concert), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return lua.StateGone, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("in-flight record: %w", err)
+	}
+	return rec[:1], nil
+}
+
+// Claim marks the reservations of one concert as being written; it returns a
+// lua.Claim* code per id.
+func (s *Store) Claim(ctx context.Context, concert int64, ids []string) ([]int64, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	codes, err := lua.Claim.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.releasedKey(concert)}, toArgs(ids)...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	if len(codes) != len(ids) {
+		return nil, fmt.Errorf("claim: %d codes for %d ids", len(codes), len(ids))
+	}
+	return codes, nil
+}
+
+// Done clears the in-flight records of committed reservations.
+func (s *Store) Done(ctx context.Context, concert int64, ids []string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := lua.Done.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.inflightTKey(concert)}, toArgs(ids)...).Err(); err != nil {
+		return fmt.Errorf("done: %w", err)
+	}
+	return nil
+}
+
+// Seat names one reservation and its member.
+type Seat struct {
+	ID       string
+	MemberID int64
+}
+
+// Fail returns the seats of reservations that can never be written; each seat
+// goes back once however often this is called. It returns how many went back.
+func (s *Store) Fail(ctx context.Context, concert int64, seats []Seat) (int64, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	args := []any{time.Now().UnixMilli(), TombstoneRetention.Milliseconds()}
+	for _, st := range seats {
+		args = append(args, st.ID, st.MemberID)
+	}
+	c := concert
+	n, err := lua.Fail.Run(ctx, s.rdb, []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c)}, args...).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("fail: %w", err)
+	}
+	return n, nil
+}
+
+func toArgs(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// concerts lists the concerts whose stock is loaded.
+func (s *Store) concerts(ctx context.Context) ([]int64, error) {
+	members, err := s.rdb.SMembers(ctx, s.concertsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("concert list: %w", err)
+	}
+	out := make([]int64, 0, len(members))
+	for _, m := range members {
+		if id, err := strconv.ParseInt(m, 10, 64); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// Concerts lists the concerts whose stock is loaded.
+func (s *Store) Concerts(ctx context.Context) ([]int64, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return s.concerts(ctx)
+}
+
+// Remaining returns the stock of a concert; ok is false when it was never loaded.
+func (s *Store) Remaining(ctx context.Context, concert int64) (n int64, ok bool, err error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err = s.rdb.Get(ctx, s.stockKey(concert)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("stock: %w", err)
+	}
+	return n, true, nil
+}
+
+// InFlightCount returns how many reservations of a concert are accepted but
+// not yet written.
+func (s *Store) InFlightCount(ctx context.Context, concert int64) (int64, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := s.rdb.HLen(ctx, s.inflightKey(concert)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("in-flight count: %w", err)
+	}
+	return n, nil
+}
+
+// Load sets a concert's stock from the system of record: remaining seats and
+// the members that hold one. In-flight records are kept (their seats are not
+// in remaining yet), so remaining must already exclude them; see Reconcile in
+// the seed command. With reset, in-flight records and tombstones go too.
+func (s *Store) Load(ctx context.Context, concert, remaining int64, holders []int64, reset bool) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.membersKey(concert))
+		if reset {
+			p.Del(ctx, s.inflightKey(concert), s.inflightTKey(concert), s.releasedKey(concert))
+		}
+		for i := 0; i < len(holders); i += 1000 {
+			chunk := holders[i:min(i+1000, len(holders))]
+			args := make([]any, len(chunk))
+			for j, m := range chunk {
+				args[j] = m
+			}
+			p.SAdd(ctx, s.membersKey(concert), args...)
+		}
+		p.Set(ctx, s.stockKey(concert), remaining, 0)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load stock of concert %d: %w", concert, err)
+	}
+	// The concert list is global (not slot-local), so it is written apart.
+	if err := s.rdb.SAdd(ctx, s.concertsKey(), concert).Err(); err != nil {
+		return fmt.Errorf("register concert %d: %w", concert, err)
+	}
+	return nil
+}
+
+// InFlight is one reservation accepted but not yet written.
+type InFlight struct {
+	ID      string
+	State   string
+	Payload []byte
+}
+
+// Stale returns up to limit in-flight reservations of a concert admitted
+// before cutoff.
+func (s *Store) Stale(ctx context.Context, concert int64, cutoff time.Time, limit int64) ([]InFlight, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	ids, err := s.rdb.ZRangeByScore(ctx, s.inflightTKey(concert), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMilli(), 10), Count: limit,
+	}).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, wrapErr("stale in-flight", err)
+	}
+	recs, err := s.rdb.HMGet(ctx, s.inflightKey(concert), ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("stale in-flight records: %w", err)
+	}
+	out := make([]InFlight, 0, len(ids))
+	for i, r := range recs {
+		rec, ok := r.(string)
+		if !ok || rec == "" {
+			continue // written and cleared meanwhile
+		}
+		out = append(out, InFlight{ID: ids[i], State: rec[:1], Payload: []byte(rec[1:])})
+	}
+	return out, nil
+}
+
+// Touch moves the admission time of in-flight records to now, so a
+// republished reservation is not republished again before another grace period.
+func (s *Store) Touch(ctx context.Context, concert int64, ids []string, now time.Time) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	zs := make([]redis.Z, len(ids))
+	for i, id := range ids {
+		zs[i] = redis.Z{Score: float64(now.UnixMilli()), Member: id}
+	}
+	return wrapErr("touch in-flight", s.rdb.ZAddXX(ctx, s.inflightTKey(concert), zs...).Err())
+}
+
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

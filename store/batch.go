@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/boxoffice/boxoffice"
+)
+
+// NewReservation is one accepted reservation to write.
+type NewReservation struct {
+	ID        string
+	ConcertID int64
+	MemberID  int64
+	CreatedAt time.Time
+}
+
+// Outcome is what one batch did to each of its reservations.
+type Outcome struct {
+	// Written: rows now active (including ones written by an earlier delivery).
+	Written []NewReservation
+	// Failed: rows that can never be active; their seats go back to Redis.
+	// Includes FAILED rows written by an earlier delivery.
+	Failed []NewReservation
+	// Reasons maps a failed id to why.
+	Reasons map[string]string
+}
+
+// Why a reservation fails in the database. They only happen when Redis and
+// MySQL disagree (Redis lost state, a concert was deleted).
+const (
+	ReasonConcertGone = "concert not found"
+	ReasonNoSeat      = "no seat left in the database"
+	ReasonDuplicate   = "member already holds a reservation for this concert"
+)
+
+// insertChunk keeps one INSERT under the placeholder limit (65,535) and well
+// under max_allowed_packet: 2,000 rows × 7 values.
+const insertChunk = 2000
+
+// ApplyBatch writes a batch of accepted reservations in one transaction,
+// idempotent on the reservation id: a redelivered reservation is reported with
+// the outcome it had the first time and written again never. status is the
+// status of a new active row (CONFIRMED, or HELD with expiresAt).
+func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status boxoffice.Status, expiresAt *time.Time) (Outcome, error) {
+	out := Outcome{Reasons: map[string]string{}}
+	if len(batch) == 0 {
+		return out, nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return out, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	// 1. Reservations already written by an earlier delivery keep their outcome.
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.ID
+	}
+	existing := map[string]boxoffice.Status{}
+	if err := selectIn(ctx, tx, `SELECT id, status FROM reservations WHERE id IN (?)`, ids, func(rows *sqlx.Rows) error {
+		var id string
+		var st boxoffice.Status
+		if err := rows.Scan(&id, &st); err != nil {
+			return err
+		}
+		existing[id] = st
+		return nil
+	}); err != nil {
+		return out, fmt.Errorf("existing reservations: %w", err)
+	}
+
+	// 2. Lock the concerts and read their remaining seats.
+	seen := map[string]bool{}
+	var fresh []NewReservation
+	var concertIDs []int64
+	perConcert := map[int64]int64{}
+	for _, r := range batch {
+		if seen[r.ID] {
+			continue // the same event twice in one batch
+		}
+		seen[r.ID] = true
+		if st, ok := existing[r.ID]; ok {
+			if st == boxoffice.StatusFailed {
+				out.Failed = append(out.Failed, r)
+				out.Reasons[r.ID] = "failed before"
+			} else {
+				out.Written = append(out.Written, r)
+			}
+			continue
+		}
+		if _, ok := perConcert[r.ConcertID]; !ok {
+			concertIDs = append(concertIDs, r.ConcertID)
+		}
+		perConcert[r.ConcertID]++
+		fresh = append(fresh, r)
+	}
+	if len(fresh) == 0 {
+		return out, tx.Commit()
+	}
+	remaining := map[int64]int64{}
+	if err := selectIn(ctx, tx, `SELECT id, remaining FROM concerts WHERE id IN (?) FOR UPDATE`, concertIDs, func(rows *sqlx.Rows) error {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return err
+		}
+		remaining[id] = n
+		return nil
+	}); err != nil {
+		return out, fmt.Errorf("lock concerts: %w", err)
+	}
+
+	// 3. Members who already hold an active seat (only if Redis forgot them).
+	type pair struct{ c, m int64 }
+	holding := map[pair]bool{}
+	pairs := make([]any, 0, 2*len(fresh))
+	var tuples []string
+	for _, r := range fresh {
+		pairs = append(pairs, r.ConcertID, r.MemberID)
+		tuples = append(tuples, "(?,?)")
+	}
+	for start := 0; start < len(tuples); start += insertChunk {
+		end := min(start+insertChunk, len(tuples))
+		rows, err := tx.QueryxContext(ctx, `SELECT concert_id, active_member FROM reservations WHERE (concert_id, active_member) IN (`+strings.Join(tuples[start:end], ",")+`)`, pairs[2*start:2*end]...)
+		if err != nil {
+			return out, fmt.Errorf("active members: %w", err)
+		}
+		for rows.Next() {
+			var p pair
+			if err := rows.Scan(&p.c, &p.m); err != nil {
+				rows.Close()
+				return out, fmt.Errorf("active members: %w", err)
+			}
+			holding[p] = true
+		}
+		if err := rows.Close(); err != nil {
+			return out, fmt.Errorf("active members: %w", err)
+		}
+	}
+
+	// 4. Decide each fresh reservation; the database's own count is the last guard.
+	taken := map[int64]int64{}
+	var rows []row
+	for _, r := range fresh {
+		left, ok := remaining[r.ConcertID]
+		reason := ""
+		switch {
+		case !ok:
+			reason = ReasonConcertGone
+		case holding[pair{r.ConcertID, r.MemberID}]:
+			reason = ReasonDuplicate
+		case taken[r.ConcertID] >= left:
+			reason = ReasonNoSeat
+		}
+		if reason != "" {
+			out.Failed = append(out.Failed, r)
+			out.Reasons[r.ID] = reason
+			rows = append(rows, row{r, boxoffice.StatusFailed, nil, reason})
+			continue
+		}
+		holding[pair{r.ConcertID, r.MemberID}] = true
+		taken[r.ConcertID]++
+		out.Written = append(out.Written, r)
+		rows = append(rows, row{r, status, expiresAt, ""})
+	}
+
+	// 5. Insert; ON DUPLICATE KEY UPDATE (not INSERT IGNORE, which would also
+	// hide data errors) makes a repeated id a no-op.
+	now := time.Now().UTC()
+	for start := 0; start < len(rows); start += insertChunk {
+		chunk := rows[start:min(start+insertChunk, len(rows))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO reservations (id, concert_id, member_id, status, created_at, updated_at, expires_at, reason) VALUES `)
+		args := make([]any, 0, 8*len(chunk))
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?)")
+			var reason any
+			if r.reason != "" {
+				reason = r.reason
+			}
+			args = append(args, r.ID, r.ConcertID, r.MemberID, string(r.status), r.CreatedAt.UTC(), now, r.expires, reason)
+		}
+		b.WriteString(` ON DUPLICATE KEY UPDATE id = id`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return out, fmt.Errorf("insert reservations: %w", err)
+		}
+	}
+	for _, c := range concertIDs {
+		if taken[c] == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE concerts SET remaining = remaining - ? WHERE id = ?`, taken[c], c); err != nil {
+			return out, fmt.Errorf("update remaining of concert %d: %w", c, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return out, fmt.Errorf("commit: %w", err)
+	}
+	return out, nil
+}
+
+type row struct {
+	NewReservation
+	status  boxoffice.Status
+	expires *time.Time
+	reason  string
+}
+
+// selectIn runs a query with one IN (?) list, in chunks, calling scan per row.
+func selectIn[T any](ctx context.Context, tx *sqlx.Tx, query string, list []T, scan func(*sqlx.Rows) error) error {
+	for start := 0; start < len(list); start += insertChunk {
+		q, args, err := sqlx.In(query, list[start:min(start+insertChunk, len(list))])
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryxContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// SeedConcerts creates concerts 1..n with capacity seats each; existing ones
+// keep their reservations unless reset, which deletes them and restores full
+// stock. It is idempotent.
+func (s *Store) SeedConcerts(ctx context.Context, n, capacity int, reset bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
+	defer cancel()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("seed concerts: %w", err)
+	}
+	defer tx.Rollback()
+	for id := 1; id <= n; id++ {
+		// A new capacity keeps the seats already taken taken.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO concerts (id, name, capacity, remaining) VALUES (?, ?, ?, ?)
+			ON DUPLICATE KEY UPDATE remaining = GREATEST(0, VALUES(capacity) - (capacity - remaining)), capacity = VALUES(capacity)`,
+			id, fmt.Sprintf("Concert %d", id), capacity, capacity); err != nil {
+			return fmt.Errorf("seed concert %d: %w", id, err)
+		}
+		if reset {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM reservations WHERE concert_id = ?`, id); err != nil {
+				return fmt.Errorf("reset concert %d: %w", id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE concerts SET remaining = capacity WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("reset concert %d: %w", id, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("seed concerts: %w", err)
+	}
+	return nil
+}
+
+// SeedMembers creates members 1..m that do not exist yet.
+func (s *Store) SeedMembers(ctx context.Context, m int) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*s.timeout)
+	defer cancel()
+	var have int
+	if err := s.db.GetContext(ctx, &have, `SELECT COALESCE(MAX(id), 0) FROM members`); err != nil {
+		return fmt.Errorf("seed members: %w", err)
+	}
+	const chunk = 5000
+	for start := have + 1; start <= m; start += chunk {
+		end := min(start+chunk-1, m)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO members (id, name) VALUES `)
+		args := make([]any, 0, 2*(end-start+1))
+		for id := start; id <= end; id++ {
+			if id > start {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?)")
+			args = append(args, id, fmt.Sprintf("member-%d", id))
+		}
+		b.WriteString(` ON DUPLICATE KEY UPDATE id = id`)
+		if _, err := s.db.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("seed members %d..%d: %w", start, end, err)
+		}
+	}
+	return nil
+}

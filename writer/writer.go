@@ -1,0 +1,307 @@
+// Package writer turns reservation events into MySQL rows: a sarama consumer
+// group whose ConsumeClaim batches messages by size or time, claims them in
+// Redis, writes each batch in one transaction, and only then marks offsets and
+// clears the in-flight records. A reservation that can never be written gets
+// its seat back, once; a message that cannot be decoded goes to the DLQ.
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/event"
+	"github.com/boxoffice/boxoffice/kafka"
+	"github.com/boxoffice/boxoffice/lua"
+	"github.com/boxoffice/boxoffice/stock"
+	"github.com/boxoffice/boxoffice/store"
+)
+
+// Writer consumes the reservations topic.
+type Writer struct {
+	Stock     *stock.Store
+	DB        *store.Store
+	Producer  *kafka.Producer // DLQ and sweeper republishing
+	Topic     string
+	DLQTopic  string
+	BatchSize int
+	BatchWait time.Duration
+	// FlushTimeout bounds finishing a batch after shutdown began.
+	FlushTimeout time.Duration
+	Log          *slog.Logger
+	Metrics      *Metrics
+}
+
+// Setup implements sarama.ConsumerGroupHandler.
+func (w *Writer) Setup(sarama.ConsumerGroupSession) error { return nil }
+
+// Cleanup implements sarama.ConsumerGroupHandler.
+func (w *Writer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim batches one partition's messages: a batch closes at BatchSize
+// messages or BatchWait after its first message, and at the end of the
+// session, whichever comes first.
+func (w *Writer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	batch := make([]*sarama.ConsumerMessage, 0, w.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() error {
+		timer.Stop()
+		if len(batch) == 0 {
+			return nil
+		}
+		// The batch is finished even if the session is ending: its rows are
+		// committed before the offsets, so nothing is lost or doubled.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), w.FlushTimeout)
+		defer cancel()
+		if err := w.process(ctx, batch); err != nil {
+			return err
+		}
+		last := batch[len(batch)-1]
+		sess.MarkMessage(last, "")
+		w.Metrics.lag.WithLabelValues(strconv.Itoa(int(last.Partition))).Set(float64(claim.HighWaterMarkOffset() - last.Offset - 1))
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return flush()
+			}
+			batch = append(batch, msg)
+			if len(batch) == 1 {
+				timer.Reset(w.BatchWait)
+			}
+			if len(batch) >= w.BatchSize {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		case <-timer.C:
+			if err := flush(); err != nil {
+				return err
+			}
+		case <-sess.Context().Done():
+			return flush()
+		}
+	}
+}
+
+// process writes one batch; it returns only when every message is handled
+// (written, failed with its seat back, skipped, or dead-lettered) or ctx ends.
+func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
+	start := time.Now()
+	w.Metrics.batchSize.Observe(float64(len(msgs)))
+
+	// Decode; what cannot be decoded is parked in the DLQ with the reason.
+	byConcert := map[int64][]event.Event{}
+	var concerts []int64
+	for _, m := range msgs {
+		ev, err := event.Decode(m.Value)
+		if err != nil {
+			if err := w.deadLetter(ctx, m, err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, ok := byConcert[ev.ConcertID]; !ok {
+			concerts = append(concerts, ev.ConcertID)
+		}
+		byConcert[ev.ConcertID] = append(byConcert[ev.ConcertID], ev)
+	}
+
+	// Claim in Redis: from here no undo can return these seats; events the
+	// gateway undid (Kafka's ack came too late) are skipped.
+	var batch []store.NewReservation
+	for _, c := range concerts {
+		evs := byConcert[c]
+		ids := make([]string, len(evs))
+		for i, ev := range evs {
+			ids[i] = ev.ID
+		}
+		var codes []int64
+		err := retry(ctx, w.Log, "claim", func() error {
+			var err error
+			codes, err = w.Stock.Claim(ctx, c, ids)
+			return err
+		}, nil)
+		if err != nil {
+			return err
+		}
+		for i, ev := range evs {
+			if codes[i] == lua.ClaimReleased {
+				w.Metrics.skipped.WithLabelValues("released").Inc()
+				continue
+			}
+			batch = append(batch, store.NewReservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, CreatedAt: ev.At})
+		}
+	}
+
+	out, err := w.apply(ctx, batch)
+	if err != nil {
+		return err
+	}
+	w.Metrics.commit.Observe(time.Since(start).Seconds())
+	return w.settle(ctx, out)
+}
+
+// apply writes the batch, retrying transient errors; a batch that fails for
+// another reason is written one reservation at a time so that only the bad
+// ones fail.
+func (w *Writer) apply(ctx context.Context, batch []store.NewReservation) (store.Outcome, error) {
+	if len(batch) == 0 {
+		return store.Outcome{}, nil
+	}
+	var out store.Outcome
+	err := retry(ctx, w.Log, "write batch", func() error {
+		var err error
+		out, err = w.DB.ApplyBatch(ctx, batch, boxoffice.StatusConfirmed, nil)
+		return err
+	}, store.Transient)
+	if err == nil || ctx.Err() != nil {
+		return out, err
+	}
+	w.Log.Warn("batch failed; writing its reservations one by one", "size", len(batch), "err", err)
+	out = store.Outcome{Reasons: map[string]string{}}
+	for _, r := range batch {
+		var one store.Outcome
+		err := retry(ctx, w.Log, "write reservation", func() error {
+			var err error
+			one, err = w.DB.ApplyBatch(ctx, []store.NewReservation{r}, boxoffice.StatusConfirmed, nil)
+			return err
+		}, store.Transient)
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		if err != nil {
+			// Not even a FAILED row can be written: give the seat back and
+			// keep the event in the DLQ for a person to look at.
+			out.Failed = append(out.Failed, r)
+			out.Reasons[r.ID] = err.Error()
+			ev := event.Event{V: event.Version, Type: event.Requested, ID: r.ID, ConcertID: r.ConcertID, MemberID: r.MemberID, At: r.CreatedAt}
+			if err := w.publishDLQ(ctx, ev.ID, ev.Encode(), map[string]string{"reason": err.Error()}); err != nil {
+				return out, err
+			}
+			continue
+		}
+		out.Written = append(out.Written, one.Written...)
+		out.Failed = append(out.Failed, one.Failed...)
+		for k, v := range one.Reasons {
+			out.Reasons[k] = v
+		}
+	}
+	return out, nil
+}
+
+// settle brings Redis in step with what was committed: in-flight records of
+// written rows go, failed reservations get their seats back (once).
+func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
+	w.Metrics.rows.Add(float64(len(out.Written)))
+	done := map[int64][]string{}
+	for _, r := range out.Written {
+		done[r.ConcertID] = append(done[r.ConcertID], r.ID)
+	}
+	for c, ids := range done {
+		if err := retry(ctx, w.Log, "clear in-flight", func() error { return w.Stock.Done(ctx, c, ids) }, nil); err != nil {
+			return err
+		}
+	}
+	failed := map[int64][]stock.Seat{}
+	for _, r := range out.Failed {
+		failed[r.ConcertID] = append(failed[r.ConcertID], stock.Seat{ID: r.ID, MemberID: r.MemberID})
+		w.Log.Warn("reservation failed", "id", r.ID, "concert", r.ConcertID, "member", r.MemberID, "reason", out.Reasons[r.ID])
+	}
+	for c, seats := range failed {
+		var n int64
+		if err := retry(ctx, w.Log, "return seats", func() error {
+			var err error
+			n, err = w.Stock.Fail(ctx, c, seats)
+			return err
+		}, nil); err != nil {
+			return err
+		}
+		w.Metrics.failed.Add(float64(len(seats)))
+		w.Metrics.returned.Add(float64(n))
+	}
+	return nil
+}
+
+func (w *Writer) deadLetter(ctx context.Context, m *sarama.ConsumerMessage, reason string) error {
+	w.Log.Warn("undecodable message sent to the DLQ", "partition", m.Partition, "offset", m.Offset, "reason", reason)
+	return w.publishDLQ(ctx, string(m.Key), m.Value, map[string]string{
+		"reason":           reason,
+		"source-topic":     m.Topic,
+		"source-partition": strconv.Itoa(int(m.Partition)),
+		"source-offset":    strconv.FormatInt(m.Offset, 10),
+	})
+}
+
+func (w *Writer) publishDLQ(ctx context.Context, key string, value []byte, headers map[string]string) error {
+	err := retry(ctx, w.Log, "dead-letter", func() error {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return w.Producer.Publish(pctx, kafka.Message{Topic: w.DLQTopic, Key: []byte(key), Value: value, Headers: headers})
+	}, nil)
+	if err == nil {
+		w.Metrics.dlq.Inc()
+	}
+	return err
+}
+
+// retry runs f until it succeeds, ctx ends, or (when transient is given) f
+// fails with an error transient does not accept. Backoff doubles to 2 s.
+func retry(ctx context.Context, log *slog.Logger, what string, f func() error, transient func(error) bool) error {
+	backoff := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if transient != nil && !transient(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		}
+		log.Warn("retrying", "what", what, "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// Run consumes until ctx ends, then leaves the group.
+func (w *Writer) Run(ctx context.Context, group sarama.ConsumerGroup) error {
+	go func() {
+		for err := range group.Errors() {
+			w.Log.Warn("consumer group", "err", err)
+		}
+	}()
+	for {
+		// Consume returns at every rebalance; call it again until shutdown.
+		if err := group.Consume(ctx, []string{w.Topic}, w); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
+				return nil
+			}
+			w.Log.Warn("consume", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
