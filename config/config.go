@@ -46,6 +46,10 @@ type Config struct {
 	MetricsAddr   string
 	InflightGrace time.Duration
 
+	// Embedded is set by boxoffice dev (not a flag): the services are the
+	// in-process stand-ins, so features they cannot support are refused.
+	Embedded bool
+
 	// Seed.
 	Concerts   int
 	Capacity   int

@@ -41,13 +41,15 @@ type Async struct {
 // AsyncObserver receives the timings of the async path's steps.
 type AsyncObserver interface {
 	Script(result string, d time.Duration)
+	Producing(delta int)
 	Produce(err error, d time.Duration)
 	Undo(result string)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Script(string, time.Duration)  {}
+func (nopObserver) Script(string, time.Duration) {}
+func (nopObserver) Producing(int)                {}
 func (nopObserver) Produce(error, time.Duration) {}
 func (nopObserver) Undo(string)                  {}
 
@@ -106,7 +108,9 @@ func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservat
 
 	pctx, cancel := context.WithTimeout(ctx, a.ProduceTimeout)
 	start = time.Now()
+	a.observer().Producing(1)
 	err = a.Producer.Publish(pctx, kafka.Message{Topic: a.Topic, Key: []byte(ev.ID), Value: sr.Payload})
+	a.observer().Producing(-1)
 	cancel()
 	a.observer().Produce(err, time.Since(start))
 	if err != nil {
@@ -188,4 +192,3 @@ func reserveResult(code int) string {
 	}
 	return "unknown"
 }
-

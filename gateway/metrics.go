@@ -86,6 +86,9 @@ func (m *Metrics) Script(result string, d time.Duration) {
 	m.script.WithLabelValues(result).Observe(d.Seconds())
 }
 
+// Producing implements AsyncObserver.
+func (m *Metrics) Producing(delta int) { m.produceInFly.Add(float64(delta)) }
+
 // Produce implements AsyncObserver.
 func (m *Metrics) Produce(err error, d time.Duration) {
 	result := "ok"

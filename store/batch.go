@@ -28,6 +28,8 @@ type Outcome struct {
 	Failed []NewReservation
 	// Reasons maps a failed id to why.
 	Reasons map[string]string
+	// Redelivered counts reservations this batch found already written.
+	Redelivered int
 }
 
 // Why a reservation fails in the database. They only happen when Redis and
@@ -88,6 +90,7 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 		}
 		seen[r.ID] = true
 		if st, ok := existing[r.ID]; ok {
+			out.Redelivered++
 			if st == boxoffice.StatusFailed {
 				out.Failed = append(out.Failed, r)
 				out.Reasons[r.ID] = "failed before"

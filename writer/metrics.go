@@ -37,10 +37,10 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10},
 		}),
 		rows: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "boxoffice_writer_rows_written_total", Help: "Reservations written (active rows), including redeliveries found already written.",
+			Name: "boxoffice_writer_rows_written_total", Help: "Reservations written (active rows); redeliveries found already written count here too.",
 		}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "boxoffice_writer_skipped_total", Help: "Events skipped, by reason (released: the gateway undid the reservation).",
+			Name: "boxoffice_writer_skipped_total", Help: "Events skipped, by reason (released: the gateway undid the reservation; redelivered: already written).",
 		}, []string{"reason"}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "boxoffice_writer_failed_total", Help: "Reservations that could never be written (status FAILED).",

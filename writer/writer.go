@@ -191,6 +191,7 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation) (store
 			}
 			continue
 		}
+		out.Redelivered += one.Redelivered
 		out.Written = append(out.Written, one.Written...)
 		out.Failed = append(out.Failed, one.Failed...)
 		for k, v := range one.Reasons {
@@ -204,6 +205,7 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation) (store
 // written rows go, failed reservations get their seats back (once).
 func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 	w.Metrics.rows.Add(float64(len(out.Written)))
+	w.Metrics.skipped.WithLabelValues("redelivered").Add(float64(out.Redelivered))
 	done := map[int64][]string{}
 	for _, r := range out.Written {
 		done[r.ConcertID] = append(done[r.ConcertID], r.ID)
