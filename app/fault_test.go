@@ -1,0 +1,224 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/boxoffice/boxoffice/config"
+	"github.com/boxoffice/boxoffice/event"
+	"github.com/boxoffice/boxoffice/kafka"
+	"github.com/boxoffice/boxoffice/servicetest"
+	"github.com/boxoffice/boxoffice/stock"
+)
+
+// orphan admits a reservation in Redis as a gateway would and then "dies":
+// nothing reaches Kafka. The record is dated a minute back.
+func orphan(t *testing.T, s *system, concert, member int64) string {
+	t.Helper()
+	at := time.Now().Add(-time.Minute).UTC()
+	ev := event.Event{V: event.Version, Type: event.Requested, ID: ulid.Make().String(), ConcertID: concert, MemberID: member, At: at}
+	r, err := s.stock.Reserve(context.Background(), stock.Reservation{ID: ev.ID, ConcertID: concert, MemberID: member, Payload: ev.Encode(), Now: at})
+	if err != nil || r.Code != 1 {
+		t.Fatalf("orphan: %+v %v", r, err)
+	}
+	return ev.ID
+}
+
+func publishRaw(t *testing.T, s *system, key string, value []byte) {
+	t.Helper()
+	p, err := kafka.NewProducer(s.cfg.KafkaBrokers, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Publish(ctx, kafka.Message{Topic: s.cfg.Topic, Key: []byte(key), Value: value}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readDLQ returns the headers of the DLQ message with this key.
+func readDLQ(t *testing.T, cfg config.Config, key string) map[string]string {
+	t.Helper()
+	c, err := sarama.NewConsumer(cfg.KafkaBrokers, kafka.ConsumerConfig("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(cfg.DLQTopic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan map[string]string, len(parts))
+	for _, p := range parts {
+		pc, err := c.ConsumePartition(cfg.DLQTopic(), p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				if string(m.Key) == key {
+					h := map[string]string{}
+					for _, rh := range m.Headers {
+						h[string(rh.Key)] = string(rh.Value)
+					}
+					found <- h
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case h := <-found:
+		return h
+	case <-time.After(30 * time.Second):
+		t.Fatal("no DLQ message")
+	}
+	return nil
+}
+
+// broker is a Kafka broker of the test's own, started with scripts/kafka.sh,
+// so stopping it disturbs no other test.
+type broker struct {
+	t                   *testing.T
+	name, port, cport   string
+	script, servicesDir string
+}
+
+func startBroker(t *testing.T) *broker {
+	t.Helper()
+	script := os.Getenv("BOX_KAFKA_SCRIPT")
+	if script == "" {
+		script = filepath.Join(servicetest.RepoRoot(), "scripts", "kafka.sh")
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		servicetest.Unavailable(t, "java (for a Kafka broker of the test's own)", err)
+	}
+	b := &broker{t: t, name: "t" + servicetest.RandomHex(4), script: script,
+		port: strconv.Itoa(servicetest.FreePort(t)), cport: strconv.Itoa(servicetest.FreePort(t)),
+		servicesDir: os.Getenv("BOX_SERVICES_DIR")}
+	if b.servicesDir == "" {
+		b.servicesDir = filepath.Join(servicetest.RepoRoot(), ".services")
+	}
+	b.start()
+	t.Cleanup(func() {
+		b.stop()
+		os.RemoveAll(filepath.Join(b.servicesDir, "kafka-"+b.name))
+	})
+	return b
+}
+
+func (b *broker) addr() string { return "127.0.0.1:" + b.port }
+
+func (b *broker) run(args ...string) {
+	b.t.Helper()
+	cmd := exec.Command("bash", append([]string{b.script}, args...)...)
+	cmd.Env = append(os.Environ(), "BOX_SERVICES_DIR="+b.servicesDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.t.Fatalf("kafka.sh %v: %v\n%s", args, err, out)
+	}
+}
+
+func (b *broker) start() { b.run("start", b.name, b.port, b.cport) }
+func (b *broker) stop()  { b.run("stop", b.name) }
+
+func TestKafkaDown(t *testing.T) {
+	b := startBroker(t)
+	cfg := servicetest.Config(t)
+	cfg.KafkaBrokers = []string{b.addr()}
+	cfg.Capacity = 10
+	cfg.ProduceTimeout = time.Second
+	s := newSystem(t, cfg, true)
+	if r := s.reserve(1, 1, ""); r.Status != 202 {
+		t.Fatalf("before: %+v", r)
+	}
+
+	b.stop()
+	for m := int64(2); m <= 4; m++ {
+		r := s.reserve(1, m, fmt.Sprintf("key-%d", m))
+		if r.Status != 503 || r.code() != "unavailable" {
+			t.Fatalf("Kafka down, member %d: %d %s, want 503 unavailable", m, r.Status, r.code())
+		}
+	}
+	a := s.audit(1)
+	if a.RedisStock != 9 {
+		t.Fatalf("stock not restored while Kafka is down: %+v", a)
+	}
+
+	b.start()
+	// The same member (and key) may try again, and succeeds once Kafka is back.
+	servicetest.Eventually(t, 60*time.Second, "reservations succeed again", func() (bool, error) {
+		r := s.reserve(1, 2, "key-2")
+		return r.Status == 202, fmt.Errorf("%d %s", r.Status, r.code())
+	})
+	if r := s.reserve(1, 3, ""); r.Status != 202 {
+		t.Fatalf("after recovery: %+v", r)
+	}
+	s.drained(1, 3)
+}
+
+func TestWriterKilledMidBatch(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "boxoffice")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/boxoffice")
+	build.Dir = servicetest.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cfg := servicetest.Config(t)
+	const n = 3000
+	cfg.Capacity, cfg.Members = n, n
+	s := newSystem(t, cfg, false)
+	sem := make(chan struct{}, 64)
+	replies := concurrently(n, func(i int) reply {
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		return s.reserve(1, int64(i+1), "")
+	})
+	if got := tally(replies); got["202 "] != n {
+		t.Fatalf("admission: %v", got)
+	}
+
+	// A writer process with small batches, killed (SIGKILL) once some
+	// batches are committed and others are not.
+	writer := exec.Command(bin, "writer", "--batch-size", "50", "--batch-wait", "5ms")
+	writer.Env = append(os.Environ(),
+		"BOX_REDIS_ADDR="+cfg.RedisAddr, "BOX_REDIS_PREFIX="+cfg.RedisPrefix, "BOX_MYSQL_DSN="+cfg.MySQLDSN,
+		"BOX_KAFKA_BROKERS="+cfg.KafkaBrokers[0], "BOX_TOPIC="+cfg.Topic, "BOX_GROUP="+cfg.Group, "BOX_METRICS_ADDR=127.0.0.1:0")
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var atKill int64
+	servicetest.Eventually(t, 60*time.Second, "first rows written", func() (bool, error) {
+		atKill = s.audit(1).Rows
+		return atKill > 0, nil
+	})
+	writer.Process.Signal(syscall.SIGKILL)
+	writer.Wait()
+	a := s.audit(1)
+	t.Logf("killed the writer at %d rows; %d after it died", atKill, a.Rows)
+	if a.Rows >= n {
+		t.Fatalf("the writer finished before it was killed (%d rows); the test proves nothing", a.Rows)
+	}
+
+	s.startWriter(cfg)
+	a = s.drained(1, n)
+	if a.RedisStock != 0 || a.DBRemaining != 0 {
+		t.Fatalf("after restart: %+v", a)
+	}
+	var distinct int64
+	if err := s.db.DB().Get(&distinct, `SELECT COUNT(DISTINCT id) FROM reservations`); err != nil || distinct != n {
+		t.Fatalf("%d distinct rows (%v), want %d", distinct, err, n)
+	}
+}

@@ -1,0 +1,223 @@
+package stock_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/boxoffice/boxoffice/lua"
+	"github.com/boxoffice/boxoffice/servicetest"
+	"github.com/boxoffice/boxoffice/stock"
+)
+
+func newStore(t *testing.T, seats int64) *stock.Store {
+	t.Helper()
+	cfg := servicetest.Config(t)
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	t.Cleanup(func() { rdb.Close() })
+	st := stock.New(rdb, cfg.RedisPrefix, time.Second)
+	if err := st.Load(context.Background(), 1, seats, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func res(id string, member int64, key string) stock.Reservation {
+	return stock.Reservation{ID: id, ConcertID: 1, MemberID: member, Payload: []byte(`{}`), IdempotencyKey: key, Now: time.Now()}
+}
+
+func remaining(t *testing.T, st *stock.Store) int64 {
+	t.Helper()
+	n, _, err := st.Remaining(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestReserveCodes(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 1)
+	steps := []struct {
+		name string
+		r    stock.Reservation
+		want int
+	}{
+		{"first seat", res("A", 1, ""), lua.ReserveOK},
+		{"same member again", res("B", 1, ""), lua.ReserveAlreadyReserved},
+		{"sold out", res("C", 2, ""), lua.ReserveSoldOut},
+		{"same id again takes nothing", res("A", 3, ""), lua.ReserveReplay},
+		{"unknown concert", stock.Reservation{ID: "D", ConcertID: 99, MemberID: 1, Payload: []byte(`{}`), Now: time.Now()}, lua.ReserveNoConcert},
+	}
+	for _, s := range steps {
+		got, err := st.Reserve(ctx, s.r)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got.Code != s.want {
+			t.Fatalf("%s: code %d, want %d", s.name, got.Code, s.want)
+		}
+	}
+	if n := remaining(t, st); n != 0 {
+		t.Fatalf("remaining %d, want 0", n)
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 10)
+	first, err := st.Reserve(ctx, res("A", 1, "key-1"))
+	if err != nil || first.Code != lua.ReserveOK {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	again, err := st.Reserve(ctx, res("B", 1, "key-1"))
+	if err != nil || again.Code != lua.ReserveReplay || again.ID != "A" || again.State != lua.StatePublishing {
+		t.Fatalf("replay: %+v %v", again, err)
+	}
+	other, err := st.Reserve(ctx, res("C", 2, "key-1"))
+	if err != nil || other.Code != lua.ReserveKeyMismatch {
+		t.Fatalf("other member, same key: %+v %v", other, err)
+	}
+	if err := st.Ack(ctx, 1, "A"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.ReplayState(ctx, 1, "A"); s != lua.StateAcked {
+		t.Fatalf("state after ack %q", s)
+	}
+	if n := remaining(t, st); n != 9 {
+		t.Fatalf("remaining %d, want 9", n)
+	}
+}
+
+// The undo and the writer's claim race for a reservation whose ack was late:
+// whichever runs first wins, and the seat is counted exactly once.
+func TestReleaseAndClaimRace(t *testing.T) {
+	ctx := context.Background()
+	t.Run("release first", func(t *testing.T) {
+		st := newStore(t, 5)
+		st.Reserve(ctx, res("A", 1, "k"))
+		if code, err := st.Release(ctx, res("A", 1, "k")); err != nil || code != lua.ReleaseDone {
+			t.Fatalf("release: %d %v", code, err)
+		}
+		if code, _ := st.Release(ctx, res("A", 1, "k")); code != lua.ReleaseAlready {
+			t.Fatalf("second release: %d", code)
+		}
+		codes, err := st.Claim(ctx, 1, []string{"A"})
+		if err != nil || codes[0] != lua.ClaimReleased {
+			t.Fatalf("claim after release: %v %v", codes, err)
+		}
+		if n := remaining(t, st); n != 5 {
+			t.Fatalf("remaining %d, want 5", n)
+		}
+		// The member and the key are free again.
+		if r, _ := st.Reserve(ctx, res("B", 1, "k")); r.Code != lua.ReserveOK {
+			t.Fatalf("reserve again: %+v", r)
+		}
+	})
+	t.Run("claim first", func(t *testing.T) {
+		st := newStore(t, 5)
+		st.Reserve(ctx, res("A", 1, ""))
+		if codes, _ := st.Claim(ctx, 1, []string{"A"}); codes[0] != lua.ClaimOK {
+			t.Fatalf("claim: %v", codes)
+		}
+		if code, _ := st.Release(ctx, res("A", 1, "")); code != lua.ReleaseKept {
+			t.Fatalf("release after claim: %d, want kept", code)
+		}
+		st.Done(ctx, 1, []string{"A"})
+		if code, _ := st.Release(ctx, res("A", 1, "")); code != lua.ReleasePersisted {
+			t.Fatalf("release after done: %d, want persisted", code)
+		}
+		if n := remaining(t, st); n != 4 {
+			t.Fatalf("remaining %d, want 4", n)
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		st := newStore(t, 200)
+		for i := range 200 {
+			st.Reserve(ctx, res(fmt.Sprint(i), int64(i+1), ""))
+		}
+		var wg sync.WaitGroup
+		released := make([]bool, 200)
+		claimed := make([]bool, 200)
+		for i := range 200 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				code, _ := st.Release(ctx, res(fmt.Sprint(i), int64(i+1), ""))
+				released[i] = code == lua.ReleaseDone
+			}()
+			go func() {
+				defer wg.Done()
+				codes, _ := st.Claim(ctx, 1, []string{fmt.Sprint(i)})
+				claimed[i] = len(codes) == 1 && codes[0] == lua.ClaimOK
+			}()
+		}
+		wg.Wait()
+		kept := 0
+		for i := range 200 {
+			if released[i] == claimed[i] {
+				t.Fatalf("reservation %d: released=%v claimed=%v, want exactly one", i, released[i], claimed[i])
+			}
+			if claimed[i] {
+				kept++
+			}
+		}
+		if n := remaining(t, st); n != int64(200-kept) {
+			t.Fatalf("remaining %d, want %d", n, 200-kept)
+		}
+	})
+}
+
+func TestFailReturnsSeatOnce(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 3)
+	st.Reserve(ctx, res("A", 7, ""))
+	st.Claim(ctx, 1, []string{"A"})
+	for i, want := range []int64{1, 0, 0} {
+		n, err := st.Fail(ctx, 1, []stock.Seat{{ID: "A", MemberID: 7}})
+		if err != nil || n != want {
+			t.Fatalf("fail #%d: %d %v, want %d", i, n, err, want)
+		}
+	}
+	if n := remaining(t, st); n != 3 {
+		t.Fatalf("remaining %d, want 3", n)
+	}
+	if r, _ := st.Reserve(ctx, res("B", 7, "")); r.Code != lua.ReserveOK {
+		t.Fatalf("member not released: %+v", r)
+	}
+}
+
+func TestScriptsReloadAfterFlush(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 2)
+	if err := st.Client().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.ScriptsLoaded(ctx); ok {
+		t.Fatal("scripts still loaded after SCRIPT FLUSH")
+	}
+	if r, err := st.Reserve(ctx, res("A", 1, "")); err != nil || r.Code != lua.ReserveOK {
+		t.Fatalf("reserve after flush: %+v %v", r, err)
+	}
+}
+
+func TestStaleAndTouch(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 5)
+	old := res("A", 1, "")
+	old.Now = time.Now().Add(-time.Minute)
+	st.Reserve(ctx, old)
+	st.Reserve(ctx, res("B", 2, ""))
+	stale, err := st.Stale(ctx, 1, time.Now().Add(-30*time.Second), 10)
+	if err != nil || len(stale) != 1 || stale[0].ID != "A" || string(stale[0].Payload) != "{}" {
+		t.Fatalf("stale: %+v %v", stale, err)
+	}
+	st.Touch(ctx, 1, []string{"A"}, time.Now())
+	if stale, _ := st.Stale(ctx, 1, time.Now().Add(-30*time.Second), 10); len(stale) != 0 {
+		t.Fatalf("stale after touch: %+v", stale)
+	}
+}

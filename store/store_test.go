@@ -1,0 +1,149 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/servicetest"
+	"github.com/boxoffice/boxoffice/store"
+)
+
+func newStore(t *testing.T, concerts, capacity int) *store.Store {
+	t.Helper()
+	cfg := servicetest.Config(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, cfg.MySQLDSN, 2, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil { // idempotent
+		t.Fatalf("second migrate: %v", err)
+	}
+	if err := db.SeedConcerts(ctx, concerts, capacity, false); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func nr(id string, concert, member int64) store.NewReservation {
+	return store.NewReservation{ID: id, ConcertID: concert, MemberID: member, CreatedAt: time.Now()}
+}
+
+func ids(rs []store.NewReservation) []string {
+	out := []string{}
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+func TestApplyBatch(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name          string
+		capacity      int
+		batch         []store.NewReservation
+		wantWritten   []string
+		wantFailed    []string
+		wantReason    string
+		wantRemaining int64
+	}{
+		{name: "all fit", capacity: 3, batch: []store.NewReservation{nr("A", 1, 1), nr("B", 1, 2)}, wantWritten: []string{"A", "B"}, wantFailed: []string{}, wantRemaining: 1},
+		{name: "database refuses more than capacity", capacity: 1, batch: []store.NewReservation{nr("A", 1, 1), nr("B", 1, 2)}, wantWritten: []string{"A"}, wantFailed: []string{"B"}, wantReason: store.ReasonNoSeat, wantRemaining: 0},
+		{name: "concert gone", capacity: 1, batch: []store.NewReservation{nr("A", 42, 1)}, wantWritten: []string{}, wantFailed: []string{"A"}, wantReason: store.ReasonConcertGone, wantRemaining: 1},
+		{name: "one active seat per member", capacity: 5, batch: []store.NewReservation{nr("A", 1, 1), nr("B", 1, 1)}, wantWritten: []string{"A"}, wantFailed: []string{"B"}, wantReason: store.ReasonDuplicate, wantRemaining: 4},
+		{name: "same event twice in a batch", capacity: 5, batch: []store.NewReservation{nr("A", 1, 1), nr("A", 1, 1)}, wantWritten: []string{"A"}, wantFailed: []string{}, wantRemaining: 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			db := newStore(t, 1, c.capacity)
+			for delivery := 1; delivery <= 2; delivery++ {
+				out, err := db.ApplyBatch(ctx, c.batch, boxoffice.StatusConfirmed, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := ids(out.Written); !equal(got, c.wantWritten) {
+					t.Fatalf("delivery %d: written %v, want %v", delivery, got, c.wantWritten)
+				}
+				if got := ids(out.Failed); !equal(got, c.wantFailed) {
+					t.Fatalf("delivery %d: failed %v, want %v", delivery, got, c.wantFailed)
+				}
+				if delivery == 1 && c.wantReason != "" && out.Reasons[c.wantFailed[0]] != c.wantReason {
+					t.Fatalf("reason %q, want %q", out.Reasons[c.wantFailed[0]], c.wantReason)
+				}
+				if delivery == 2 && out.Redelivered == 0 {
+					t.Fatalf("second delivery not recognised as a redelivery")
+				}
+				got, err := db.Concert(ctx, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Remaining != c.wantRemaining {
+					t.Fatalf("delivery %d: remaining %d, want %d", delivery, got.Remaining, c.wantRemaining)
+				}
+			}
+			for _, id := range c.wantFailed {
+				r, err := db.Reservation(ctx, id)
+				if err != nil || r.Status != boxoffice.StatusFailed {
+					t.Fatalf("failed reservation %s: %+v %v", id, r, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckConstraintIsTheLastGuard(t *testing.T) {
+	db := newStore(t, 1, 1)
+	_, err := db.DB().Exec(`UPDATE concerts SET remaining = remaining - 2 WHERE id = 1`)
+	if err == nil {
+		t.Fatal("the database accepted a negative remaining count")
+	}
+}
+
+func TestSeedIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t, 2, 10)
+	db.ApplyBatch(ctx, []store.NewReservation{nr("A", 1, 1)}, boxoffice.StatusConfirmed, nil)
+	if err := db.SeedConcerts(ctx, 2, 10, false); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := db.Concert(ctx, 1); c.Remaining != 9 {
+		t.Fatalf("re-seed changed remaining to %d", c.Remaining)
+	}
+	if err := db.SeedMembers(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SeedMembers(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Member(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SeedConcerts(ctx, 2, 10, true); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := db.Concert(ctx, 1); c.Remaining != 10 {
+		t.Fatalf("reset left remaining %d", c.Remaining)
+	}
+	if _, err := db.Reservation(ctx, "A"); err == nil {
+		t.Fatal("reset kept the reservation")
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
