@@ -154,6 +154,9 @@ func TestSweeperFinishesOrphans(t *testing.T) {
 	cfg.InflightGrace = 500 * time.Millisecond
 	s := newSystem(t, cfg, false)
 	orphanID := orphan(t, s, 1, 3)
+	if r := s.do("GET", "/api/reservations/"+orphanID, "", nil, nil); r.Status != 200 || r.Body["status"] != "PENDING" {
+		t.Fatalf("in flight: %+v", r)
+	}
 	s.startWriter(cfg)
 	s.drained(1, 1)
 	r := s.do("GET", "/api/reservations/"+orphanID, "", nil, nil)
@@ -182,4 +185,30 @@ func TestUndecodableMessageGoesToDLQ(t *testing.T) {
 		t.Fatalf("DLQ headers %v", headers)
 	}
 
+}
+
+// Shutdown writes the open batch before the writer leaves the group.
+func TestWriterShutdownFlushesOpenBatch(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity = 50
+	cfg.BatchSize = 10000
+	cfg.BatchWait = time.Minute // only shutdown can close the batch
+	s := newSystem(t, cfg, true)
+	for m := int64(1); m <= 20; m++ {
+		if r := s.reserve(1, m, ""); r.Status != 202 {
+			t.Fatalf("reserve: %+v", r)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let the writer fetch them into its batch
+	if a := s.audit(1); a.Rows != 0 {
+		t.Fatalf("batch closed early: %+v", a)
+	}
+	start := time.Now()
+	s.writer.stop()
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+	if a := s.audit(1); a.Rows != 20 || a.InFlight != 0 {
+		t.Fatalf("after shutdown: %+v, want the 20 rows written", a)
+	}
 }

@@ -37,6 +37,7 @@ type runningWriter struct {
 	w      *app.Writer
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 }
 
 func testLog() *slog.Logger {
@@ -95,12 +96,14 @@ func (s *system) startWriter(cfg config.Config) *runningWriter {
 }
 
 func (rw *runningWriter) stop() {
-	rw.cancel()
-	select {
-	case <-rw.done:
-	case <-time.After(30 * time.Second):
-	}
-	rw.w.Close()
+	rw.once.Do(func() {
+		rw.cancel()
+		select {
+		case <-rw.done:
+		case <-time.After(30 * time.Second):
+		}
+		rw.w.Close()
+	})
 }
 
 type reply struct {
