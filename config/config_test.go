@@ -1,0 +1,90 @@
+package config_test
+
+import (
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boxoffice/boxoffice/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestPrecedence(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(config.Config) bool
+	}{
+		{"default", nil, nil, func(c config.Config) bool { return c.HTTPAddr == ":8080" && c.BatchSize == 1000 }},
+		{"env replaces default", nil, map[string]string{"BOX_HTTP_ADDR": ":9000", "BOX_BATCH_WAIT": "5ms"}, func(c config.Config) bool {
+			return c.HTTPAddr == ":9000" && c.BatchWait == 5*time.Millisecond
+		}},
+		{"flag wins over env", []string{"--http-addr", ":7000"}, map[string]string{"BOX_HTTP_ADDR": ":9000"}, func(c config.Config) bool { return c.HTTPAddr == ":7000" }},
+		{"broker list", nil, map[string]string{"BOX_KAFKA_BROKERS": "a:1, b:2"}, func(c config.Config) bool {
+			return len(c.KafkaBrokers) == 2 && c.KafkaBrokers[1] == "b:2"
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := config.Parse("x", config.Kafka|config.Gateway|config.Writer, c.args, env(c.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.want(got) {
+				t.Fatalf("got %+v", got)
+			}
+		})
+	}
+}
+
+func TestRejects(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad env value", nil, map[string]string{"BOX_BATCH_SIZE": "many"}, "BOX_BATCH_SIZE"},
+		{"zero batch", []string{"--batch-size", "0"}, nil, "batch-size must be positive"},
+		{"negative body", []string{"--max-body", "-1"}, nil, "max-body must be positive"},
+		{"unknown flag", []string{"--nope"}, nil, "not defined"},
+		{"stray argument", []string{"extra"}, nil, "unexpected arguments"},
+		{"bad prefix", []string{"--redis-prefix", "a b"}, nil, "redis-prefix"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Parse("x", config.Redis|config.Gateway|config.Writer, c.args, env(c.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestMaskDSN(t *testing.T) {
+	if got := config.MaskDSN("u:secret@tcp(h:3306)/db"); strings.Contains(got, "secret") {
+		t.Fatalf("password shown: %s", got)
+	}
+}
+
+// The README's configuration table lists every flag with its variable.
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config.Default()
+	fs := flag.NewFlagSet("all", flag.ContinueOnError)
+	config.Register(fs, &c, config.Redis|config.Kafka|config.MySQL|config.Gateway|config.Writer|config.Seed)
+	fs.VisitAll(func(f *flag.Flag) {
+		row := "| `--" + f.Name + "` | `" + config.EnvName(f.Name) + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README has no row starting %s", row)
+		}
+	})
+}
