@@ -1,0 +1,78 @@
+# boxoffice -- thin wrappers around scripts/ and the Go binary.
+#
+#   make services        start Redis, MariaDB, Kafka locally (installs what is missing; idempotent)
+#   make services-stop   stop them (data kept in .services/)
+#   make test            go vet + go test -race against the local services (what CI runs)
+#   make run             migrate, seed, writer (background) + gateway (foreground); Ctrl-C stops both
+#   make bench           bin/boxoffice bench compare, report in bench/report/
+#   make up / down       the docker compose stack (needs a Docker engine)
+#
+# make test PKG=./store TESTFLAGS='-run TestX -v'   narrows the run;
+# make test SERVICES=                              skips starting the services.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO        ?= go
+BIN       := bin/boxoffice
+PKG       ?= ./...
+TESTFLAGS ?=
+SERVICES  ?= services
+# Exports BOX_REDIS_ADDR, BOX_KAFKA_BROKERS, BOX_MYSQL_DSN, BOX_PROMETHEUS_BIN,
+# BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
+SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
+
+.PHONY: all build services services-stop services-status services-env test vet fmt run bench up down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/boxoffice
+
+services:
+	bash scripts/services.sh start
+
+services-stop:
+	bash scripts/services.sh stop
+
+services-status:
+	bash scripts/services.sh status
+
+services-env:
+	@bash scripts/services.sh env
+
+vet:
+	$(GO) vet ./...
+
+test: $(SERVICES)
+	$(GO) vet ./...
+	$(SERVICES_ENV); export BOX_REQUIRE_SERVICES=1; \
+	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) $(PKG)
+
+fmt:
+	$(GO) fmt ./...
+
+run: build $(SERVICES)
+	$(SERVICES_ENV); \
+	$(BIN) migrate && \
+	$(BIN) seed --concerts 1 --capacity 100 --members 1000 && { \
+	  $(BIN) writer & writer_pid=$$!; \
+	  trap 'kill $$writer_pid 2>/dev/null || true; wait $$writer_pid 2>/dev/null || true' EXIT; \
+	  trap 'exit 130' INT TERM; \
+	  $(BIN) gateway; }
+
+bench: build $(SERVICES)
+	mkdir -p bench/report
+	$(SERVICES_ENV); \
+	$(BIN) bench compare --report bench/report --json bench/report/results.json
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down -v
+
+clean:
+	rm -rf bin bench/report/tmp
+	$(GO) clean -testcache
