@@ -23,6 +23,12 @@ var (
 	doneSrc string
 	//go:embed fail.lua
 	failSrc string
+	//go:embed lock.lua
+	lockSrc string
+	//go:embed unlock.lua
+	unlockSrc string
+	//go:embed renew.lua
+	renewSrc string
 )
 
 // The scripts, each loaded once per process.
@@ -33,10 +39,15 @@ var (
 	Claim   = redis.NewScript(claimSrc)
 	Done    = redis.NewScript(doneSrc)
 	Fail    = redis.NewScript(failSrc)
+
+	// The distlock comparison strategy's lock (not used by the async path).
+	Lock   = redis.NewScript(lockSrc)
+	Unlock = redis.NewScript(unlockSrc)
+	Renew  = redis.NewScript(renewSrc)
 )
 
 // All lists every script, for loading at start-up and for readiness checks.
-var All = []*redis.Script{Reserve, Release, Ack, Claim, Done, Fail}
+var All = []*redis.Script{Reserve, Release, Ack, Claim, Done, Fail, Lock, Unlock, Renew}
 
 // Reserve's result codes.
 const (
@@ -90,4 +101,32 @@ const (
 	// ClaimUnknown: no record (written and cleared before, or Redis lost it);
 	// the row insert is idempotent, so the writer goes on.
 	ClaimUnknown = 2
+)
+
+// Lock's result codes, the first element of its reply.
+const (
+	// LockAcquired: the lock is the caller's for one lease.
+	LockAcquired = 1
+	// LockHeld: someone else holds it; the second element is the holder's
+	// remaining lease in ms (how long a waiter may have to sleep at most, as
+	// the holder may crash and never publish its release).
+	LockHeld = 2
+)
+
+// Unlock's result codes.
+const (
+	// UnlockNotOwner: the token does not hold the lock (its lease expired, and
+	// perhaps someone else took it); nothing was deleted or published.
+	UnlockNotOwner = 0
+	// UnlockReleased: deleted, and the waiters told on the wake-up channel.
+	UnlockReleased = 1
+)
+
+// Renew's result codes.
+const (
+	// RenewLost: the token no longer holds the lock; the watchdog stops and
+	// the holder's work is cancelled.
+	RenewLost = 0
+	// RenewExtended: the lease runs for another full lease from now.
+	RenewExtended = 1
 )

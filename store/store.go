@@ -39,6 +39,10 @@ func Open(ctx context.Context, dsn string, maxConns int, timeout time.Duration) 
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
+	// Build statements client-side: one round trip per query instead of
+	// prepare + execute + close, which matters most while a row lock is held
+	// (pessimistic went from ~450 to ~600 req/s here).
+	cfg.InterpolateParams = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = timeout
 	}
