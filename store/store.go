@@ -277,3 +277,21 @@ func Transient(err error) bool {
 	// Anything that is not a server's answer is about the connection.
 	return true
 }
+
+// AuditCounts is the cheap per-concert count the benchmark samples while it
+// runs: one primary-key read and one covering-index range scan.
+func (s *Store) AuditCounts(ctx context.Context, concert int64) (Counts, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var c Counts
+	if err := s.db.GetContext(ctx, &c, `SELECT capacity, remaining FROM concerts WHERE id = ?`, concert); err != nil {
+		return c, fmt.Errorf("audit concert %d: %w", concert, err)
+	}
+	// active_member is non-NULL exactly for HELD/CONFIRMED rows, and the
+	// UNIQUE key's index covers this query.
+	if err := s.db.QueryRowxContext(ctx, `SELECT COUNT(active_member), COUNT(active_member) - COUNT(DISTINCT active_member)
+		FROM reservations WHERE concert_id = ?`, concert).Scan(&c.Active, &c.Duplicates); err != nil {
+		return c, fmt.Errorf("audit concert %d: %w", concert, err)
+	}
+	return c, nil
+}

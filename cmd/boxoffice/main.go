@@ -62,7 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	name := args[0]
 	if name == "bench" {
-		return runBench(ctx, args[1:], stdout, stderr)
+		return runBench(ctx, args[1:], stdout, stderr, log)
+	}
+	if name == "dev" {
+		return runDev(ctx, args[1:], stdout, stderr, log)
 	}
 	cmd, ok := commands[name]
 	if !ok {
@@ -86,6 +89,7 @@ commands:
   migrate   create or update the MySQL schema
   seed      create concerts, members, stock and topics
   bench     drive a running gateway and report (see boxoffice bench -h)
+  dev       everything in one process, nothing installed (see boxoffice dev -h)
 
 Every flag can also be set with BOX_<FLAG> (--http-addr → BOX_HTTP_ADDR);
 a flag on the command line wins. boxoffice <command> -h lists the flags.

@@ -1,0 +1,91 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/boxoffice/boxoffice/bench"
+	"github.com/boxoffice/boxoffice/config"
+	"github.com/boxoffice/boxoffice/stock"
+	"github.com/boxoffice/boxoffice/store"
+)
+
+// BenchEnv seeds stock between benchmark runs and audits the outcome over the
+// same MySQL and Redis the gateway uses.
+type BenchEnv struct {
+	DB    *store.Store
+	Stock *stock.Store
+	log   *slog.Logger
+}
+
+var _ bench.Env = (*BenchEnv)(nil)
+
+// OpenBenchEnv connects to MySQL and Redis.
+func OpenBenchEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*BenchEnv, error) {
+	st, err := openRedis(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openMySQL(ctx, cfg, 2)
+	if err != nil {
+		st.Client().Close()
+		return nil, err
+	}
+	return &BenchEnv{DB: db, Stock: st, log: log}, nil
+}
+
+// Close releases both clients.
+func (e *BenchEnv) Close() error {
+	e.Stock.Client().Close()
+	return e.DB.Close()
+}
+
+// Reset implements bench.Env: concerts 1..n start over with full stock.
+// The harness calls it only after the writer drained the previous run.
+func (e *BenchEnv) Reset(ctx context.Context, concerts, capacity, members int) error {
+	if err := e.DB.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := e.DB.SeedConcerts(ctx, concerts, capacity, true); err != nil {
+		return err
+	}
+	if err := e.DB.SeedMembers(ctx, members); err != nil {
+		return err
+	}
+	for id := int64(1); id <= int64(concerts); id++ {
+		if err := e.Stock.Load(ctx, id, int64(capacity), nil, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Audit implements bench.Env.
+func (e *BenchEnv) Audit(ctx context.Context, concerts int) (bench.Counts, error) {
+	var out bench.Counts
+	for id := int64(1); id <= int64(concerts); id++ {
+		c, err := e.DB.AuditCounts(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		left, ok, err := e.Stock.Remaining(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			return out, fmt.Errorf("concert %d has no stock in Redis", id)
+		}
+		inflight, err := e.Stock.InFlightCount(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		out.Capacity += c.Capacity
+		out.RedisTaken += c.Capacity - left
+		out.Rows += c.Active
+		out.InFlight += inflight
+		out.Duplicates += c.Duplicates
+		out.DBRemaining += c.Remaining
+	}
+	return out, nil
+}

@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// client sends requests to the one target of a run.
+type client struct {
+	hc      *fasthttp.HostClient
+	base    string // scheme://host[:port], no trailing slash
+	timeout time.Duration
+}
+
+// newClient returns a client for target (already validated) that keeps up to
+// maxConns connections open: one per request that may be outstanding, so a
+// request never waits for a connection inside the client, where its wait
+// would be invisible.
+func newClient(target string, maxConns int, timeout time.Duration) (*client, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	return &client{
+		hc: &fasthttp.HostClient{
+			Addr:                addr,
+			Name:                "boxoffice-bench",
+			IsTLS:               u.Scheme == "https",
+			MaxConns:            maxConns + 4, // + probes and health checks
+			ReadTimeout:         timeout,
+			WriteTimeout:        timeout,
+			MaxIdleConnDuration: 30 * time.Second,
+			// Answers are a few hundred bytes; a huge one is a wrong target.
+			MaxResponseBodySize: 1 << 20,
+		},
+		base:    u.Scheme + "://" + u.Host,
+		timeout: timeout,
+	}, nil
+}
+
+// request is one HTTP call of a load.
+type request struct {
+	method  string
+	path    string
+	body    []byte
+	concert int // 0 when the request is not about a concert
+}
+
+func reservation(strategy string, concert, member int) request {
+	b := make([]byte, 0, 48)
+	b = append(b, `{"concertId":`...)
+	b = strconv.AppendInt(b, int64(concert), 10)
+	b = append(b, `,"memberId":`...)
+	b = strconv.AppendInt(b, int64(member), 10)
+	b = append(b, '}')
+	return request{method: fasthttp.MethodPost, path: "/api/reservations/" + strategy, body: b, concert: concert}
+}
+
+func memberRead(member int) request {
+	return request{method: fasthttp.MethodGet, path: "/api/members/" + strconv.Itoa(member)}
+}
+
+// do sends r and classifies the answer.
+func (c *client) do(r request) (outcome, string) {
+	status, body, err := c.raw(r)
+	return classify(status, body, err)
+}
+
+// raw sends r and returns the status and a copy of the body.
+func (c *client) raw(r request) (int, []byte, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(c.base + r.path)
+	req.Header.SetMethod(r.method)
+	if r.body != nil {
+		req.Header.SetContentType("application/json")
+		req.SetBodyRaw(r.body)
+	}
+	if err := c.hc.DoTimeout(req, resp, c.timeout); err != nil {
+		return 0, nil, err
+	}
+	var body []byte
+	if s := resp.StatusCode(); s < 200 || s > 299 {
+		body = append(body, resp.Body()...) // only error bodies are read
+	}
+	return resp.StatusCode(), body, nil
+}
+
+// outcome is how a response counts.
+type outcome uint8
+
+const (
+	// accepted is any 2xx.
+	accepted outcome = iota
+	// rejected is 409: sold out or already reserved, a normal business answer.
+	rejected
+	// failed is everything else: other statuses and transport errors.
+	failed
+)
+
+// maxCodeLen bounds an error code taken from a response body, so that a
+// misbehaving server cannot fill the report with long strings.
+const maxCodeLen = 40
+
+// classify maps an answer to its outcome and code. A 409's code is the body's
+// "error" field ("sold_out"); an error's code is "status/error"
+// ("503/unavailable") or "conn/kind" ("conn/timeout") for transport errors.
+func classify(status int, body []byte, err error) (outcome, string) {
+	if err != nil {
+		return failed, "conn/" + connErrorKind(err)
+	}
+	switch {
+	case status >= 200 && status <= 299:
+		return accepted, ""
+	case status == fasthttp.StatusConflict:
+		return rejected, errorCode(body)
+	default:
+		return failed, strconv.Itoa(status) + "/" + errorCode(body)
+	}
+}
+
+// errorCode is the sanitised "error" field of a JSON error body, or "unknown".
+func errorCode(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		return "unknown"
+	}
+	out := make([]byte, 0, len(e.Error))
+	for i := 0; i < len(e.Error) && len(out) < maxCodeLen; i++ {
+		switch ch := e.Error[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '_', ch == '-', ch == '.':
+			out = append(out, ch)
+		case ch >= 'A' && ch <= 'Z':
+			out = append(out, ch+'a'-'A')
+		default:
+			out = append(out, '_')
+		}
+	}
+	return string(out)
+}
+
+// connErrorKind names a transport error in a word.
+func connErrorKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "closed"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return "no_free_conns"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "body_too_large"
+	default:
+		return "error"
+	}
+}
+
+// check is a one-off call outside the measured load (health, probes).
+func (c *client) check(r request) (status int, code string, err error) {
+	status, body, err := c.raw(r)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s %s%s: %w", r.method, c.base, r.path, err)
+	}
+	if status < 200 || status > 299 {
+		code = errorCode(body)
+	}
+	return status, code, nil
+}

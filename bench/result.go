@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// SchemaVersion is the version of the JSON results; bench/SCHEMA.md
+// documents it. A field is added without a change of version; a field
+// renamed, removed or changed in meaning bumps it.
+const SchemaVersion = 1
+
+// Result is the whole output of one run, as written by --json.
+type Result struct {
+	SchemaVersion int              `json:"schema_version"`
+	Scenario      string           `json:"scenario"`
+	StartedAt     time.Time        `json:"started_at"`
+	FinishedAt    time.Time        `json:"finished_at"`
+	Config        Config           `json:"config"`
+	Strategies    []StrategyResult `json:"strategies"`
+	// Baseline is the victims alone, before any reservation load (isolation only).
+	Baseline *Victims `json:"baseline"`
+	Machine  Machine  `json:"machine"`
+	Notes    []string `json:"notes"`
+}
+
+// Config is the effective configuration of a run.
+type Config struct {
+	Target        string   `json:"target"`
+	Strategies    []string `json:"strategies"`
+	Concerts      int      `json:"concerts"`
+	Capacity      int      `json:"capacity"`
+	Members       int      `json:"members"`
+	Model         string   `json:"model"`
+	Rate          float64  `json:"rate"`
+	DurationMs    float64  `json:"duration_ms"`
+	VUs           int      `json:"vus"`
+	RampMs        float64  `json:"ramp_ms"`
+	HoldMs        float64  `json:"hold_ms"`
+	Requests      int64    `json:"requests"`
+	TimeoutMs     float64  `json:"timeout_ms"`
+	DrainTimeout  float64  `json:"drain_timeout_ms"`
+	MaxInFlight   int      `json:"max_inflight"`
+	AuditEveryMs  float64  `json:"audit_every_ms"`
+	Victims       int      `json:"victims"`
+	VictimDelayMs float64  `json:"victim_delay_ms"`
+	Seed          uint64   `json:"seed"`
+}
+
+// StrategyResult is one strategy's run.
+type StrategyResult struct {
+	Name           string           `json:"name"`
+	Skipped        bool             `json:"skipped"`
+	SkipReason     string           `json:"skip_reason"`
+	ExpectedUnsafe bool             `json:"expected_unsafe"`
+	Sent           int64            `json:"sent"`
+	Requests       int64            `json:"requests"`
+	Accepted       int64            `json:"accepted"`
+	Rejected       int64            `json:"rejected"`
+	Errors         int64            `json:"errors"`
+	Dropped        int64            `json:"dropped"`
+	RejectedByCode map[string]int64 `json:"rejected_by_code"`
+	ErrorsByCode   map[string]int64 `json:"errors_by_code"`
+	DurationMs     float64          `json:"duration_ms"`
+	RequestsPerS   float64          `json:"requests_per_s"`
+	AcceptedPerS   float64          `json:"accepted_per_s"`
+	PersistedPerS  float64          `json:"persisted_per_s"`
+	Drained        bool             `json:"drained"`
+	DrainMs        float64          `json:"drain_ms"`
+	LatencyMs      Latency          `json:"latency_ms"`
+	Audit          *Audit           `json:"audit"`
+	SellOut        *SellOut         `json:"sell_out"`
+	Victims        *Victims         `json:"victims"`
+	Series         []Second         `json:"series"`
+	Notes          []string         `json:"notes"`
+}
+
+// Latency is a latency distribution in milliseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Second is one second of a run, counted by completion time (sent and
+// dropped by send time).
+type Second struct {
+	T         int     `json:"t"`
+	Sent      int64   `json:"sent"`
+	Requests  int64   `json:"requests"`
+	Accepted  int64   `json:"accepted"`
+	Rejected  int64   `json:"rejected"`
+	Errors    int64   `json:"errors"`
+	Dropped   int64   `json:"dropped"`
+	Persisted int64   `json:"persisted"`
+	P50Ms     float64 `json:"p50_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+}
+
+// SellOut is when the stock ran out, in milliseconds from the first request
+// (rush only). A time is null when it did not happen.
+type SellOut struct {
+	Capacity       int64    `json:"capacity"`
+	SoldOut        bool     `json:"sold_out"`
+	LastSeatMs     *float64 `json:"last_seat_ms"`
+	FirstSoldOutMs *float64 `json:"first_sold_out_ms"`
+	SoldOutMs      *float64 `json:"sold_out_ms"`
+}
+
+// Victims is the latency of GET /api/members/{id} callers (isolation).
+type Victims struct {
+	Requests     int64            `json:"requests"`
+	OK           int64            `json:"ok"`
+	Errors       int64            `json:"errors"`
+	ErrorsByCode map[string]int64 `json:"errors_by_code"`
+	LatencyMs    Latency          `json:"latency_ms"`
+	Series       []Second         `json:"series"`
+}
+
+// Machine is where the client ran.
+type Machine struct {
+	CPU         string `json:"cpu"`
+	Cores       int    `json:"cores"`
+	MemoryBytes int64  `json:"memory_bytes"`
+	OS          string `json:"os"`
+	Kernel      string `json:"kernel"`
+	Arch        string `json:"arch"`
+	Go          string `json:"go"`
+}
+
+func writeJSON(path string, res *Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}
