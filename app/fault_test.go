@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,4 +222,64 @@ func TestWriterKilledMidBatch(t *testing.T) {
 	if err := s.db.DB().Get(&distinct, `SELECT COUNT(DISTINCT id) FROM reservations`); err != nil || distinct != n {
 		t.Fatalf("%d distinct rows (%v), want %d", distinct, err, n)
 	}
+}
+
+// A Redis that stops answering (frozen with SIGSTOP, so scripts may run after
+// the gateway gave up) gives 503s; once it answers again, every seat it took
+// becomes a row (the undo or the sweeper settles each one) and none leaks.
+func TestRedisStalls(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		servicetest.Unavailable(t, "redis-server (for a Redis of the test's own)", err)
+	}
+	port := servicetest.FreePort(t)
+	redis := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := redis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		redis.Process.Signal(syscall.SIGCONT)
+		redis.Process.Kill()
+		redis.Wait()
+	})
+	cfg := servicetest.Config(t)
+	cfg.RedisAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg.RedisTimeout = 300 * time.Millisecond
+	cfg.InflightGrace = time.Second
+	cfg.Capacity = 100
+	servicetest.Eventually(t, 10*time.Second, "private redis answers", func() (bool, error) {
+		c, err := net.Dial("tcp", cfg.RedisAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil, err
+	})
+	s := newSystem(t, cfg, true)
+	if r := s.reserve(1, 1, ""); r.Status != 202 {
+		t.Fatalf("before: %+v", r)
+	}
+
+	redis.Process.Signal(syscall.SIGSTOP)
+	got := tally(concurrently(20, func(i int) reply { return s.reserve(1, int64(i+2), "") }))
+	if got["503 unavailable"] != 20 {
+		t.Fatalf("Redis frozen: %v, want 20 × 503 unavailable", got)
+	}
+	if r := s.do("GET", "/readyz", "", nil, nil); r.Status != 503 {
+		t.Fatalf("readyz while Redis is frozen: %d", r.Status)
+	}
+	redis.Process.Signal(syscall.SIGCONT)
+
+	servicetest.Eventually(t, 30*time.Second, "reservations succeed again", func() (bool, error) {
+		r := s.reserve(1, 500, "")
+		return r.Status == 202, fmt.Errorf("%d %s", r.Status, r.code())
+	})
+	// Seats taken by scripts that ran after their request gave up are either
+	// given back or written; drained() checks Redis and MySQL agree.
+	var a audit
+	servicetest.Eventually(t, 30*time.Second, "settled", func() (bool, error) {
+		a = s.audit(1)
+		return a.InFlight == 0 && a.Capacity-a.RedisStock == a.Rows, fmt.Errorf("%+v", a)
+	})
+	t.Logf("after the stall: %d rows (2 accepted before/after, the rest completed by the sweeper)", a.Rows)
+	s.drained(1, a.Rows)
 }

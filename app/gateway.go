@@ -28,11 +28,13 @@ type Gateway struct {
 	server   *gateway.Server
 	ln       net.Listener
 	log      *slog.Logger
+	// debugAddr serves pprof when set.
+	debugAddr string
 }
 
 // OpenGateway connects to every service and starts listening; Run serves.
 func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *Gateway, err error) {
-	g = &Gateway{log: log}
+	g = &Gateway{log: log, debugAddr: cfg.DebugAddr}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -108,6 +110,7 @@ func (g *Gateway) ready(cfg config.Config) func(ctx context.Context) map[string]
 // Run serves until ctx ends, then drains open requests.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.log.Info("gateway listening", "addr", g.Addr)
+	serveDebug(ctx, g.debugAddr, g.log)
 	go g.sample(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- g.server.Serve(g.ln) }()

@@ -31,11 +31,13 @@ type Writer struct {
 	http     *http.Server
 	ln       net.Listener
 	log      *slog.Logger
+	// debugAddr serves pprof when set.
+	debugAddr string
 }
 
 // OpenWriter connects to every service and joins nothing yet; Run consumes.
 func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (w *Writer, err error) {
-	w = &Writer{log: log}
+	w = &Writer{log: log, debugAddr: cfg.DebugAddr}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -83,6 +85,7 @@ func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (w *Wr
 // cleanly before it returns.
 func (w *Writer) Run(ctx context.Context) error {
 	w.log.Info("writer started", "metrics", w.Addr)
+	serveDebug(ctx, w.debugAddr, w.log)
 	go w.http.Serve(w.ln)
 	go w.Sweeper.Run(ctx)
 	err := w.Writer.Run(ctx, w.Group)

@@ -26,6 +26,9 @@ type Config struct {
 	MySQLDSN     string
 	Topic        string
 
+	// DebugAddr, when set, serves net/http/pprof (gateway and writer).
+	DebugAddr string
+
 	// Timeouts for network calls.
 	RedisTimeout   time.Duration
 	ProduceTimeout time.Duration
@@ -140,6 +143,9 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 	if groups&MySQL != 0 {
 		fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MySQL DSN (go-sql-driver format)")
 		fs.DurationVar(&c.DBTimeout, "db-timeout", c.DBTimeout, "timeout of one MySQL statement or transaction")
+	}
+	if groups&(Gateway|Writer) != 0 {
+		fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "if set, serve Go's pprof profiles on this address (keep it on loopback)")
 	}
 	if groups&Gateway != 0 {
 		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address of the gateway (also serves /metrics)")

@@ -87,6 +87,10 @@ func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservat
 	res, err := a.Stock.Reserve(ctx, sr)
 	if err != nil {
 		a.observer().Script("error", time.Since(start))
+		// The script may have run before the reply was lost: undo it if so
+		// (release.lua only acts on this id's own 'P' record). Should Redis
+		// be unreachable for that too, the sweeper completes it later.
+		a.releaseQuietly(ctx, sr)
 		return r, false, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
 	}
 	a.observer().Script(reserveResult(res.Code), time.Since(start))
@@ -146,6 +150,14 @@ func (a *Async) undo(ctx context.Context, sr stock.Reservation, cause error) (Re
 	default:
 		a.observer().Undo("released")
 		return Reservation{}, false, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, cause)
+	}
+}
+
+func (a *Async) releaseQuietly(ctx context.Context, sr stock.Reservation) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if code, err := a.Stock.Release(uctx, sr); err == nil && code == lua.ReleaseDone {
+		a.observer().Undo("released")
 	}
 }
 
