@@ -30,6 +30,8 @@ type Gateway struct {
 	log      *slog.Logger
 	// debugAddr serves pprof when set.
 	debugAddr string
+	// stopCoalesce ends the Redis pipelining workers.
+	stopCoalesce func()
 }
 
 // OpenGateway connects to every service and starts listening; Run serves.
@@ -43,6 +45,8 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *G
 	if g.Stock, err = openRedis(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// Share Redis round trips between concurrent admissions (see stock/coalesce.go).
+	g.stopCoalesce = g.Stock.Coalesce(4)
 	if g.DB, err = openMySQL(ctx, cfg, cfg.DBPool); err != nil {
 		return nil, err
 	}
@@ -164,6 +168,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.DB != nil {
 		errs = append(errs, g.DB.Close())
+	}
+	if g.stopCoalesce != nil {
+		g.stopCoalesce()
 	}
 	if g.Stock != nil {
 		errs = append(errs, g.Stock.Client().Close())

@@ -30,6 +30,8 @@ type Store struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	timeout time.Duration
+	// calls feeds the coalescer when Coalesce was called.
+	calls chan *reserveCall
 }
 
 // New returns a Store; timeout bounds every call.
@@ -116,9 +118,17 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
 		hasIdem = "1"
 	}
 	c := r.ConcertID
-	cmd := lua.Reserve.Run(ctx, s.rdb,
-		[]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey)},
-		r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem)
+	keys := []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey)}
+	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem}
+	var cmd *redis.Cmd
+	if s.calls != nil {
+		var err error
+		if cmd, err = s.reserveCoalesced(ctx, keys, args); err != nil {
+			return Result{}, err
+		}
+	} else {
+		cmd = lua.Reserve.Run(ctx, s.rdb, keys, args...)
+	}
 	if err := cmd.Err(); err != nil {
 		return Result{}, fmt.Errorf("reserve: %w", err)
 	}

@@ -221,3 +221,36 @@ func TestStaleAndTouch(t *testing.T) {
 		t.Fatalf("stale after touch: %+v", stale)
 	}
 }
+
+func TestCoalescedReserve(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 50)
+	stop := st.Coalesce(4)
+	defer stop()
+	st.Client().ScriptFlush(ctx) // the pipelines must recover from NOSCRIPT too
+	codes := make([]int, 500)
+	var wg sync.WaitGroup
+	for i := range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := st.Reserve(ctx, res(fmt.Sprint(i), int64(i+1), ""))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			codes[i] = r.Code
+		}()
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	if count[lua.ReserveOK] != 50 || count[lua.ReserveSoldOut] != 450 {
+		t.Fatalf("codes %v, want 50 accepted and 450 sold out", count)
+	}
+	if n := remaining(t, st); n != 0 {
+		t.Fatalf("remaining %d", n)
+	}
+}

@@ -1,0 +1,101 @@
+package stock
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/boxoffice/boxoffice/lua"
+)
+
+// Under a rush every request runs reserve.lua, and each round trip costs a
+// write and a read syscall on both ends: the gateway's CPU profile at ~5k
+// req/s showed 41% of it in Store.Reserve, mostly syscalls. The coalescer
+// sends whatever calls are waiting as one pipeline. It never waits for more
+// (an idle gateway sends each call alone), so it adds no latency.
+
+// maxCoalesce bounds one pipeline.
+const maxCoalesce = 128
+
+type reserveCall struct {
+	keys  []string
+	args  []any
+	reply chan *redis.Cmd // buffered: a worker never blocks on a caller that left
+}
+
+// Coalesce routes Reserve through workers pipelines that share round trips.
+// The returned stop ends them; call it before closing the client.
+func (s *Store) Coalesce(workers int) (stop func()) {
+	calls := make(chan *reserveCall, workers*maxCoalesce)
+	s.calls = calls
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.coalesce(calls)
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(calls)
+			wg.Wait()
+		})
+	}
+}
+
+func (s *Store) coalesce(calls <-chan *reserveCall) {
+	batch := make([]*reserveCall, 0, maxCoalesce)
+	cmds := make([]*redis.Cmd, 0, maxCoalesce)
+	for c := range calls {
+		batch = append(batch[:0], c)
+	drain:
+		for len(batch) < maxCoalesce {
+			select {
+			case c, ok := <-calls:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		cmds = cmds[:0]
+		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range batch {
+				cmds = append(cmds, lua.Reserve.EvalSha(ctx, p, c.keys, c.args...))
+			}
+			return nil
+		})
+		for i, c := range batch {
+			cmd := cmds[i]
+			if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				// Redis lost its script cache: Run loads it again.
+				cmd = lua.Reserve.Run(ctx, s.rdb, c.keys, c.args...)
+			}
+			c.reply <- cmd
+		}
+		cancel()
+	}
+}
+
+// reserveCoalesced hands one call to the workers and waits for its reply.
+func (s *Store) reserveCoalesced(ctx context.Context, keys []string, args []any) (*redis.Cmd, error) {
+	c := &reserveCall{keys: keys, args: args, reply: make(chan *redis.Cmd, 1)}
+	select {
+	case s.calls <- c:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reserve: %w", ctx.Err())
+	}
+	select {
+	case cmd := <-c.reply:
+		return cmd, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reserve: %w", ctx.Err())
+	}
+}
