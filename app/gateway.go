@@ -35,8 +35,8 @@ type Gateway struct {
 }
 
 // OpenGateway connects to every service and starts listening; Run serves.
-func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *Gateway, err error) {
-	g = &Gateway{log: log, debugAddr: cfg.DebugAddr}
+func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Gateway, err error) {
+	g := &Gateway{log: log, debugAddr: cfg.DebugAddr}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -69,7 +69,9 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *G
 	if cfg.Embedded {
 		// The in-memory MySQL stand-in ignores FOR UPDATE and does not
 		// isolate concurrent transactions, so these two would show its
-		// behaviour, not MySQL's. distlock serialises in Redis and works.
+		// behaviour, not MySQL's. distlock works there only because dev/mysql.go
+		// runs one statement or transaction at a time (without that it
+		// oversold: 716 rows for 600 seats).
 		pessimistic = gateway.Unsupported{Name: "pessimistic", Reason: "the embedded dev database has no row locks (FOR UPDATE is ignored); run against MySQL"}
 		unsafe = gateway.Unsupported{Name: "unsafe", Reason: "the embedded dev database does not isolate transactions like MySQL, so the race it shows would not be MySQL's; run against MySQL"}
 	}

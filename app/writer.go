@@ -36,8 +36,8 @@ type Writer struct {
 }
 
 // OpenWriter connects to every service and joins nothing yet; Run consumes.
-func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (w *Writer, err error) {
-	w = &Writer{log: log, debugAddr: cfg.DebugAddr}
+func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Writer, err error) {
+	w := &Writer{log: log, debugAddr: cfg.DebugAddr}
 	defer func() {
 		if err != nil {
 			w.Close()
