@@ -3,7 +3,8 @@
 #   make services        start Redis, MariaDB, Kafka locally (installs what is missing; idempotent)
 #   make services-stop   stop them (data kept in .services/)
 #   make test            go vet + go test -race against the local services (what CI runs)
-#   make run             migrate, seed, writer (background) + gateway (foreground); Ctrl-C stops both
+#   make run             boxoffice dev: everything in one process, embedded services, nothing to install
+#   make run-real        migrate, seed, writer (background) + gateway (foreground) on the real services
 #   make bench           bin/boxoffice bench compare, report in bench/report/
 #   make up / down       the docker compose stack (needs a Docker engine)
 #
@@ -23,7 +24,7 @@ SERVICES  ?= services
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 
-.PHONY: all build services services-stop services-status services-env test vet fmt run bench up down clean
+.PHONY: all build services services-stop services-status services-env test vet fmt run run-real bench up down clean
 
 all: build
 
@@ -53,7 +54,13 @@ test: $(SERVICES)
 fmt:
 	$(GO) fmt ./...
 
-run: build $(SERVICES)
+# The whole system in one process, nothing installed (embedded Redis, Kafka,
+# MySQL); a BOX_* address that is set selects the real service instead.
+run: build
+	$(BIN) dev
+
+# The separate processes against the real services of `make services`.
+run-real: build $(SERVICES)
 	$(SERVICES_ENV); \
 	$(BIN) migrate && \
 	$(BIN) seed --concerts 1 --capacity 100 --members 1000 && { \
@@ -65,7 +72,8 @@ run: build $(SERVICES)
 bench: build $(SERVICES)
 	mkdir -p bench/report
 	$(SERVICES_ENV); \
-	$(BIN) bench compare --report bench/report --json bench/report/results.json
+	$(BIN) bench compare --rate 10000 --duration 10s --capacity 100000 --members 130000 --max-inflight 2000 \
+	  --report bench/report --json bench/report/results.json
 
 up:
 	docker compose up -d --build
