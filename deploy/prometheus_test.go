@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ import (
 	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/kafka"
+	"github.com/boxoffice/boxoffice/servicetest"
 )
 
 // strategies are every reservation route a gateway may serve; the test
@@ -413,7 +415,7 @@ func startPrometheus(t *testing.T, bin string, addrs map[string]string) *promSer
 		t.Fatal(err)
 	}
 
-	port := freePort(t)
+	port := strconv.Itoa(servicetest.FreePort(t))
 	logPath := filepath.Join(dir, "prometheus.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -468,17 +470,6 @@ func startPrometheus(t *testing.T, bin string, addrs map[string]string) *promSer
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // apiResponse is the envelope of Prometheus's HTTP API.

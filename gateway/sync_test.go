@@ -35,17 +35,7 @@ type syncEnv struct {
 func newSyncEnv(t *testing.T, capacity, members, dbPool int) *syncEnv {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, servicetest.MySQLDSN(t), dbPool, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SeedConcerts(ctx, 1, capacity, false); err != nil {
-		t.Fatal(err)
-	}
+	db := servicetest.Store(t, dbPool, 1, capacity)
 	if err := db.SeedMembers(ctx, members); err != nil {
 		t.Fatal(err)
 	}

@@ -32,19 +32,7 @@ var syncReserves = []struct {
 // capacity seats (members need no rows).
 func lockingStore(t *testing.T, capacity int) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, servicetest.MySQLDSN(t), 10, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SeedConcerts(ctx, 1, capacity, false); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return servicetest.Store(t, 10, 1, capacity)
 }
 
 func seat(concert, member int64) store.NewReservation {

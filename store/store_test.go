@@ -12,21 +12,9 @@ import (
 
 func newStore(t *testing.T, concerts, capacity int) *store.Store {
 	t.Helper()
-	cfg := servicetest.Config(t)
-	ctx := context.Background()
-	db, err := store.Open(ctx, cfg.MySQLDSN, 2, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx); err != nil { // idempotent
+	db := servicetest.Store(t, 2, concerts, capacity)
+	if err := db.Migrate(context.Background()); err != nil { // idempotent
 		t.Fatalf("second migrate: %v", err)
-	}
-	if err := db.SeedConcerts(ctx, concerts, capacity, false); err != nil {
-		t.Fatal(err)
 	}
 	return db
 }
