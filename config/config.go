@@ -25,6 +25,11 @@ type Config struct {
 	KafkaBrokers []string
 	MySQLDSN     string
 	Topic        string
+	// NotificationsTopic carries the transitions a user cares about.
+	NotificationsTopic string
+	// HoldTTL is how long a written reservation is held for payment (HELD)
+	// before it expires; 0 confirms on write.
+	HoldTTL time.Duration
 
 	// DebugAddr, when set, serves net/http/pprof (gateway and writer).
 	DebugAddr string
@@ -53,6 +58,11 @@ type Config struct {
 	// in-process stand-ins, so features they cannot support are refused.
 	Embedded bool
 
+	// Notifier.
+	WebhookURL     string
+	WebhookTimeout time.Duration
+	NotifierGroup  string
+
 	// Seed.
 	Concerts   int
 	Capacity   int
@@ -67,28 +77,32 @@ func (c Config) DLQTopic() string { return c.Topic + ".DLQ" }
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		RedisAddr:      "127.0.0.1:6379",
-		RedisPrefix:    "bo",
-		KafkaBrokers:   []string{"127.0.0.1:9092"},
-		MySQLDSN:       "boxoffice:boxoffice@tcp(127.0.0.1:3306)/boxoffice?parseTime=true",
-		Topic:          "reservations",
-		RedisTimeout:   time.Second,
-		ProduceTimeout: 2 * time.Second,
-		DBTimeout:      5 * time.Second,
-		HTTPAddr:       ":8080",
-		MaxBody:        1024,
-		DBPool:         10,
-		LockLease:      5 * time.Second,
-		LockWait:       2 * time.Second,
-		Group:          "boxoffice-writer",
-		BatchSize:      1000,
-		BatchWait:      20 * time.Millisecond,
-		MetricsAddr:    ":9091",
-		InflightGrace:  30 * time.Second,
-		Concerts:       1,
-		Capacity:       100,
-		Members:        1000,
-		Partitions:     4,
+		RedisAddr:          "127.0.0.1:6379",
+		RedisPrefix:        "bo",
+		KafkaBrokers:       []string{"127.0.0.1:9092"},
+		MySQLDSN:           "boxoffice:boxoffice@tcp(127.0.0.1:3306)/boxoffice?parseTime=true",
+		Topic:              "reservations",
+		NotificationsTopic: "notifications",
+		HoldTTL:            5 * time.Minute,
+		WebhookTimeout:     5 * time.Second,
+		NotifierGroup:      "boxoffice-notifier",
+		RedisTimeout:       time.Second,
+		ProduceTimeout:     2 * time.Second,
+		DBTimeout:          5 * time.Second,
+		HTTPAddr:           ":8080",
+		MaxBody:            1024,
+		DBPool:             10,
+		LockLease:          5 * time.Second,
+		LockWait:           2 * time.Second,
+		Group:              "boxoffice-writer",
+		BatchSize:          1000,
+		BatchWait:          20 * time.Millisecond,
+		MetricsAddr:        ":9091",
+		InflightGrace:      30 * time.Second,
+		Concerts:           1,
+		Capacity:           100,
+		Members:            1000,
+		Partitions:         4,
 	}
 }
 
@@ -100,6 +114,9 @@ const (
 	Gateway
 	Writer
 	Seed
+	Notifier
+	// Holds is the hold time, read by the gateway, the writer and dev.
+	Holds
 )
 
 // Parse builds the configuration of subcommand cmd from args and the
@@ -139,6 +156,17 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		})
 		fs.StringVar(&c.Topic, "topic", c.Topic, "Kafka topic of reservation events (the dead-letter topic is this plus .DLQ)")
 		fs.DurationVar(&c.ProduceTimeout, "produce-timeout", c.ProduceTimeout, "how long the gateway waits for the broker's ack before undoing the reservation and answering 503")
+	}
+	if groups&(Kafka|Notifier) != 0 {
+		fs.StringVar(&c.NotificationsTopic, "notifications-topic", c.NotificationsTopic, "Kafka topic of user notifications (confirmed, expired, cancelled, failed)")
+	}
+	if groups&Holds != 0 {
+		fs.DurationVar(&c.HoldTTL, "hold-ttl", c.HoldTTL, "how long a reservation is HELD awaiting payment before it expires and its seat returns; 0 confirms on write")
+	}
+	if groups&Notifier != 0 {
+		fs.StringVar(&c.WebhookURL, "webhook-url", c.WebhookURL, "notifier: POST each notification here as JSON (retried with backoff); empty logs them instead")
+		fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "notifier: timeout of one webhook call")
+		fs.StringVar(&c.NotifierGroup, "notifier-group", c.NotifierGroup, "notifier: Kafka consumer group")
 	}
 	if groups&MySQL != 0 {
 		fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MySQL DSN (go-sql-driver format)")
@@ -216,6 +244,8 @@ func (c Config) Validate() error {
 	check(c.Partitions > 0, "partitions must be positive, got %d", c.Partitions)
 	check(validPrefix.MatchString(c.RedisPrefix), "redis-prefix %q: use letters, digits, '_', '-', '.'", c.RedisPrefix)
 	check(c.Topic != "", "topic must not be empty")
+	check(c.HoldTTL >= 0, "hold-ttl must not be negative, got %s", c.HoldTTL)
+	check(c.WebhookTimeout > 0, "webhook-timeout must be positive")
 	return errors.Join(errs...)
 }
 

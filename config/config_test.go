@@ -80,7 +80,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 	}
 	c := config.Default()
 	fs := flag.NewFlagSet("all", flag.ContinueOnError)
-	config.Register(fs, &c, config.Redis|config.Kafka|config.MySQL|config.Gateway|config.Writer|config.Seed)
+	config.Register(fs, &c, config.Redis|config.Kafka|config.MySQL|config.Gateway|config.Writer|config.Seed|config.Notifier|config.Holds)
 	fs.VisitAll(func(f *flag.Flag) {
 		row := "| `--" + f.Name + "` | `" + config.EnvName(f.Name) + "` |"
 		if !strings.Contains(string(readme), row) {

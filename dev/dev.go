@@ -25,7 +25,7 @@ import (
 
 // Groups are the configuration flags `boxoffice dev` accepts (besides --demo):
 // everything the gateway, the writer and seed take.
-const Groups = config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed
+const Groups = config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds
 
 // Options is one `boxoffice dev` run.
 type Options struct {

@@ -23,7 +23,7 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"gateway": {config.Redis | config.Kafka | config.MySQL | config.Gateway, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	"gateway": {config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g, err := app.OpenGateway(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -31,7 +31,7 @@ var commands = map[string]command{
 		defer g.Close()
 		return g.Run(ctx)
 	}},
-	"writer": {config.Redis | config.Kafka | config.MySQL | config.Writer, "consume reservation events into MySQL", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	"writer": {config.Redis | config.Kafka | config.MySQL | config.Writer | config.Holds, "consume reservation events into MySQL", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		w, err := app.OpenWriter(ctx, cfg, log)
 		if err != nil {
 			return err
