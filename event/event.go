@@ -20,7 +20,18 @@ type Type string
 const (
 	// Requested: the gateway admitted the reservation in Redis.
 	Requested Type = "requested"
+	// Confirmed: payment succeeded; the hold becomes a sale.
+	Confirmed Type = "confirmed"
+	// Cancelled: the user cancelled or payment failed; the seat goes back.
+	Cancelled Type = "cancelled"
+	// Expired: the hold ran out unpaid; the seat goes back.
+	Expired Type = "expired"
+	// Failed: the reservation could never be written (notifications only).
+	Failed Type = "failed"
 )
+
+// Transition reports whether t moves an existing reservation.
+func (t Type) Transition() bool { return t == Confirmed || t == Cancelled || t == Expired }
 
 // Event is one fact about one reservation.
 type Event struct {
@@ -55,7 +66,7 @@ func Decode(b []byte) (Event, error) {
 	switch {
 	case e.V != Version:
 		return e, fmt.Errorf("%w: unsupported version %d", ErrMalformed, e.V)
-	case e.Type != Requested:
+	case e.Type != Requested && !e.Type.Transition():
 		return e, fmt.Errorf("%w: unknown type %q", ErrMalformed, e.Type)
 	case e.ID == "":
 		return e, fmt.Errorf("%w: missing id", ErrMalformed)
@@ -65,4 +76,42 @@ func Decode(b []byte) (Event, error) {
 		return e, fmt.Errorf("%w: missing at", ErrMalformed)
 	}
 	return e, nil
+}
+
+// Notification tells a user what happened to a reservation. It travels on the
+// notifications topic keyed by the reservation id.
+type Notification struct {
+	V             int       `json:"v"`
+	Type          Type      `json:"type"` // confirmed, expired, cancelled, failed
+	ReservationID string    `json:"reservationId"`
+	ConcertID     int64     `json:"concertId"`
+	MemberID      int64     `json:"memberId"`
+	At            time.Time `json:"at"`
+	Reason        string    `json:"reason,omitempty"`
+}
+
+// Encode returns the wire form.
+func (n Notification) Encode() []byte {
+	b, err := json.Marshal(n)
+	if err != nil {
+		panic(fmt.Sprintf("event: marshal notification: %v", err))
+	}
+	return b
+}
+
+// DecodeNotification parses and checks one notification.
+func DecodeNotification(b []byte) (Notification, error) {
+	var n Notification
+	if err := json.Unmarshal(b, &n); err != nil {
+		return n, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	switch {
+	case n.V != Version:
+		return n, fmt.Errorf("%w: unsupported version %d", ErrMalformed, n.V)
+	case !n.Type.Transition() && n.Type != Failed:
+		return n, fmt.Errorf("%w: unknown notification type %q", ErrMalformed, n.Type)
+	case n.ReservationID == "":
+		return n, fmt.Errorf("%w: missing reservationId", ErrMalformed)
+	}
+	return n, nil
 }
