@@ -39,6 +39,11 @@ var (
 	ErrUnavailable      = errors.New("service unavailable")
 	ErrLockTimeout      = errors.New("lock wait timed out")
 	ErrNotSupported     = errors.New("not supported")
+	// A hold decided otherwise: confirm after expiry, cancel after confirm, ...
+	ErrExpired   = errors.New("the hold expired")
+	ErrCancelled = errors.New("the reservation was cancelled")
+	ErrConfirmed = errors.New("the reservation is confirmed")
+	ErrFailed    = errors.New("the reservation could not be written")
 )
 
 // Invalidf returns an ErrInvalid carrying a message for the client.

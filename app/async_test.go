@@ -34,7 +34,7 @@ func TestRush(t *testing.T) {
 		t.Fatalf("after the rush: %+v", a)
 	}
 	for id := range ids {
-		if r := s.do("GET", "/api/reservations/"+id, "", nil, nil); r.Status != 200 || r.Body["status"] != "CONFIRMED" {
+		if r := s.do("GET", "/api/reservations/"+id, "", nil, nil); r.Status != 200 || r.Body["status"] != "HELD" || r.Body["expiresAt"] == nil {
 			t.Fatalf("GET %s: %+v", id, r)
 		}
 		break
@@ -160,7 +160,7 @@ func TestSweeperFinishesOrphans(t *testing.T) {
 	s.startWriter(cfg)
 	s.drained(1, 1)
 	r := s.do("GET", "/api/reservations/"+orphanID, "", nil, nil)
-	if r.Body["status"] != "CONFIRMED" {
+	if r.Body["status"] != "CONFIRMED" { // built without a hold
 		t.Fatalf("orphan: %+v", r.Body)
 	}
 }

@@ -57,7 +57,7 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		return nil, err
 	}
 	g.Metrics = gateway.NewMetrics(g.DB.DB().DB)
-	async := &gateway.Async{Stock: g.Stock, Producer: g.Producer, Topic: cfg.Topic, ProduceTimeout: cfg.ProduceTimeout, Log: log, Observe: g.Metrics}
+	async := &gateway.Async{Stock: g.Stock, Producer: g.Producer, Topic: cfg.Topic, ProduceTimeout: cfg.ProduceTimeout, HoldTTL: cfg.HoldTTL, Log: log, Observe: g.Metrics}
 	routes := []gateway.Route{{Name: "async", Strategy: async, Success: http.StatusAccepted}}
 	// The synchronous designs async replaces, kept for the benchmark. They
 	// write the row before answering: 201.
@@ -82,8 +82,10 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		routes = append(routes, gateway.Route{Name: "unsafe", Strategy: unsafe, Success: http.StatusCreated})
 	}
 	g.server = gateway.NewServer(gateway.Options{
-		Routes:  routes,
-		Reads:   &gateway.Reads{DB: g.DB, Stock: g.Stock},
+		Routes: routes,
+		Reads:  &gateway.Reads{DB: g.DB, Stock: g.Stock},
+		Lifecycle: &gateway.Lifecycle{Stock: g.Stock, DB: g.DB, Producer: g.Producer, Topic: cfg.Topic,
+			ProduceTimeout: cfg.ProduceTimeout, Log: log},
 		Ready:   g.ready(cfg),
 		Metrics: g.Metrics,
 		Log:     log,

@@ -28,6 +28,7 @@ type Writer struct {
 	Group    sarama.ConsumerGroup
 	Writer   *writer.Writer
 	Sweeper  *writer.Sweeper
+	Expirer  *writer.Expirer
 	http     *http.Server
 	ln       net.Listener
 	log      *slog.Logger
@@ -64,8 +65,12 @@ func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Wr
 		return nil, err
 	}
 	metrics := writer.NewMetrics(w.DB.DB().DB)
-	w.Writer = &writer.Writer{Stock: w.Stock, DB: w.DB, Producer: w.Producer, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic(),
+	w.Writer = &writer.Writer{Stock: w.Stock, DB: w.DB, Producer: w.Producer, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic(), NotificationsTopic: cfg.NotificationsTopic,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, FlushTimeout: 30 * time.Second, Log: log, Metrics: metrics}
+	// A 25 ms tick keeps expiry within ±100 ms of its due time; a claim of
+	// nothing due is one ZRANGEBYSCORE per concert.
+	w.Expirer = &writer.Expirer{Stock: w.Stock, Producer: w.Producer, Topic: cfg.Topic, Interval: 25 * time.Millisecond,
+		Grace: cfg.InflightGrace, Log: log, Metrics: metrics}
 	w.Sweeper = &writer.Sweeper{Stock: w.Stock, Producer: w.Producer, Topic: cfg.Topic, Grace: cfg.InflightGrace, Log: log, Metrics: metrics}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
@@ -88,6 +93,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	serveDebug(ctx, w.debugAddr, w.log)
 	go w.http.Serve(w.ln)
 	go w.Sweeper.Run(ctx)
+	go w.Expirer.Run(ctx)
 	err := w.Writer.Run(ctx, w.Group)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

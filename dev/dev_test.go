@@ -84,8 +84,9 @@ func TestDevCommand(t *testing.T) {
 		t.Fatalf("202 body %s: %v", body, err)
 	}
 
-	// CONFIRMED means the event went through Kafka and the writer into MySQL.
-	waitFor(t, "the reservation CONFIRMED", 15*time.Second, exited, func() (bool, string) {
+	// HELD (awaiting payment, the default --hold-ttl) means the event went
+	// through Kafka and the writer into MySQL.
+	waitFor(t, "the reservation HELD", 15*time.Second, exited, func() (bool, string) {
 		status, body, err := call(client, http.MethodGet, base+"/api/reservations/"+accepted.ID, "")
 		if err != nil {
 			return false, err.Error()
@@ -94,7 +95,7 @@ func TestDevCommand(t *testing.T) {
 			Status string `json:"status"`
 		}
 		json.Unmarshal(body, &r)
-		return status == http.StatusOK && r.Status == "CONFIRMED", fmt.Sprintf("%d %s", status, body)
+		return status == http.StatusOK && r.Status == "HELD", fmt.Sprintf("%d %s", status, body)
 	})
 	after := concert(t, client, base)
 	if after.Remaining != before.Remaining-1 || after.PersistedRemaining != before.PersistedRemaining-1 {

@@ -42,6 +42,9 @@ type Event struct {
 	MemberID       int64     `json:"memberId"`
 	At             time.Time `json:"at"`
 	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
+	// ExpiresAt (requested only) is when the unpaid hold ends; absent when
+	// the seat is confirmed on write.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // ErrMalformed marks a message that can never be processed; it goes to the DLQ.

@@ -33,7 +33,9 @@ type Async struct {
 	Producer       Publisher
 	Topic          string
 	ProduceTimeout time.Duration
-	Log            *slog.Logger
+	// HoldTTL is how long a reservation is held for payment; 0 confirms on write.
+	HoldTTL time.Duration
+	Log     *slog.Logger
 	// Observe, if set, is told how each step went (metrics).
 	Observe AsyncObserver
 }
@@ -81,8 +83,13 @@ func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservat
 	now := time.Now().UTC()
 	ev := event.Event{V: event.Version, Type: event.Requested, ID: ulid.Make().String(),
 		ConcertID: req.ConcertID, MemberID: req.MemberID, At: now, IdempotencyKey: req.IdempotencyKey}
+	var expires time.Time
+	if a.HoldTTL > 0 {
+		expires = now.Add(a.HoldTTL)
+		ev.ExpiresAt = &expires
+	}
 	sr := stock.Reservation{ID: ev.ID, ConcertID: req.ConcertID, MemberID: req.MemberID,
-		Payload: ev.Encode(), IdempotencyKey: req.IdempotencyKey, Now: now}
+		Payload: ev.Encode(), IdempotencyKey: req.IdempotencyKey, Now: now, ExpiresAt: expires}
 	start := time.Now()
 	res, err := a.Stock.Reserve(ctx, sr)
 	if err != nil {

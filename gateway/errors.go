@@ -26,6 +26,14 @@ func httpError(err error) (status int, code string) {
 		return http.StatusConflict, "already_reserved"
 	case errors.Is(err, boxoffice.ErrIdempotencyReuse):
 		return http.StatusUnprocessableEntity, "idempotency_key_reused"
+	case errors.Is(err, boxoffice.ErrExpired):
+		return http.StatusConflict, "expired"
+	case errors.Is(err, boxoffice.ErrCancelled):
+		return http.StatusConflict, "cancelled"
+	case errors.Is(err, boxoffice.ErrConfirmed):
+		return http.StatusConflict, "confirmed"
+	case errors.Is(err, boxoffice.ErrFailed):
+		return http.StatusConflict, "failed"
 	case errors.Is(err, boxoffice.ErrConcertNotFound):
 		return http.StatusNotFound, "concert_not_found"
 	case errors.Is(err, boxoffice.ErrNotFound):

@@ -9,6 +9,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
@@ -51,12 +52,16 @@ func (r *Reads) Reservation(ctx context.Context, id string) (ReservationView, er
 		if i == 1 {
 			break
 		}
-		state, concert, err := r.Stock.State(ctx, id)
+		rec, concert, err := r.Stock.State(ctx, id)
 		if err != nil {
 			return ReservationView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
 		}
-		if state != lua.StateGone {
-			return ReservationView{ID: id, Status: boxoffice.StatusPending, ConcertID: concert, Strategy: "async"}, nil
+		if rec.State != lua.StateGone {
+			v := ReservationView{ID: id, Status: boxoffice.StatusPending, ConcertID: concert, Strategy: "async"}
+			if ev, err := event.Decode(rec.Payload); err == nil {
+				v.MemberID, v.CreatedAt, v.ExpiresAt = ev.MemberID, &ev.At, ev.ExpiresAt
+			}
+			return v, nil
 		}
 	}
 	return ReservationView{}, fmt.Errorf("reservation %s: %w", id, boxoffice.ErrNotFound)

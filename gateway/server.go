@@ -39,15 +39,16 @@ type Route struct {
 
 // Server is the gateway's HTTP server.
 type Server struct {
-	routes   map[string]Route
-	reads    *Reads
-	ready    func(ctx context.Context) map[string]error
-	metrics  *Metrics
-	log      *slog.Logger
-	base     context.Context
-	cancel   context.CancelFunc
-	srv      *fasthttp.Server
-	promHTTP fasthttp.RequestHandler
+	routes    map[string]Route
+	reads     *Reads
+	lifecycle *Lifecycle
+	ready     func(ctx context.Context) map[string]error
+	metrics   *Metrics
+	log       *slog.Logger
+	base      context.Context
+	cancel    context.CancelFunc
+	srv       *fasthttp.Server
+	promHTTP  fasthttp.RequestHandler
 	// requestTimeout bounds one request's work end to end.
 	requestTimeout time.Duration
 }
@@ -56,6 +57,7 @@ type Server struct {
 type Options struct {
 	Routes         []Route
 	Reads          *Reads
+	Lifecycle      *Lifecycle
 	Ready          func(ctx context.Context) map[string]error
 	Metrics        *Metrics
 	Log            *slog.Logger
@@ -66,7 +68,7 @@ type Options struct {
 // NewServer builds the server; Serve starts it.
 func NewServer(o Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
-	s := &Server{routes: map[string]Route{}, reads: o.Reads, ready: o.Ready, metrics: o.Metrics, log: o.Log,
+	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, ready: o.Ready, metrics: o.Metrics, log: o.Log,
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout}
 	for _, r := range o.Routes {
 		s.routes[r.Name] = r
@@ -148,12 +150,20 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 			writeError(ctx, fmt.Errorf("strategy %q is not enabled on this gateway: %w", rest, boxoffice.ErrNotFound))
 			return "reserve", rest
 		}
-		if !strings.Contains(rest, "/") && allow(ctx, "GET") {
-			s.getReservation(ctx, rest)
+		id, action, sub := strings.Cut(rest, "/")
+		if !sub {
+			if allow(ctx, "GET") {
+				s.getReservation(ctx, id)
+			}
+			return "reservation", ""
 		}
-		if strings.Contains(rest, "/") {
-			writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
+		if (action == "confirm" || action == "cancel") && s.lifecycle != nil {
+			if allow(ctx, "POST") {
+				s.transition(ctx, id, action)
+			}
+			return action, ""
 		}
+		writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
 		return "reservation", ""
 	case strings.HasPrefix(path, "/api/concerts/"):
 		if allow(ctx, "GET") {
@@ -217,6 +227,24 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 	// The hot path's body, built by hand: ULIDs and statuses need no escaping.
 	b := ctx.Response.BodyWriter()
 	fmt.Fprintf(b, `{"reservationId":"%s","status":"%s"}`, res.ID, res.Status)
+}
+
+func (s *Server) transition(ctx *fasthttp.RequestCtx, id, action string) {
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	do := s.lifecycle.Confirm
+	if action == "cancel" {
+		do = s.lifecycle.Cancel
+	}
+	res, err := do(rctx, id)
+	if err != nil {
+		if status, _ := httpError(err); status >= 500 {
+			s.log.Warn(action+" failed", "id", id, "err", err)
+		}
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, http.StatusOK, map[string]string{"reservationId": res.ID, "status": string(res.Status)})
 }
 
 func (s *Server) getReservation(ctx *fasthttp.RequestCtx, id string) {

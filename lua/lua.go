@@ -29,6 +29,14 @@ var (
 	unlockSrc string
 	//go:embed renew.lua
 	renewSrc string
+	//go:embed decide.lua
+	decideSrc string
+	//go:embed expire.lua
+	expireSrc string
+	//go:embed outbox.lua
+	outboxSrc string
+	//go:embed settle.lua
+	settleSrc string
 )
 
 // The scripts, each loaded once per process.
@@ -44,10 +52,36 @@ var (
 	Lock   = redis.NewScript(lockSrc)
 	Unlock = redis.NewScript(unlockSrc)
 	Renew  = redis.NewScript(renewSrc)
+
+	// The hold lifecycle: confirm/cancel, expiry, the decisions' outbox,
+	// and the writer's settling of applied decisions.
+	Decide = redis.NewScript(decideSrc)
+	Expire = redis.NewScript(expireSrc)
+	Outbox = redis.NewScript(outboxSrc)
+	Settle = redis.NewScript(settleSrc)
 )
 
 // All lists every script, for loading at start-up and for readiness checks.
-var All = []*redis.Script{Reserve, Release, Ack, Claim, Done, Fail, Lock, Unlock, Renew}
+var All = []*redis.Script{Reserve, Release, Ack, Claim, Done, Fail, Lock, Unlock, Renew, Decide, Expire, Outbox, Settle}
+
+// Decide's result codes.
+const (
+	// DecideNotHeld: no hold in the delay queue and no decision: the
+	// reservation was never held (confirmed on write) or its decision was
+	// applied and forgotten; MySQL knows its status.
+	DecideNotHeld = 0
+	// DecideNow: this call removed the hold and recorded the decision.
+	DecideNow = 1
+	// DecideBefore: a decision was recorded earlier (the same or another).
+	DecideBefore = 2
+)
+
+// Decisions recorded for a held reservation.
+const (
+	DecisionConfirm = "C"
+	DecisionCancel  = "X"
+	DecisionExpire  = "E"
+)
 
 // Reserve's result codes.
 const (

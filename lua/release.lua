@@ -1,7 +1,7 @@
 -- release.lua: the gateway's undo when Kafka did not acknowledge in time.
 -- Returns stock only while nobody else can have seen the reservation: state 'P'.
 -- KEYS: 1 stock  2 members  3 inflight  4 inflight:t  5 released (zset id -> ms)
---       6 idempotency key (same slot)
+--       6 idempotency key (same slot)  7 holds
 -- ARGV: 1 reservation id  2 member id  3 now (ms)  4 "1" when an Idempotency-Key was sent
 --       5 tombstone retention (ms)
 local id = ARGV[1]
@@ -19,6 +19,7 @@ redis.call('HDEL', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('INCR', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[7], id .. '|' .. ARGV[2])
 -- The tombstone tells a writer that consumes a late copy of the event to skip it.
 redis.call('ZADD', KEYS[5], ARGV[3], id)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[5]))

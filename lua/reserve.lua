@@ -1,8 +1,10 @@
 -- reserve.lua: the only admission decision on the hot path, one atomic step.
 -- KEYS: 1 stock  2 members  3 inflight (hash id -> state..event)
 --       4 inflight:t (zset id -> accepted-at ms)  5 idempotency key (same slot)
+--       6 holds (zset "id|member" -> expires-at ms, the expiry delay queue)
 -- ARGV: 1 reservation id  2 member id  3 event payload  4 now (ms)
 --       5 idempotency ttl (ms)  6 "1" when an Idempotency-Key was sent
+--       7 expires-at (ms), "0" when the seat is confirmed on write (no hold)
 -- Returns {code, reservation id, in-flight state}; codes are named in lua.go.
 local id, member = ARGV[1], ARGV[2]
 
@@ -44,5 +46,10 @@ redis.call('HSET', KEYS[3], id, 'P' .. ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], id)
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[5], id .. '|' .. member, 'PX', ARGV[5])
+end
+if ARGV[7] ~= '0' then
+  -- The hold's clock starts at admission, so a seat comes back on time even
+  -- if the writer lags.
+  redis.call('ZADD', KEYS[6], ARGV[7], id .. '|' .. member)
 end
 return {1, id, 'P'}

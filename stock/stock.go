@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,7 +62,10 @@ func (s *Store) releasedKey(c int64) string  { return s.tag(c) + "released" }
 func (s *Store) idemKey(c int64, key string) string {
 	return s.tag(c) + "idem:" + key
 }
-func (s *Store) concertsKey() string { return s.prefix + ":concerts" }
+func (s *Store) concertsKey() string       { return s.prefix + ":concerts" }
+func (s *Store) holdsKey(c int64) string   { return s.tag(c) + "holds" }
+func (s *Store) decidedKey(c int64) string { return s.tag(c) + "decided" }
+func (s *Store) outboxKey(c int64) string  { return s.tag(c) + "outbox" }
 
 // Reservation is what the gateway asks Redis to admit.
 type Reservation struct {
@@ -71,6 +75,15 @@ type Reservation struct {
 	Payload        []byte // the encoded event, kept while in flight
 	IdempotencyKey string
 	Now            time.Time
+	// ExpiresAt is when an unpaid hold ends; zero confirms on write.
+	ExpiresAt time.Time
+}
+
+func (r Reservation) expiresArg() any {
+	if r.ExpiresAt.IsZero() {
+		return "0"
+	}
+	return r.ExpiresAt.UnixMilli()
 }
 
 // Result is reserve.lua's answer.
@@ -118,8 +131,8 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
 		hasIdem = "1"
 	}
 	c := r.ConcertID
-	keys := []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey)}
-	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem}
+	keys := []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c)}
+	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem, r.expiresArg()}
 	var cmd *redis.Cmd
 	if s.calls != nil {
 		var err error
@@ -160,7 +173,7 @@ func (s *Store) Release(ctx context.Context, r Reservation) (int, error) {
 	}
 	c := r.ConcertID
 	code, err := lua.Release.Run(ctx, s.rdb,
-		[]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.idemKey(c, r.IdempotencyKey)},
+		[]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c)},
 		r.ID, r.MemberID, time.Now().UnixMilli(), hasIdem, TombstoneRetention.Milliseconds()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("release: %w", err)
@@ -181,13 +194,13 @@ func (s *Store) Ack(ctx context.Context, concert int64, id string) error {
 
 // State finds a reservation among the in-flight records of every loaded
 // concert (one pipelined round trip; flash sales run few concerts at once) and
-// returns its state and concert, or lua.StateGone.
-func (s *Store) State(ctx context.Context, id string) (state string, concert int64, err error) {
+// returns its record and concert; rec.State is lua.StateGone when none has it.
+func (s *Store) State(ctx context.Context, id string) (rec InFlight, concert int64, err error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	concerts, err := s.concerts(ctx)
 	if err != nil {
-		return "", 0, err
+		return rec, 0, err
 	}
 	cmds := make([]*redis.StringCmd, len(concerts))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -197,14 +210,14 @@ func (s *Store) State(ctx context.Context, id string) (state string, concert int
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", 0, fmt.Errorf("in-flight records: %w", err)
+		return rec, 0, fmt.Errorf("in-flight records: %w", err)
 	}
 	for i, cmd := range cmds {
-		if rec, err := cmd.Result(); err == nil && rec != "" {
-			return rec[:1], concerts[i], nil
+		if v, err := cmd.Result(); err == nil && v != "" {
+			return InFlight{ID: id, State: v[:1], Payload: []byte(v[1:])}, concerts[i], nil
 		}
 	}
-	return lua.StateGone, 0, nil
+	return InFlight{ID: id, State: lua.StateGone}, 0, nil
 }
 
 // ReplayState reads the in-flight state of a reservation of a known concert.
@@ -262,7 +275,7 @@ func (s *Store) Fail(ctx context.Context, concert int64, seats []Seat) (int64, e
 		args = append(args, st.ID, st.MemberID)
 	}
 	c := concert
-	n, err := lua.Fail.Run(ctx, s.rdb, []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c)}, args...).Int64()
+	n, err := lua.Fail.Run(ctx, s.rdb, []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.holdsKey(c)}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("fail: %w", err)
 	}
@@ -335,7 +348,8 @@ func (s *Store) Load(ctx context.Context, concert, remaining int64, holders []in
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, s.membersKey(concert))
 		if reset {
-			p.Del(ctx, s.inflightKey(concert), s.inflightTKey(concert), s.releasedKey(concert))
+			p.Del(ctx, s.inflightKey(concert), s.inflightTKey(concert), s.releasedKey(concert),
+				s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert))
 		}
 		for i := 0; i < len(holders); i += 1000 {
 			chunk := holders[i:min(i+1000, len(holders))]
@@ -408,4 +422,133 @@ func wrapErr(what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Decide records a confirm or cancel (lua.DecisionConfirm/DecisionCancel) of
+// a held reservation; it returns a lua.Decide* code and the decision that
+// stands. republishAt is when the outbox hands the decision out again if the
+// writer has not applied it by then.
+func (s *Store) Decide(ctx context.Context, concert int64, id string, member int64, decision string, republishAt time.Time) (int, string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	vals, err := lua.Decide.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
+		id, member, decision, republishAt.UnixMilli()).Slice()
+	if err != nil || len(vals) != 2 {
+		return 0, "", fmt.Errorf("decide: %v: %w", vals, err)
+	}
+	code, _ := vals[0].(int64)
+	d, _ := vals[1].(string)
+	return int(code), d, nil
+}
+
+// Decision is a recorded decision about a held reservation.
+type Decision struct {
+	ID       string
+	MemberID int64
+	Decision string // lua.Decision*
+}
+
+func parseDecision(id, d string) (Decision, bool) {
+	// d is "<decision>|<member>"
+	if len(d) < 3 || d[1] != '|' {
+		return Decision{}, false
+	}
+	m, err := strconv.ParseInt(d[2:], 10, 64)
+	if err != nil {
+		return Decision{}, false
+	}
+	return Decision{ID: id, MemberID: m, Decision: d[:1]}, true
+}
+
+// ExpireDue claims up to limit holds of a concert due at now, deciding each
+// as expired; each stays in the outbox until republishAt.
+func (s *Store) ExpireDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decision, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	due, err := lua.Expire.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
+		now.UnixMilli(), limit, republishAt.UnixMilli()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("expire: %w", err)
+	}
+	out := make([]Decision, 0, len(due))
+	for _, m := range due {
+		id, member, ok := strings.Cut(m, "|")
+		if d, ok2 := parseDecision(id, lua.DecisionExpire+"|"+member); ok && ok2 {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// OutboxDue claims up to limit decisions of a concert that the writer has not
+// applied by now, leasing them until republishAt.
+func (s *Store) OutboxDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decision, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	flat, err := lua.Outbox.Run(ctx, s.rdb, []string{s.decidedKey(concert), s.outboxKey(concert)},
+		now.UnixMilli(), limit, republishAt.UnixMilli()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	var out []Decision
+	for i := 0; i+1 < len(flat); i += 2 {
+		if d, ok := parseDecision(flat[i], flat[i+1]); ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// Settlement is one applied decision: forget it, and give the seat back when
+// ReturnSeat (a cancel or an expiry that MySQL applied).
+type Settlement struct {
+	ID         string
+	MemberID   int64
+	ReturnSeat bool
+}
+
+// Settle forgets applied decisions and returns their seats, each once; it
+// returns how many seats went back.
+func (s *Store) Settle(ctx context.Context, concert int64, settled []Settlement) (int64, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	args := make([]any, 0, 3*len(settled))
+	for _, st := range settled {
+		ret := "0"
+		if st.ReturnSeat {
+			ret = "1"
+		}
+		args = append(args, st.ID, st.MemberID, ret)
+	}
+	n, err := lua.Settle.Run(ctx, s.rdb, []string{s.stockKey(concert), s.membersKey(concert), s.decidedKey(concert), s.outboxKey(concert)}, args...).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("settle: %w", err)
+	}
+	return n, nil
+}
+
+// Decided returns the recorded, not yet applied decision about a reservation.
+func (s *Store) Decided(ctx context.Context, concert int64, id string) (Decision, bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	d, err := s.rdb.HGet(ctx, s.decidedKey(concert), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return Decision{}, false, nil
+	}
+	if err != nil {
+		return Decision{}, false, fmt.Errorf("decision: %w", err)
+	}
+	dec, ok := parseDecision(id, d)
+	return dec, ok, nil
+}
+
+// HoldCount returns how many holds of a concert wait to be paid or expire.
+func (s *Store) HoldCount(ctx context.Context, concert int64) (int64, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := s.rdb.ZCard(ctx, s.holdsKey(concert)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("holds: %w", err)
+	}
+	return n, nil
 }

@@ -17,6 +17,8 @@ type NewReservation struct {
 	ConcertID int64
 	MemberID  int64
 	CreatedAt time.Time
+	// ExpiresAt, when set, makes the row HELD until then (awaiting payment).
+	ExpiresAt *time.Time
 }
 
 // Outcome is what one batch did to each of its reservations.
@@ -46,8 +48,9 @@ const insertChunk = 2000
 
 // ApplyBatch writes a batch of accepted reservations in one transaction,
 // idempotent on the reservation id: a redelivered reservation is reported with
-// the outcome it had the first time and written again never. status is the
-// status of a new active row (CONFIRMED, or HELD with expiresAt).
+// the outcome it had the first time and written again never. A reservation
+// with ExpiresAt becomes HELD until then; any other becomes status (with
+// expiresAt, usually CONFIRMED and nil).
 func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status boxoffice.Status, expiresAt *time.Time) (Outcome, error) {
 	out := Outcome{Reasons: map[string]string{}}
 	if len(batch) == 0 {
@@ -171,7 +174,11 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 		holding[pair{r.ConcertID, r.MemberID}] = true
 		taken[r.ConcertID]++
 		out.Written = append(out.Written, r)
-		rows = append(rows, row{r, status, expiresAt, ""})
+		if r.ExpiresAt != nil {
+			rows = append(rows, row{r, boxoffice.StatusHeld, r.ExpiresAt, ""})
+		} else {
+			rows = append(rows, row{r, status, expiresAt, ""})
+		}
 	}
 
 	// 5. Insert; ON DUPLICATE KEY UPDATE (not INSERT IGNORE, which would also
@@ -241,4 +248,96 @@ func selectIn[T any](ctx context.Context, tx *sqlx.Tx, query string, list []T, s
 		}
 	}
 	return nil
+}
+
+// Transition moves a reservation to a new status.
+type Transition struct {
+	ID string
+	To boxoffice.Status // CONFIRMED, CANCELLED or EXPIRED
+}
+
+// Applied is where a transition left its reservation.
+type Applied struct {
+	ID        string
+	ConcertID int64
+	MemberID  int64
+	// Status is the row's status now; empty when there is no row (its
+	// creation was undone or failed before it was written).
+	Status boxoffice.Status
+	// Changed: this call moved it (a redelivery finds it moved already).
+	Changed bool
+}
+
+// ApplyTransitions applies transitions in order in one transaction. Only a
+// HELD reservation moves (UPDATE ... WHERE status = 'HELD' in effect), so a
+// redelivered or losing transition does nothing; a cancel or an expiry gives
+// the seat back to concerts.remaining in the same transaction.
+func (s *Store) ApplyTransitions(ctx context.Context, ts []Transition) ([]Applied, error) {
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	rows := map[string]*Applied{}
+	if err := selectIn(ctx, tx, `SELECT id, concert_id, member_id, status FROM reservations WHERE id IN (?) FOR UPDATE`, ids, func(r *sqlx.Rows) error {
+		var a Applied
+		if err := r.Scan(&a.ID, &a.ConcertID, &a.MemberID, &a.Status); err != nil {
+			return err
+		}
+		rows[a.ID] = &a
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("lock reservations: %w", err)
+	}
+	moved := map[boxoffice.Status][]string{}
+	freed := map[int64]int64{}
+	out := make([]Applied, len(ts))
+	for i, t := range ts {
+		a, ok := rows[t.ID]
+		if !ok {
+			out[i] = Applied{ID: t.ID}
+			continue
+		}
+		if a.Status == boxoffice.StatusHeld {
+			a.Status = t.To
+			moved[t.To] = append(moved[t.To], t.ID)
+			if t.To == boxoffice.StatusCancelled || t.To == boxoffice.StatusExpired {
+				freed[a.ConcertID]++
+			}
+			out[i] = *a
+			out[i].Changed = true
+			continue
+		}
+		out[i] = *a
+	}
+	now := time.Now().UTC()
+	for st, list := range moved {
+		for start := 0; start < len(list); start += insertChunk {
+			q, args, err := sqlx.In(`UPDATE reservations SET status = ?, updated_at = ? WHERE id IN (?) AND status = 'HELD'`, string(st), now, list[start:min(start+insertChunk, len(list))])
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return nil, fmt.Errorf("move to %s: %w", st, err)
+			}
+		}
+	}
+	for c, n := range freed {
+		if _, err := tx.ExecContext(ctx, `UPDATE concerts SET remaining = remaining + ? WHERE id = ?`, n, c); err != nil {
+			return nil, fmt.Errorf("free seats of concert %d: %w", c, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return out, nil
 }

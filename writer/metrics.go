@@ -20,6 +20,10 @@ type Metrics struct {
 	dlq         prometheus.Counter
 	lag         *prometheus.GaugeVec
 	republished prometheus.Counter
+	transitions *prometheus.CounterVec
+	notified    prometheus.Counter
+	expired     prometheus.Counter
+	outbox      prometheus.Counter
 }
 
 // NewMetrics registers the writer's metrics, the Go runtime and process
@@ -46,7 +50,7 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "boxoffice_writer_failed_total", Help: "Reservations that could never be written (status FAILED).",
 		}),
 		returned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "boxoffice_writer_stock_returned_total", Help: "Seats given back to Redis for failed reservations.",
+			Name: "boxoffice_writer_stock_returned_total", Help: "Seats given back to Redis: failed reservations, cancels and expiries.",
 		}),
 		dlq: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "boxoffice_writer_dlq_total", Help: "Messages sent to the dead-letter topic.",
@@ -57,7 +61,20 @@ func NewMetrics(db *sql.DB) *Metrics {
 		republished: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "boxoffice_writer_republished_total", Help: "In-flight reservations republished by the sweeper (their gateway died before Kafka's ack).",
 		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_writer_transitions_total", Help: "Reservations moved out of HELD, by event (confirmed, cancelled, expired).",
+		}, []string{"type"}),
+		notified: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "boxoffice_writer_notifications_total", Help: "Notifications published (at least once per transition).",
+		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "boxoffice_writer_expiries_claimed_total", Help: "Holds the expirer claimed as due and published as expired.",
+		}),
+		outbox: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "boxoffice_writer_decisions_republished_total", Help: "Confirm/cancel/expiry decisions republished because the writer had not applied them in time.",
+		}),
 	}
+	reg.MustRegister(m.transitions, m.notified, m.expired, m.outbox)
 	reg.MustRegister(m.batchSize, m.commit, m.rows, m.skipped, m.failed, m.returned, m.dlq, m.lag, m.republished,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {

@@ -25,13 +25,15 @@ import (
 
 // Writer consumes the reservations topic.
 type Writer struct {
-	Stock     *stock.Store
-	DB        *store.Store
-	Producer  *kafka.Producer // DLQ and sweeper republishing
-	Topic     string
-	DLQTopic  string
-	BatchSize int
-	BatchWait time.Duration
+	Stock    *stock.Store
+	DB       *store.Store
+	Producer *kafka.Producer // DLQ and sweeper republishing
+	Topic    string
+	DLQTopic string
+	// NotificationsTopic receives a notification per transition a user cares about.
+	NotificationsTopic string
+	BatchSize          int
+	BatchWait          time.Duration
 	// FlushTimeout bounds finishing a batch after shutdown began.
 	FlushTimeout time.Duration
 	Log          *slog.Logger
@@ -101,14 +103,21 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 	w.Metrics.batchSize.Observe(float64(len(msgs)))
 
 	// Decode; what cannot be decoded is parked in the DLQ with the reason.
+	// Creations are applied before transitions: a transition always follows
+	// its reservation's creation on the partition, so this keeps their order.
 	byConcert := map[int64][]event.Event{}
 	var concerts []int64
+	var transitions []event.Event
 	for _, m := range msgs {
 		ev, err := event.Decode(m.Value)
 		if err != nil {
 			if err := w.deadLetter(ctx, m, err.Error()); err != nil {
 				return err
 			}
+			continue
+		}
+		if ev.Type.Transition() {
+			transitions = append(transitions, ev)
 			continue
 		}
 		if _, ok := byConcert[ev.ConcertID]; !ok {
@@ -140,7 +149,7 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 				w.Metrics.skipped.WithLabelValues("released").Inc()
 				continue
 			}
-			batch = append(batch, store.NewReservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, CreatedAt: ev.At})
+			batch = append(batch, store.NewReservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, CreatedAt: ev.At, ExpiresAt: ev.ExpiresAt})
 		}
 	}
 
@@ -148,8 +157,113 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 	if err != nil {
 		return err
 	}
+	if err := w.settle(ctx, out); err != nil {
+		return err
+	}
+	notes := make([]event.Notification, 0, len(out.Failed))
+	for _, r := range out.Failed {
+		notes = append(notes, event.Notification{V: event.Version, Type: event.Failed, ReservationID: r.ID,
+			ConcertID: r.ConcertID, MemberID: r.MemberID, At: time.Now().UTC(), Reason: out.Reasons[r.ID]})
+	}
+	more, err := w.transition(ctx, transitions)
+	if err != nil {
+		return err
+	}
 	w.Metrics.commit.Observe(time.Since(start).Seconds())
-	return w.settle(ctx, out)
+	return w.notify(ctx, append(notes, more...))
+}
+
+// transition applies confirms, cancels and expiries, then settles their
+// decisions in Redis (a cancel or an expiry gives its seat back, once). It
+// returns the notifications to send: one per transition that stands, also on
+// a redelivery (notifications are at least once).
+func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Notification, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	ts := make([]store.Transition, len(evs))
+	for i, ev := range evs {
+		ts[i] = store.Transition{ID: ev.ID, To: statusOf(ev.Type)}
+	}
+	var applied []store.Applied
+	if err := retry(ctx, w.Log, "apply transitions", func() error {
+		var err error
+		applied, err = w.DB.ApplyTransitions(ctx, ts)
+		return err
+	}, store.Transient); err != nil {
+		return nil, err
+	}
+	settle := map[int64][]stock.Settlement{}
+	var notes []event.Notification
+	for i, a := range applied {
+		ev := evs[i]
+		stands := a.Status == ts[i].To
+		settle[ev.ConcertID] = append(settle[ev.ConcertID], stock.Settlement{ID: ev.ID, MemberID: ev.MemberID,
+			ReturnSeat: stands && (a.Status == boxoffice.StatusCancelled || a.Status == boxoffice.StatusExpired)})
+		if stands {
+			notes = append(notes, event.Notification{V: event.Version, Type: ev.Type, ReservationID: ev.ID,
+				ConcertID: ev.ConcertID, MemberID: ev.MemberID, At: time.Now().UTC()})
+		}
+		if a.Changed {
+			w.Metrics.transitions.WithLabelValues(string(ev.Type)).Inc()
+		}
+	}
+	for c, list := range settle {
+		var n int64
+		if err := retry(ctx, w.Log, "settle decisions", func() error {
+			var err error
+			n, err = w.Stock.Settle(ctx, c, list)
+			return err
+		}, nil); err != nil {
+			return nil, err
+		}
+		w.Metrics.returned.Add(float64(n))
+	}
+	return notes, nil
+}
+
+func statusOf(t event.Type) boxoffice.Status {
+	switch t {
+	case event.Confirmed:
+		return boxoffice.StatusConfirmed
+	case event.Cancelled:
+		return boxoffice.StatusCancelled
+	}
+	return boxoffice.StatusExpired
+}
+
+// notify publishes notifications concurrently (the producer batches them)
+// and returns once the broker has every one.
+func (w *Writer) notify(ctx context.Context, notes []event.Notification) error {
+	if len(notes) == 0 || w.NotificationsTopic == "" {
+		return nil
+	}
+	msgs := make([]kafka.Message, len(notes))
+	for i, n := range notes {
+		msgs[i] = kafka.Message{Topic: w.NotificationsTopic, Key: []byte(n.ReservationID), Value: n.Encode()}
+	}
+	err := retry(ctx, w.Log, "notify", func() error { return publishAll(ctx, w.Producer, msgs) }, nil)
+	if err == nil {
+		w.Metrics.notified.Add(float64(len(msgs)))
+	}
+	return err
+}
+
+// publishAll publishes msgs at once and waits for every ack.
+func publishAll(ctx context.Context, p *kafka.Producer, msgs []kafka.Message) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	errs := make(chan error, len(msgs))
+	for _, m := range msgs {
+		go func() { errs <- p.Publish(ctx, m) }()
+	}
+	var first error
+	for range msgs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // apply writes the batch, retrying transient errors; a batch that fails for

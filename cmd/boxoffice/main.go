@@ -31,13 +31,21 @@ var commands = map[string]command{
 		defer g.Close()
 		return g.Run(ctx)
 	}},
-	"writer": {config.Redis | config.Kafka | config.MySQL | config.Writer | config.Holds, "consume reservation events into MySQL", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	"writer": {config.Redis | config.Kafka | config.MySQL | config.Writer, "consume reservation events into MySQL", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		w, err := app.OpenWriter(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer w.Close()
 		return w.Run(ctx)
+	}},
+	"notifier": {config.Kafka | config.Notifier, "deliver user notifications to a webhook (or the log)", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		n, err := app.OpenNotifier(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		return n.Run(ctx)
 	}},
 	"migrate": {config.MySQL, "create or update the MySQL schema", app.Migrate},
 	"seed":    {config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
@@ -64,6 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if name == "bench" {
 		return runBench(ctx, args[1:], stdout, stderr, log)
 	}
+	if name == "dlq" {
+		return runDLQ(ctx, args[1:], stdout, stderr, log)
+	}
 	if name == "dev" {
 		return runDev(ctx, args[1:], stdout, stderr, log)
 	}
@@ -86,10 +97,12 @@ func usage(w io.Writer) {
 commands:
   gateway   serve the HTTP API
   writer    consume reservation events into MySQL
+  notifier  deliver user notifications to a webhook (or the log)
   migrate   create or update the MySQL schema
   seed      create concerts, members, stock and topics
   bench     drive a running gateway and report (see boxoffice bench -h)
   dev       everything in one process, nothing installed (see boxoffice dev -h)
+  dlq       list, show and replay dead-lettered messages (see boxoffice dlq -h)
 
 Every flag can also be set with BOX_<FLAG> (--http-addr → BOX_HTTP_ADDR);
 a flag on the command line wins. boxoffice <command> -h lists the flags.
