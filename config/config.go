@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -265,6 +266,9 @@ func (c Config) Log(logger *slog.Logger, cmd string, groups int) {
 		if n == "mysql-dsn" {
 			v = MaskDSN(v)
 		}
+		if n == "webhook-url" && v != "" {
+			v = maskURL(v)
+		}
 		if n == "kafka-brokers" {
 			v = strings.Join(c.KafkaBrokers, ",")
 		}
@@ -291,4 +295,14 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// maskURL keeps a webhook URL's scheme and host: its path or query often
+// carries a secret.
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "***"
+	}
+	return u.Scheme + "://" + u.Host + "/***"
 }

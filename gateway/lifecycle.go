@@ -119,7 +119,13 @@ func (l *Lifecycle) decide(ctx context.Context, id, decision string) (Reservatio
 		return Reservation{}, conflict(id, decisionStatus(stands))
 	}
 	// Not held in Redis: never held (confirmed on write), or decided and
-	// applied already; the status says which.
+	// applied already; the status says which. It is read again: a decision
+	// (an expiry, say) may have been applied since it was first read.
+	if h.status == boxoffice.StatusHeld || (h.status == boxoffice.StatusPending && h.hold) {
+		if h, err = l.find(ctx, id); err != nil {
+			return Reservation{}, err
+		}
+	}
 	switch {
 	case h.status == want, h.status == boxoffice.StatusPending && !h.hold && want == boxoffice.StatusConfirmed:
 		return Reservation{ID: id, Status: want}, nil

@@ -48,6 +48,7 @@ func Config(t testing.TB) config.Config {
 	cfg.RedisPrefix = "bo-" + name
 	cfg.Topic = "reservations-" + name
 	cfg.Group = "writer-" + name
+	cfg.NotificationsTopic = "notifications-" + name
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.Partitions = 2

@@ -1,0 +1,324 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/boxoffice/boxoffice/event"
+	"github.com/boxoffice/boxoffice/kafka"
+	"github.com/boxoffice/boxoffice/servicetest"
+)
+
+func (s *system) transition(id, action string) reply {
+	return s.do("POST", "/api/reservations/"+id+"/"+action, "", nil, nil)
+}
+
+func (s *system) status(id string) string {
+	r := s.do("GET", "/api/reservations/"+id, "", nil, nil)
+	st, _ := r.Body["status"].(string)
+	return st
+}
+
+func (s *system) waitStatus(id, want string, d time.Duration) {
+	s.t.Helper()
+	servicetest.Eventually(s.t, d, id+" "+want, func() (bool, error) {
+		st := s.status(id)
+		return st == want, fmt.Errorf("status %s", st)
+	})
+}
+
+// settled waits until no hold, decision or in-flight record is left and
+// checks that MySQL and Redis agree on every seat.
+func (s *system) settled(concert int64) audit {
+	s.t.Helper()
+	var a audit
+	servicetest.Eventually(s.t, 60*time.Second, "holds settle", func() (bool, error) {
+		a = s.audit(concert)
+		var held int64
+		s.db.DB().Get(&held, `SELECT COUNT(*) FROM reservations WHERE status = 'HELD'`)
+		return a.InFlight == 0 && held == 0 && a.Capacity-a.RedisStock == a.Rows && a.DBRemaining == a.RedisStock, fmt.Errorf("%+v held %d", a, held)
+	})
+	return a
+}
+
+func TestHoldsExpireOnTime(t *testing.T) {
+	cfg := servicetest.Config(t)
+	const n = 1000
+	cfg.Capacity, cfg.Members = n, n
+	cfg.HoldTTL = 2 * time.Second
+	s := newSystem(t, cfg, true)
+	sem := make(chan struct{}, 64)
+	replies := concurrently(n, func(i int) reply {
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		return s.reserve(1, int64(i+1), "")
+	})
+	if got := tally(replies); got["202 "] != n {
+		t.Fatalf("admission: %v", got)
+	}
+	// Expired and settled: every seat back in Redis and MySQL.
+	servicetest.Eventually(t, 30*time.Second, "every hold expired", func() (bool, error) {
+		var expired int
+		s.db.DB().Get(&expired, `SELECT COUNT(*) FROM reservations WHERE status = 'EXPIRED'`)
+		return expired == n, fmt.Errorf("%d expired", expired)
+	})
+	a := s.settled(1)
+	if a.Rows != 0 || a.RedisStock != n || a.DBRemaining != n {
+		t.Fatalf("after expiry: %+v", a)
+	}
+	// Lateness: when the row became EXPIRED (the seat returns in the same
+	// step) against its expires_at.
+	var late []float64
+	if err := s.db.DB().Select(&late, `SELECT TIMESTAMPDIFF(MICROSECOND, expires_at, updated_at) / 1000 FROM reservations`); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(late)
+	t.Logf("expiry lateness over %d holds of 2 s: p50 %.0f ms, p99 %.0f ms, max %.0f ms", len(late), late[len(late)/2], late[len(late)*99/100], late[len(late)-1])
+	if late[0] < 0 {
+		t.Fatalf("a hold expired %.0f ms early", -late[0])
+	}
+	// The members may reserve again.
+	if r := s.reserve(1, 1, ""); r.Status != 202 {
+		t.Fatalf("reserve again after expiry: %+v", r)
+	}
+}
+
+func TestLifecycleEndpoints(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity = 10
+	cfg.HoldTTL = time.Minute
+	s := newSystem(t, cfg, true)
+	reserve := func(member int64) string {
+		t.Helper()
+		r := s.reserve(1, member, "")
+		if r.Status != 202 {
+			t.Fatalf("reserve: %+v", r)
+		}
+		return r.id()
+	}
+	expect := func(r reply, status int, code, st string) {
+		t.Helper()
+		if r.Status != status || r.code() != code || (st != "" && r.Body["status"] != st) {
+			t.Fatalf("got %d %q %v, want %d %q %s", r.Status, r.code(), r.Body, status, code, st)
+		}
+	}
+
+	t.Run("confirm twice, then cancel", func(t *testing.T) {
+		id := reserve(1)
+		s.waitStatus(id, "HELD", 10*time.Second)
+		expect(s.transition(id, "confirm"), 200, "", "CONFIRMED")
+		expect(s.transition(id, "confirm"), 200, "", "CONFIRMED")
+		s.waitStatus(id, "CONFIRMED", 10*time.Second)
+		expect(s.transition(id, "confirm"), 200, "", "CONFIRMED") // after it was applied
+		expect(s.transition(id, "cancel"), 409, "confirmed", "")
+	})
+	t.Run("cancel twice returns one seat", func(t *testing.T) {
+		before := s.audit(1).RedisStock
+		id := reserve(2)
+		s.waitStatus(id, "HELD", 10*time.Second)
+		expect(s.transition(id, "cancel"), 200, "", "CANCELLED")
+		expect(s.transition(id, "cancel"), 200, "", "CANCELLED")
+		s.waitStatus(id, "CANCELLED", 10*time.Second)
+		expect(s.transition(id, "cancel"), 200, "", "CANCELLED")
+		expect(s.transition(id, "confirm"), 409, "cancelled", "")
+		s.settled(1)
+		if after := s.audit(1).RedisStock; after != before {
+			t.Fatalf("stock %d before, %d after reserve+cancel×3", before, after)
+		}
+		r := s.reserve(1, 2, "")
+		if r.Status != 202 {
+			t.Fatalf("the member may reserve again: %+v", r)
+		}
+		expect(s.transition(r.id(), "cancel"), 200, "", "CANCELLED")
+	})
+	t.Run("errors", func(t *testing.T) {
+		expect(s.transition("01ARZ3NDEKTSV4RRFFQ69G5FAV", "confirm"), 404, "not_found", "")
+		expect(s.transition("nope", "cancel"), 400, "invalid_request", "")
+		expect(s.do("GET", "/api/reservations/01ARZ3NDEKTSV4RRFFQ69G5FAV/confirm", "", nil, nil), 405, "method_not_allowed", "")
+		expect(s.transition("01ARZ3NDEKTSV4RRFFQ69G5FAV", "refund"), 404, "not_found", "")
+	})
+	s.settled(1)
+}
+
+func TestCancelPending(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity = 5
+	cfg.HoldTTL = time.Minute
+	s := newSystem(t, cfg, false) // no writer yet: the reservation stays PENDING
+	r := s.reserve(1, 1, "")
+	if r.Status != 202 || s.status(r.id()) != "PENDING" {
+		t.Fatalf("reserve: %+v", r)
+	}
+	if c := s.transition(r.id(), "cancel"); c.Status != 200 || c.Body["status"] != "CANCELLED" {
+		t.Fatalf("cancel while pending: %+v", c)
+	}
+	s.startWriter(cfg)
+	s.waitStatus(r.id(), "CANCELLED", 20*time.Second)
+	if a := s.settled(1); a.RedisStock != 5 || a.Rows != 0 {
+		t.Fatalf("after cancel: %+v", a)
+	}
+}
+
+func TestConfirmOnWrite(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity = 5
+	cfg.HoldTTL = 0
+	s := newSystem(t, cfg, true)
+	id := s.reserve(1, 1, "").id()
+	if c := s.transition(id, "cancel"); c.Status != 409 || c.code() != "confirmed" {
+		t.Fatalf("cancel without holds: %+v", c)
+	}
+	s.waitStatus(id, "CONFIRMED", 10*time.Second)
+	if c := s.transition(id, "confirm"); c.Status != 200 {
+		t.Fatalf("confirm without holds: %+v", c)
+	}
+	s.drained(1, 1)
+}
+
+// Confirm racing with expiry: each ends CONFIRMED with its seat kept or
+// EXPIRED with its seat returned, never both, never neither, and the answer
+// the client got says which.
+func TestConfirmRacesExpiry(t *testing.T) {
+	cfg := servicetest.Config(t)
+	const n = 200
+	cfg.Capacity, cfg.Members = n, n
+	cfg.HoldTTL = 400 * time.Millisecond
+	s := newSystem(t, cfg, true)
+	type res struct {
+		id     string
+		answer reply
+	}
+	out := make([]res, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.reserve(1, int64(i+1), "")
+			if r.Status != 202 {
+				t.Errorf("reserve: %+v", r)
+				return
+			}
+			// Confirm around the moment the hold ends.
+			time.Sleep(cfg.HoldTTL + time.Duration(rand.IntN(120)-60)*time.Millisecond)
+			out[i] = res{r.id(), s.transition(r.id(), "confirm")}
+		}()
+	}
+	wg.Wait()
+	a := s.settled(1)
+	won := map[string]int{}
+	for _, r := range out {
+		st := s.status(r.id)
+		switch {
+		case r.answer.Status == 200 && st == "CONFIRMED":
+			won["confirmed"]++
+		case r.answer.Status == 409 && r.answer.code() == "expired" && st == "EXPIRED":
+			won["expired"]++
+		default:
+			t.Fatalf("%s: answered %d %s, ended %s", r.id, r.answer.Status, r.answer.code(), st)
+		}
+	}
+	t.Logf("confirm vs expiry over %d holds: %v; %+v", n, won, a)
+	if int64(won["confirmed"]) != a.Rows || a.RedisStock != int64(won["expired"]) {
+		t.Fatalf("seats: %v vs %+v", won, a)
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity = 10
+	cfg.HoldTTL = time.Second
+	s := newSystem(t, cfg, true)
+	confirmed := s.reserve(1, 1, "").id()
+	cancelled := s.reserve(1, 2, "").id()
+	expired := s.reserve(1, 3, "").id()
+	s.waitStatus(confirmed, "HELD", 10*time.Second)
+	s.transition(confirmed, "confirm")
+	s.transition(cancelled, "cancel")
+	s.waitStatus(expired, "EXPIRED", 10*time.Second)
+	want := map[string]event.Type{confirmed: event.Confirmed, cancelled: event.Cancelled, expired: event.Expired}
+	readNotifications(t, cfg.KafkaBrokers, cfg.NotificationsTopic, want)
+}
+
+// readNotifications reads the topic until every reservation in want has its
+// notification.
+func readNotifications(t *testing.T, brokers []string, topic string, want map[string]event.Type) {
+	t.Helper()
+	c, err := sarama.NewConsumer(brokers, kafka.ConsumerConfig("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := make(chan event.Notification, 100)
+	for _, p := range parts {
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				if nt, err := event.DecodeNotification(m.Value); err == nil {
+					notes <- nt
+				}
+			}
+		}()
+	}
+	got := map[string][]event.Type{}
+	deadline := time.After(30 * time.Second)
+	for {
+		missing := 0
+		for id, typ := range want {
+			if !slices.Contains(got[id], typ) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		select {
+		case nt := <-notes:
+			got[nt.ReservationID] = append(got[nt.ReservationID], nt.Type)
+		case <-deadline:
+			t.Fatalf("notifications %v, want %v", got, want)
+		}
+	}
+}
+
+// An expirer that claims due holds and dies before publishing: the outbox
+// hands them out again after the grace period.
+func TestExpirerKilledBetweenClaimAndPublish(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity = 10
+	cfg.HoldTTL = 200 * time.Millisecond
+	cfg.InflightGrace = time.Second
+	s := newSystem(t, cfg, true)
+	id := s.reserve(1, 1, "").id()
+	s.waitStatus(id, "HELD", 10*time.Second)
+	s.writer.stop() // the running expirer must not get there first
+	time.Sleep(cfg.HoldTTL)
+	claimed, err := s.stock.ExpireDue(context.Background(), 1, time.Now(), 10, time.Now().Add(cfg.InflightGrace))
+	if err != nil || len(claimed) != 1 || claimed[0].ID != id {
+		t.Fatalf("claim: %+v %v", claimed, err)
+	}
+	// ... and nothing published. A new writer's outbox finishes the expiry.
+	if st := s.status(id); st != "HELD" {
+		t.Fatalf("status %s before the outbox", st)
+	}
+	s.startWriter(cfg)
+	s.waitStatus(id, "EXPIRED", 20*time.Second)
+	if a := s.settled(1); a.RedisStock != 10 {
+		t.Fatalf("seat not back: %+v", a)
+	}
+}
