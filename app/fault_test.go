@@ -286,3 +286,12 @@ func TestRedisStalls(t *testing.T) {
 	t.Logf("after the stall: %d rows (2 accepted before/after, the rest completed by the sweeper)", a.Rows)
 	s.drained(1, a.Rows)
 }
+
+// stockReservation is the admission a gateway would run for ev.
+func stockReservation(ev event.Event) stock.Reservation {
+	r := stock.Reservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, Payload: ev.Encode(), Now: ev.At}
+	if ev.ExpiresAt != nil {
+		r.ExpiresAt = *ev.ExpiresAt
+	}
+	return r
+}
