@@ -387,3 +387,21 @@ func TestTenThousandHoldsDueTogether(t *testing.T) {
 		t.Fatalf("seats not all back: %+v", a)
 	}
 }
+
+// A reservation that can never be written (its concert is gone from MySQL)
+// becomes FAILED, its seat goes back, and the user is told.
+func TestFailedReservationIsNotified(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity = 5
+	s := newSystem(t, cfg, false)
+	id := s.reserve(1, 1, "").id()
+	if _, err := s.db.DB().Exec(`DELETE FROM concerts WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	s.startWriter(cfg)
+	s.waitStatus(id, "FAILED", 20*time.Second)
+	readNotifications(t, cfg.KafkaBrokers, cfg.NotificationsTopic, map[string]event.Type{id: event.Failed})
+	if n, _, _ := s.stock.Remaining(context.Background(), 1); n != 5 {
+		t.Fatalf("seat not returned: stock %d", n)
+	}
+}
