@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -210,5 +211,32 @@ func Reachable(ctx context.Context, brokers []string) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("kafka: %w", ctx.Err())
+	}
+}
+
+// Consume runs a consumer group on topic until ctx ends, then returns nil.
+// sarama's Consume returns at every rebalance, so it is called again; its
+// errors are logged, and a failed Consume is retried after a second.
+func Consume(ctx context.Context, group sarama.ConsumerGroup, topic string, h sarama.ConsumerGroupHandler, log *slog.Logger) error {
+	go func() {
+		for err := range group.Errors() {
+			log.Warn("consumer group", "err", err)
+		}
+	}()
+	for {
+		if err := group.Consume(ctx, []string{topic}, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("consume", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/boxoffice/boxoffice/event"
+	"github.com/boxoffice/boxoffice/kafka"
 )
 
 // Notifier consumes the notifications topic.
@@ -144,26 +145,5 @@ func (n *Notifier) deliver(ctx context.Context, msg *sarama.ConsumerMessage, no 
 
 // Run consumes until ctx ends, then leaves the group.
 func (n *Notifier) Run(ctx context.Context, group sarama.ConsumerGroup) error {
-	go func() {
-		for err := range group.Errors() {
-			n.Log.Warn("consumer group", "err", err)
-		}
-	}()
-	for {
-		// Consume returns at every rebalance; call it again until shutdown.
-		if err := group.Consume(ctx, []string{n.Topic}, n); err != nil {
-			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
-				return nil
-			}
-			n.Log.Warn("consume", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
+	return kafka.Consume(ctx, group, n.Topic, n, n.Log)
 }

@@ -7,7 +7,6 @@ package writer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -398,26 +397,5 @@ func retry(ctx context.Context, log *slog.Logger, what string, f func() error, t
 
 // Run consumes until ctx ends, then leaves the group.
 func (w *Writer) Run(ctx context.Context, group sarama.ConsumerGroup) error {
-	go func() {
-		for err := range group.Errors() {
-			w.Log.Warn("consumer group", "err", err)
-		}
-	}()
-	for {
-		// Consume returns at every rebalance; call it again until shutdown.
-		if err := group.Consume(ctx, []string{w.Topic}, w); err != nil {
-			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
-				return nil
-			}
-			w.Log.Warn("consume", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
+	return kafka.Consume(ctx, group, w.Topic, w, w.Log)
 }
