@@ -77,8 +77,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, 
 func invariantErr(res *Result) error {
 	var bad []string
 	for _, s := range res.Strategies {
-		if s.Audit != nil && !s.Audit.OK && !s.ExpectedUnsafe {
-			bad = append(bad, s.Name+": "+strings.Join(s.Audit.Problems, "; "))
+		if s.ExpectedUnsafe {
+			continue
+		}
+		if len(s.Rounds) == 0 {
+			if s.Audit != nil && !s.Audit.OK {
+				bad = append(bad, s.Name+": "+strings.Join(s.Audit.Problems, "; "))
+			}
+			continue
+		}
+		for _, rb := range s.Rounds {
+			if rb.Audit != nil && !rb.Audit.OK {
+				bad = append(bad, fmt.Sprintf("%s (round %d): %s", s.Name, rb.Round, strings.Join(rb.Audit.Problems, "; ")))
+			}
 		}
 	}
 	if len(bad) == 0 {
@@ -95,6 +106,8 @@ type runner struct {
 	stderr io.Writer
 	status io.Writer // progress; nil with --quiet
 	res    *Result
+	// round is the round being run (1-based).
+	round int
 	// members is the order in which members reserve (compare, rush): a
 	// shuffle of 1..members, the same for every strategy so that each faces
 	// the same requests.
@@ -144,15 +157,25 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 		r.res.Baseline = r.baseline(ctx)
 	}
-	for _, name := range o.Strategies {
-		if ctx.Err() != nil {
-			r.note("interrupted before %s", name)
-			return r.res, ctx.Err()
-		}
-		sr, err := r.strategy(ctx, name)
-		r.res.Strategies = append(r.res.Strategies, sr)
-		if err != nil {
-			return r.res, err
+	// Rounds interleave (a, b, a, b…) so that a slow spell of the machine
+	// falls on every strategy alike rather than on one of them.
+	byName := map[string][]StrategyResult{}
+	defer func() {
+		r.res.Strategies = medians(o.Strategies, byName)
+		r.res.AsyncVsLock = asyncVsLock(r.res.Strategies)
+	}()
+	for r.round = 1; r.round <= o.Rounds; r.round++ {
+		for _, name := range o.Strategies {
+			if ctx.Err() != nil {
+				r.note("interrupted before %s", name)
+				return r.res, ctx.Err()
+			}
+			sr, err := r.strategy(ctx, name)
+			sr.Round = r.round
+			byName[name] = append(byName[name], sr)
+			if err != nil {
+				return r.res, err
+			}
 		}
 	}
 	return r.res, ctx.Err()
@@ -234,7 +257,11 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 	if r.env != nil {
 		smp = startSampler(ctx, r.env, o.Concerts, o.AuditEvery)
 	}
-	prog := startProgress(r.status, o.Scenario+" "+name, rec)
+	label := o.Scenario + " " + name
+	if o.Rounds > 1 {
+		label += fmt.Sprintf(" (round %d/%d)", r.round, o.Rounds)
+	}
+	prog := startProgress(r.status, label, rec)
 	var victims *recorder
 	var wg sync.WaitGroup
 	reserversDone := make(chan struct{})
@@ -248,6 +275,7 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 		})
 	}
 	if o.Model == modelOpen {
+		r.c.warm(o.MaxInFlight)
 		runOpen(ctx, l, o.Rate, o.Duration, o.MaxInFlight)
 	} else {
 		runClosed(ctx, l, rampStages(o.VUs, o.Ramp, o.Hold))

@@ -52,6 +52,7 @@ const (
 	maxRate     = 1_000_000
 	maxVUs      = 100_000
 	maxRunTime  = 24 * time.Hour
+	maxRounds   = 25
 	maxMembers  = 10_000_000 // the member order is a shuffled slice: 40 MB at most
 	maxCapacity = 100_000_000
 	maxConcerts = 100_000
@@ -80,6 +81,7 @@ type options struct {
 	Victims      int
 	VictimDelay  time.Duration
 	Seed         uint64
+	Rounds       int
 	JSON         string
 	Report       string
 	Quiet        bool
@@ -110,6 +112,7 @@ func defaults(scenario string) options {
 		Victims:     10,
 		VictimDelay: 100 * time.Millisecond,
 		Seed:        1,
+		Rounds:      1,
 	}
 	switch scenario {
 	case scenarioRush:
@@ -177,6 +180,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.DurationVar(&o.AuditEvery, "audit-every", o.AuditEvery, "how often Env.Audit is sampled during the load and the drain (resolution of persisted/s)")
 	fs.IntVar(&o.Victims, "victims", o.Victims, "isolation: users reading GET /api/members/{id} while the reservers run")
 	fs.DurationVar(&o.VictimDelay, "victim-delay", o.VictimDelay, "isolation: how long after the reservers the victims start")
+	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "run the strategies this many times, interleaved (a, b, a, b…), and report each one's median round: on a noisy machine one run can land in a slow spell")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the member order and random picks (same seed, same requests)")
 	fs.StringVar(&o.JSON, "json", o.JSON, "write the results as JSON to this file (schema: bench/SCHEMA.md)")
 	fs.StringVar(&o.Report, "report", o.Report, "write index.html and charts (PNG and SVG) into this directory")
@@ -335,6 +339,7 @@ func (o *options) validate() error {
 	}
 	check(o.Requests >= 0, "--requests must not be negative, got %d", o.Requests)
 	check(o.Timeout > 0 && o.Timeout <= time.Hour, "--timeout must be in (0, 1h], got %s", o.Timeout)
+	check(o.Rounds >= 1 && o.Rounds <= maxRounds, "--rounds must be in [1, %d], got %d", maxRounds, o.Rounds)
 	check(o.DrainTimeout >= 0 && o.DrainTimeout <= maxRunTime, "--drain-timeout must be in [0, %s], got %s", maxRunTime, o.DrainTimeout)
 	check(o.AuditEvery >= time.Millisecond && o.AuditEvery <= time.Minute, "--audit-every must be in [1ms, 1m], got %s", o.AuditEvery)
 	return errors.Join(errs...)
@@ -371,6 +376,7 @@ func (o *options) configJSON() Config {
 		Victims:       o.Victims,
 		VictimDelayMs: ms(o.VictimDelay),
 		Seed:          o.Seed,
+		Rounds:        o.Rounds,
 	}
 }
 

@@ -39,10 +39,11 @@ func writeReport(dir string, res *Result) error {
 		Machine string
 		Config  [][2]string
 		Started string
+		Speedup string
 	}{
 		R: res, Header: header, Rows: rows, Details: details(res), Charts: charts,
 		Machine: machineLine(res.Machine), Config: configRows(res.Config),
-		Started: res.StartedAt.Format(time.RFC3339),
+		Started: res.StartedAt.Format(time.RFC3339), Speedup: speedupLine(res.AsyncVsLock),
 	}
 	f, err := os.Create(reportIndex(dir))
 	if err != nil {
@@ -79,6 +80,7 @@ func configRows(c Config) [][2]string {
 		[2]string{"timeout", msDur(c.TimeoutMs)},
 		[2]string{"drain timeout", msDur(c.DrainTimeout)},
 		[2]string{"audit every", msDur(c.AuditEveryMs)},
+		[2]string{"rounds", fmt.Sprint(c.Rounds)},
 		[2]string{"seed", fmt.Sprint(c.Seed)})
 }
 

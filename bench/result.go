@@ -20,6 +20,9 @@ type Result struct {
 	FinishedAt    time.Time        `json:"finished_at"`
 	Config        Config           `json:"config"`
 	Strategies    []StrategyResult `json:"strategies"`
+	// AsyncVsLock compares async with the better lock strategy (compare
+	// with async and pessimistic or distlock run; null otherwise).
+	AsyncVsLock *Speedup `json:"async_vs_lock"`
 	// Baseline is the victims alone, before any reservation load (isolation only).
 	Baseline *Victims `json:"baseline"`
 	Machine  Machine  `json:"machine"`
@@ -47,6 +50,7 @@ type Config struct {
 	Victims       int      `json:"victims"`
 	VictimDelayMs float64  `json:"victim_delay_ms"`
 	Seed          uint64   `json:"seed"`
+	Rounds        int      `json:"rounds"`
 }
 
 // StrategyResult is one strategy's run.
@@ -75,6 +79,31 @@ type StrategyResult struct {
 	Victims        *Victims         `json:"victims"`
 	Series         []Second         `json:"series"`
 	Notes          []string         `json:"notes"`
+	// Round is which round this result is (1-based). With --rounds > 1 the
+	// result is the strategy's median round by accepted_per_s, and Rounds
+	// summarises every round in order (empty with one round).
+	Round  int          `json:"round"`
+	Rounds []RoundBrief `json:"rounds"`
+}
+
+// RoundBrief is one round of a strategy.
+type RoundBrief struct {
+	Round         int     `json:"round"`
+	Skipped       bool    `json:"skipped"`
+	AcceptedPerS  float64 `json:"accepted_per_s"`
+	PersistedPerS float64 `json:"persisted_per_s"`
+	Errors        int64   `json:"errors"`
+	LatencyMs     Latency `json:"latency_ms"`
+	Audit         *Audit  `json:"audit"`
+}
+
+// Speedup is async's accepted/s over the better lock strategy's.
+type Speedup struct {
+	Lock   string  `json:"lock"`
+	Factor float64 `json:"factor"`
+	// Rounds is the factor of each round (each within one round, so both
+	// sides saw the same machine), when there was more than one.
+	Rounds []float64 `json:"rounds"`
 }
 
 // Latency is a latency distribution in milliseconds.

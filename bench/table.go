@@ -29,6 +29,9 @@ func printTable(w io.Writer, res *Result) {
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
+	if l := speedupLine(res.AsyncVsLock); l != "" {
+		fmt.Fprintf(w, "\n%s\n", l)
+	}
 	for _, d := range details(res) {
 		fmt.Fprintf(w, "\n%s:\n", d.Name)
 		for _, l := range d.Lines {
@@ -42,6 +45,22 @@ func printTable(w io.Writer, res *Result) {
 		}
 	}
 	fmt.Fprintf(w, "\nmachine: %s\n", machineLine(res.Machine))
+}
+
+// speedupLine says how async compares with the better lock strategy.
+func speedupLine(sp *Speedup) string {
+	if sp == nil {
+		return ""
+	}
+	l := fmt.Sprintf("async accepted %.1f× as many reservations per second as %s, the better lock strategy", sp.Factor, sp.Lock)
+	if len(sp.Rounds) > 0 {
+		f := make([]string, len(sp.Rounds))
+		for i, x := range sp.Rounds {
+			f[i] = fmt.Sprintf("%.1f×", x)
+		}
+		l += " (round by round: " + strings.Join(f, ", ") + ")"
+	}
+	return l
 }
 
 func machineLine(m Machine) string {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -50,14 +51,61 @@ type Event struct {
 // ErrMalformed marks a message that can never be processed; it goes to the DLQ.
 var ErrMalformed = errors.New("malformed event")
 
-// Encode returns the wire form.
+// Encode returns the wire form: exactly what json.Marshal(e) gives (a test
+// holds it to that), appended field by field because the gateway encodes one
+// event per request and reflection was 4% of its CPU. A string that would
+// need escaping takes the json.Marshal path.
 func (e Event) Encode() []byte {
-	b, err := json.Marshal(e)
-	if err != nil {
-		// Only unencodable types make Marshal fail; Event has none.
-		panic(fmt.Sprintf("event: marshal: %v", err))
+	if !plain(string(e.Type)) || !plain(e.ID) || !plain(e.IdempotencyKey) {
+		b, err := json.Marshal(e)
+		if err != nil {
+			// Only unencodable types make Marshal fail; Event has none.
+			panic(fmt.Sprintf("event: marshal: %v", err))
+		}
+		return b
 	}
-	return b
+	b := make([]byte, 0, 224)
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(e.V), 10)
+	b = append(b, `,"type":"`...)
+	b = append(b, e.Type...)
+	b = append(b, `","id":"`...)
+	b = append(b, e.ID...)
+	b = append(b, `","concertId":`...)
+	b = strconv.AppendInt(b, e.ConcertID, 10)
+	b = append(b, `,"memberId":`...)
+	b = strconv.AppendInt(b, e.MemberID, 10)
+	b = append(b, `,"at":`...)
+	b = appendTime(b, e.At)
+	if e.IdempotencyKey != "" {
+		b = append(b, `,"idempotencyKey":"`...)
+		b = append(b, e.IdempotencyKey...)
+		b = append(b, '"')
+	}
+	if e.ExpiresAt != nil {
+		b = append(b, `,"expiresAt":`...)
+		b = appendTime(b, *e.ExpiresAt)
+	}
+	return append(b, '}')
+}
+
+// plain reports whether json.Marshal writes s unchanged between quotes:
+// printable ASCII without the characters it escapes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// appendTime is time.Time's MarshalJSON (RFC 3339 with nanoseconds, quoted).
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // Decode parses and checks one message value.

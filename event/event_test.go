@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -29,6 +30,36 @@ func TestDecodeRejects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Decode([]byte(raw)); !errors.Is(err, ErrMalformed) {
 				t.Fatalf("got %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
+
+// Encode is hand-written for speed; it must write what json.Marshal writes.
+func TestEncodeIsJSONMarshal(t *testing.T) {
+	at := time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.UTC)
+	exp := at.Add(5 * time.Minute)
+	zone := time.Date(2026, 11, 23, 21, 0, 0, 0, time.FixedZone("KST", 9*3600))
+	cases := []struct {
+		name string
+		e    Event
+	}{
+		{"requested with a hold", Event{V: 1, Type: Requested, ID: "01KAR9Z8X6Y5W4V3T2S1R0Q9P8", ConcertID: 1, MemberID: 42, At: at, ExpiresAt: &exp}},
+		{"confirmed on write", Event{V: 1, Type: Requested, ID: "01KAR9Z8X6Y5W4V3T2S1R0Q9P8", ConcertID: 7, MemberID: 1 << 40, At: at}},
+		{"idempotency key", Event{V: 1, Type: Requested, ID: "A", ConcertID: 1, MemberID: 1, At: at, IdempotencyKey: "order-17_retry~2"}},
+		{"key json escapes", Event{V: 1, Type: Requested, ID: "A", ConcertID: 1, MemberID: 1, At: at, IdempotencyKey: `a"b\c<d>&e`}},
+		{"non-ascii and control bytes", Event{V: 1, Type: Cancelled, ID: "é\n", ConcertID: 1, MemberID: 1, At: at}},
+		{"whole seconds, other zone", Event{V: 1, Type: Expired, ID: "B", ConcertID: 2, MemberID: 3, At: zone, ExpiresAt: &zone}},
+		{"zero values", Event{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want, err := json.Marshal(c.e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.e.Encode(); string(got) != string(want) {
+				t.Fatalf("Encode\n got %s\nwant %s", got, want)
 			}
 		})
 	}

@@ -73,6 +73,9 @@ func checkJSON(ctx *fasthttp.RequestCtx) error {
 	if len(ct) == 0 {
 		return errUnsupportedMedia
 	}
+	if string(ct) == "application/json" {
+		return nil // the usual header, without ParseMediaType's allocations
+	}
 	mt, _, err := mime.ParseMediaType(string(ct))
 	if err != nil || mt != "application/json" {
 		return errUnsupportedMedia

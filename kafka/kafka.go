@@ -43,9 +43,12 @@ func ProducerConfig(clientID string) *sarama.Config {
 	c.Producer.Retry.Backoff = 50 * time.Millisecond
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
-	// No linger: while one produce request is in flight the next batch
-	// fills by itself, which on loopback gives large batches at low latency.
-	c.Producer.Flush.Frequency = 0
+	// A 2 ms linger: without one, each produce request carried whatever
+	// arrived during the previous round trip, and at 500–2,000 requests
+	// outstanding the broker spent 0.2–0.5 of a core on small requests. With
+	// it, a 15,000/s rush took Kafka's share from ~35 to ~5 µs of CPU per
+	// reservation and raised admissions 15–20%, for ≤ 2 ms more per 202.
+	c.Producer.Flush.Frequency = 2 * time.Millisecond
 	c.Producer.Partitioner = sarama.NewHashPartitioner
 	return c
 }

@@ -124,8 +124,6 @@ func (s *Store) ScriptsLoaded(ctx context.Context) (bool, error) {
 
 // Reserve runs the admission script.
 func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
 	hasIdem := "0"
 	if r.IdempotencyKey != "" {
 		hasIdem = "1"
@@ -135,11 +133,15 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
 	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem, r.expiresArg()}
 	var cmd *redis.Cmd
 	if s.calls != nil {
+		// The worker bounds the pipeline with the Redis timeout itself; a
+		// context of our own here would be a timer per request for nothing.
 		var err error
 		if cmd, err = s.reserveCoalesced(ctx, keys, args); err != nil {
 			return Result{}, err
 		}
 	} else {
+		ctx, cancel := s.ctx(ctx)
+		defer cancel()
 		cmd = lua.Reserve.Run(ctx, s.rdb, keys, args...)
 	}
 	if err := cmd.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // SeedConcerts creates concerts 1..n with capacity seats each; existing ones
@@ -64,6 +65,19 @@ func (s *Store) SeedMembers(ctx context.Context, m int) error {
 		if _, err := s.db.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("seed members %d..%d: %w", start, end, err)
 		}
+	}
+	return nil
+}
+
+// WaitPurge waits until InnoDB has purged deleted rows (MariaDB 10.5.7+:
+// innodb_max_purge_lag_wait = 0 blocks until the history list is empty).
+// MySQL has no such variable and answers an error, as does a user without
+// the privilege; callers treat it as advice.
+func (s *Store) WaitPurge(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, `SET GLOBAL innodb_max_purge_lag_wait = 0`); err != nil {
+		return fmt.Errorf("wait for purge: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// --rounds runs the strategies interleaved and reports each one's median
+// round with a brief of all of them, and the speedup round by round.
+func TestRoundsInterleaveAndReportTheMedian(t *testing.T) {
+	t.Parallel()
+	f := newFakeSystem()
+	res, out, err := runBench(t, f, "compare", "--strategies", "async,pessimistic", "--rounds", "3",
+		"--capacity", "50", "--members", "300", "--rate", "1000", "--duration", "150ms")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Config.Rounds != 3 || len(res.Strategies) != 2 {
+		t.Fatalf("rounds %d, %d strategies; want 3 rounds of 2 strategies", res.Config.Rounds, len(res.Strategies))
+	}
+	// Interleaved: a1 p1 a2 p2 a3 p3, as the progress lines show.
+	last := -1
+	for _, label := range []string{"compare async (round 1/3)", "compare pessimistic (round 1/3)", "compare async (round 2/3)",
+		"compare pessimistic (round 2/3)", "compare async (round 3/3)", "compare pessimistic (round 3/3)"} {
+		i := strings.Index(out, label)
+		if i < last {
+			t.Fatalf("%q missing or out of order", label)
+		}
+		last = i
+	}
+	for _, s := range res.Strategies {
+		if len(s.Rounds) != 3 {
+			t.Fatalf("%s: %d rounds briefed, want 3", s.Name, len(s.Rounds))
+		}
+		below, above := 0, 0
+		for i, rb := range s.Rounds {
+			if rb.Round != i+1 || rb.Audit == nil || !rb.Audit.OK {
+				t.Errorf("%s round brief %d: %+v", s.Name, i+1, rb)
+			}
+			switch {
+			case rb.AcceptedPerS < s.AcceptedPerS:
+				below++
+			case rb.AcceptedPerS > s.AcceptedPerS:
+				above++
+			}
+		}
+		if below > 1 || above > 1 || s.Round < 1 || s.Rounds[s.Round-1].AcceptedPerS != s.AcceptedPerS {
+			t.Errorf("%s: round %d (%.0f/s) is not the median of %+v", s.Name, s.Round, s.AcceptedPerS, s.Rounds)
+		}
+	}
+	if sp := res.AsyncVsLock; sp == nil || sp.Lock != "pessimistic" || sp.Factor <= 0 || len(sp.Rounds) != 3 {
+		t.Fatalf("async_vs_lock %+v, want pessimistic with 3 rounds", res.AsyncVsLock)
+	}
+	if !strings.Contains(out, "as many reservations per second as pessimistic") {
+		t.Errorf("no speedup line in the table")
+	}
+}
+
+func TestMedians(t *testing.T) {
+	sr := func(round int, rate float64, skipped bool) StrategyResult {
+		return StrategyResult{Name: "async", Round: round, AcceptedPerS: rate, Skipped: skipped}
+	}
+	for _, c := range []struct {
+		name   string
+		rounds []StrategyResult
+		want   int // round picked
+	}{
+		{"one round as it is", []StrategyResult{sr(1, 5, false)}, 1},
+		{"odd count", []StrategyResult{sr(1, 30, false), sr(2, 10, false), sr(3, 20, false)}, 3},
+		{"even count takes the lower middle", []StrategyResult{sr(1, 40, false), sr(2, 10, false), sr(3, 30, false), sr(4, 20, false)}, 4},
+		{"skipped rounds do not count", []StrategyResult{sr(1, 0, true), sr(2, 10, false), sr(3, 30, false), sr(4, 20, false)}, 4},
+		{"all skipped", []StrategyResult{sr(1, 0, true), sr(2, 0, true)}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := medians([]string{"async", "absent"}, map[string][]StrategyResult{"async": c.rounds})
+			if len(got) != 1 || got[0].Round != c.want {
+				t.Fatalf("picked %+v, want round %d", got, c.want)
+			}
+			if len(c.rounds) > 1 && len(got[0].Rounds) != len(c.rounds) {
+				t.Fatalf("%d round briefs, want %d", len(got[0].Rounds), len(c.rounds))
+			}
+		})
+	}
+}
+
+// A round whose audit failed fails the run even when the median round is clean.
+func TestInvariantChecksEveryRound(t *testing.T) {
+	res := &Result{Strategies: []StrategyResult{{Name: "async", Audit: &Audit{OK: true}, Round: 1,
+		Rounds: []RoundBrief{{Round: 1, Audit: &Audit{OK: true}}, {Round: 2, Audit: &Audit{OK: false, Problems: []string{"leaked 3"}}}}}}}
+	err := invariantErr(res)
+	if !errors.Is(err, ErrInvariant) || !strings.Contains(err.Error(), "async (round 2): leaked 3") {
+		t.Fatalf("error %v, want round 2's leak", err)
+	}
+}
