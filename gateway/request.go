@@ -31,29 +31,10 @@ func parseReserve(ctx *fasthttp.RequestCtx) (ReserveRequest, error) {
 	if err := checkJSON(ctx); err != nil {
 		return r, err
 	}
-	var body struct {
-		ConcertID *int64 `json:"concertId"`
-		MemberID  *int64 `json:"memberId"`
+	var err error
+	if r.ConcertID, r.MemberID, err = parseReserveBody(ctx.PostBody()); err != nil {
+		return r, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		return r, boxoffice.Invalidf("body: %s", jsonProblem(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return r, boxoffice.Invalidf("body: unexpected data after the JSON object")
-	}
-	switch {
-	case body.ConcertID == nil:
-		return r, boxoffice.Invalidf("concertId is required")
-	case body.MemberID == nil:
-		return r, boxoffice.Invalidf("memberId is required")
-	case *body.ConcertID <= 0:
-		return r, boxoffice.Invalidf("concertId must be a positive integer")
-	case *body.MemberID <= 0:
-		return r, boxoffice.Invalidf("memberId must be a positive integer")
-	}
-	r.ConcertID, r.MemberID = *body.ConcertID, *body.MemberID
 	key := ctx.Request.Header.Peek("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {
 		return r, boxoffice.Invalidf("Idempotency-Key longer than %d bytes", maxIdempotencyKey)
@@ -65,6 +46,81 @@ func parseReserve(ctx *fasthttp.RequestCtx) (ReserveRequest, error) {
 	}
 	r.IdempotencyKey = string(key) // a copy
 	return r, nil
+}
+
+// parseReserveBody reads {"concertId": N, "memberId": M}: both required,
+// positive integers, nothing else.
+func parseReserveBody(b []byte) (concert, member int64, err error) {
+	if c, m, ok := canonicalBody(b); ok {
+		return c, m, nil
+	}
+	return decodeReserveBody(b)
+}
+
+// decodeReserveBody is parseReserveBody through encoding/json.
+func decodeReserveBody(b []byte) (concert, member int64, err error) {
+	var body struct {
+		ConcertID *int64 `json:"concertId"`
+		MemberID  *int64 `json:"memberId"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return 0, 0, boxoffice.Invalidf("body: %s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return 0, 0, boxoffice.Invalidf("body: unexpected data after the JSON object")
+	}
+	switch {
+	case body.ConcertID == nil:
+		return 0, 0, boxoffice.Invalidf("concertId is required")
+	case body.MemberID == nil:
+		return 0, 0, boxoffice.Invalidf("memberId is required")
+	case *body.ConcertID <= 0:
+		return 0, 0, boxoffice.Invalidf("concertId must be a positive integer")
+	case *body.MemberID <= 0:
+		return 0, 0, boxoffice.Invalidf("memberId must be a positive integer")
+	}
+	return *body.ConcertID, *body.MemberID, nil
+}
+
+// canonicalBody recognises the body every client sends, exactly
+// {"concertId":N,"memberId":M} with no spaces and N, M positive without
+// leading zeros, and reads it without the decoder (a reflective decode was 6%
+// of the gateway's CPU). Anything else, valid or not, returns ok=false and
+// goes through encoding/json, which has the last word (a fuzz test holds the
+// two to the same answers).
+func canonicalBody(b []byte) (concert, member int64, ok bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(`{"concertId":`))
+	if !ok {
+		return 0, 0, false
+	}
+	if concert, rest, ok = positiveInt(rest); !ok {
+		return 0, 0, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"memberId":`)); !ok {
+		return 0, 0, false
+	}
+	if member, rest, ok = positiveInt(rest); !ok || string(rest) != "}" {
+		return 0, 0, false
+	}
+	return concert, member, true
+}
+
+// positiveInt reads the JSON integer at the start of b: 1-18 digits, the
+// first not 0 (so it always fits an int64).
+func positiveInt(b []byte) (n int64, rest []byte, ok bool) {
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 18 || b[0] == '0' {
+		return 0, nil, false
+	}
+	for _, c := range b[:i] {
+		n = n*10 + int64(c-'0')
+	}
+	return n, b[i:], true
 }
 
 // checkJSON accepts application/json with optional parameters (charset).
