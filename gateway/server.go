@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,8 +48,15 @@ type Server struct {
 	log       *slog.Logger
 	base      context.Context
 	cancel    context.CancelFunc
-	srv       *fasthttp.Server
-	promHTTP  fasthttp.RequestHandler
+	// shards are children of base that request contexts hang from:
+	// WithTimeout registers each child in its parent's map under the
+	// parent's mutex, and with 2,000 requests in flight one shared parent's
+	// lock showed in the CPU profile.
+	shards       [16]context.Context
+	cancelShards [16]context.CancelFunc
+	next         atomic.Uint32
+	srv          *fasthttp.Server
+	promHTTP     fasthttp.RequestHandler
 	// requestTimeout bounds one request's work end to end.
 	requestTimeout time.Duration
 }
@@ -72,6 +80,9 @@ func NewServer(o Options) *Server {
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout}
 	for _, r := range o.Routes {
 		s.routes[r.Name] = r
+	}
+	for i := range s.shards {
+		s.shards[i], s.cancelShards[i] = context.WithCancel(base)
 	}
 	if s.requestTimeout == 0 {
 		s.requestTimeout = 10 * time.Second
@@ -103,6 +114,9 @@ func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
 	s.cancel()
+	for _, c := range s.cancelShards {
+		c()
+	}
 	return err
 }
 
@@ -199,7 +213,7 @@ func allow(ctx *fasthttp.RequestCtx, method string) bool {
 }
 
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.base, s.requestTimeout)
+	return context.WithTimeout(s.shards[s.next.Add(1)%uint32(len(s.shards))], s.requestTimeout)
 }
 
 func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,7 +35,15 @@ type Store struct {
 	timeout time.Duration
 	// calls feeds the coalescer when Coalesce was called.
 	calls chan *reserveCall
+	// reserveKeys caches reserve.lua's keys per concert (int64 → []string):
+	// building six key names per request was a dozen allocations on the
+	// hot path, for the few concerts of a sale.
+	reserveKeys    sync.Map
+	cachedConcerts atomic.Int64
 }
+
+// maxCachedConcerts bounds reserveKeys.
+const maxCachedConcerts = 4096
 
 // New returns a Store; timeout bounds every call.
 func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Store {
@@ -122,14 +132,30 @@ func (s *Store) ScriptsLoaded(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// keysOfReserve returns reserve.lua's KEYS. The slice is shared between
+// callers when there is no Idempotency-Key, so it must not be modified.
+func (s *Store) keysOfReserve(c int64, idempotencyKey string) []string {
+	if idempotencyKey != "" {
+		return []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, idempotencyKey), s.holdsKey(c)}
+	}
+	if k, ok := s.reserveKeys.Load(c); ok {
+		return k.([]string)
+	}
+	k := []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, ""), s.holdsKey(c)}
+	// Concert ids come from requests: bound the cache so made-up ids cannot grow it.
+	if s.cachedConcerts.Add(1) <= maxCachedConcerts {
+		s.reserveKeys.Store(c, k)
+	}
+	return k
+}
+
 // Reserve runs the admission script.
 func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
 	hasIdem := "0"
 	if r.IdempotencyKey != "" {
 		hasIdem = "1"
 	}
-	c := r.ConcertID
-	keys := []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c)}
+	keys := s.keysOfReserve(r.ConcertID, r.IdempotencyKey)
 	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem, r.expiresArg()}
 	var cmd *redis.Cmd
 	if s.calls != nil {

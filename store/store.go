@@ -110,7 +110,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		// DDL commits implicitly in MySQL, so each statement runs alone; the
 		// files use IF NOT EXISTS so a half-applied file can run again.
 		for _, stmt := range splitStatements(string(body)) {
-			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			if _, err := s.db.ExecContext(ctx, stmt); err != nil && !alreadyDropped(err) {
 				return fmt.Errorf("migrate %s: %w", version, err)
 			}
 		}
@@ -119,6 +119,13 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// alreadyDropped reports MySQL's 1091 (can't drop: no such key or column): a
+// migration that dropped it before its version was recorded ran again.
+func alreadyDropped(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1091
 }
 
 // splitStatements splits a migration on semicolons that end a line, dropping

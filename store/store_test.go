@@ -156,3 +156,24 @@ func TestWaitPurge(t *testing.T) {
 		t.Fatalf("%s accepted a MariaDB-only variable", version)
 	}
 }
+
+// A migration that dropped an index but died before recording its version
+// runs again without failing.
+func TestMigrateAgainAfterUnrecordedDrop(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t, 1, 1)
+	var n int
+	if err := db.DB().GetContext(ctx, &n, `SELECT COUNT(*) FROM information_schema.statistics
+		WHERE table_schema = DATABASE() AND table_name = 'reservations' AND index_name = 'reservations_member'`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("reservations_member still exists after migrating")
+	}
+	if _, err := db.DB().ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = '002_drop_member_index'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate again: %v", err)
+	}
+}
