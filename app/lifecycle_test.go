@@ -39,11 +39,22 @@ func (s *system) waitStatus(id, want string, d time.Duration) {
 func (s *system) settled(concert int64) audit {
 	s.t.Helper()
 	var a audit
+	heldRows := func() int64 {
+		var n int64
+		s.db.DB().Get(&n, `SELECT COUNT(*) FROM reservations WHERE status = 'HELD'`)
+		return n
+	}
 	servicetest.Eventually(s.t, 60*time.Second, "holds settle", func() (bool, error) {
+		// The audit reads MySQL in a snapshot and Redis beside it; an expiry
+		// committed between the snapshot and a later HELD count would make a
+		// passing-through state look settled (rows still HELD in the
+		// snapshot, their seats not yet back in Redis). So: no HELD row
+		// before the audit, and the same audit twice.
+		held := heldRows()
 		a = s.audit(concert)
-		var held int64
-		s.db.DB().Get(&held, `SELECT COUNT(*) FROM reservations WHERE status = 'HELD'`)
-		return a.InFlight == 0 && held == 0 && a.Capacity-a.RedisStock == a.Rows && a.DBRemaining == a.RedisStock, fmt.Errorf("%+v held %d", a, held)
+		again := s.audit(concert)
+		return a == again && a.InFlight == 0 && held == 0 && a.Capacity-a.RedisStock == a.Rows && a.DBRemaining == a.RedisStock,
+			fmt.Errorf("%+v held %d, then %+v", a, held, again)
 	})
 	return a
 }

@@ -140,11 +140,24 @@ func (r *Reader) spans(ctx context.Context) ([]span, error) {
 func (r *Reader) span(ctx context.Context, p int32) (span, error) {
 	s := span{partition: p}
 	err := call(ctx, func() error {
+		// A topic created a moment ago (or whose leader just moved) answers
+		// "not the leader" until the client's metadata catches up: refresh
+		// and ask again, a few times.
 		var err error
-		if s.oldest, err = r.Client.GetOffset(r.Topic, p, sarama.OffsetOldest); err != nil {
-			return err
+		for attempt := 0; attempt < 5; attempt++ {
+			if attempt > 0 {
+				time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+				_ = r.Client.RefreshMetadata(r.Topic)
+			}
+			if s.oldest, err = r.Client.GetOffset(r.Topic, p, sarama.OffsetOldest); err == nil {
+				if s.next, err = r.Client.GetOffset(r.Topic, p, sarama.OffsetNewest); err == nil {
+					return nil
+				}
+			}
+			if !errors.Is(err, sarama.ErrNotLeaderForPartition) && !errors.Is(err, sarama.ErrLeaderNotAvailable) {
+				return err
+			}
 		}
-		s.next, err = r.Client.GetOffset(r.Topic, p, sarama.OffsetNewest)
 		return err
 	})
 	if err != nil {
