@@ -168,8 +168,17 @@ type dlqSeats struct {
 	db    *store.Store
 }
 
+// openDLQSeats migrates and seeds cfg's database and Redis, and returns the
+// stores the replay tests check seats in.
 func openDLQSeats(t *testing.T, cfg config.Config) *dlqSeats {
 	t.Helper()
+	ctx := context.Background()
+	if err := app.Migrate(ctx, cfg, testLog()); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Seed(ctx, cfg, testLog()); err != nil {
+		t.Fatal(err)
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
 	t.Cleanup(func() { rdb.Close() })
 	db, err := store.Open(context.Background(), cfg.MySQLDSN, 2, 5*time.Second)
@@ -211,12 +220,6 @@ func TestDLQReplayFixedMessageCreatesReservationOnce(t *testing.T) {
 	cfg := servicetest.Config(t)
 	cfg.Capacity, cfg.Members = 10, 10
 	ctx := context.Background()
-	if err := app.Migrate(ctx, cfg, testLog()); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Seed(ctx, cfg, testLog()); err != nil {
-		t.Fatal(err)
-	}
 	seats := openDLQSeats(t, cfg)
 
 	// An undecodable message, dead-lettered as the writer does.
@@ -312,12 +315,6 @@ func TestDLQReplaySoldOutPublishesNothing(t *testing.T) {
 	cfg := servicetest.Config(t)
 	cfg.Capacity, cfg.Members = 1, 10
 	ctx := context.Background()
-	if err := app.Migrate(ctx, cfg, testLog()); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Seed(ctx, cfg, testLog()); err != nil {
-		t.Fatal(err)
-	}
 	seats := openDLQSeats(t, cfg)
 	// Someone else took the only seat.
 	other := event.Event{V: event.Version, Type: event.Requested, ID: ulid.Make().String(), ConcertID: 1, MemberID: 1, At: time.Now().UTC()}

@@ -212,6 +212,21 @@ func concurrently(n int, f func(i int) reply) []reply {
 	return out
 }
 
+// admitAll reserves a seat of concert 1 for each of members 1..n, at most
+// 64 at a time, and fails the test unless every one is admitted.
+func (s *system) admitAll(n int) {
+	s.t.Helper()
+	sem := make(chan struct{}, 64)
+	replies := concurrently(n, func(i int) reply {
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		return s.reserve(1, int64(i+1), "")
+	})
+	if got := tally(replies); got["202 "] != n {
+		s.t.Fatalf("admission: %v", got)
+	}
+}
+
 func tally(replies []reply) map[string]int {
 	m := map[string]int{}
 	for _, r := range replies {

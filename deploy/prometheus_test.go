@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -22,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -69,11 +67,11 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 
-	logs := &syncBuffer{}
+	logs := &servicetest.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("gateway and writer log (warnings and errors):\n%s", logs.tail(6000))
+			t.Logf("gateway and writer log (warnings and errors):\n%s", tail([]byte(logs.String()), 6000))
 		}
 	})
 
@@ -634,24 +632,6 @@ func waitFor(t *testing.T, ctx context.Context, limit time.Duration, what string
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects the processes' logs from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return tail(b.buf.Bytes(), n)
 }
 
 func tail(b []byte, n int) string {

@@ -1,7 +1,6 @@
 package dev_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +31,7 @@ func TestDevCommand(t *testing.T) {
 
 	cmd := exec.Command(bin, "dev", "--http-addr", addr)
 	cmd.Env = withoutBoxVars(os.Environ())
-	var stdout, stderr syncBuffer
+	var stdout, stderr servicetest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -201,23 +199,4 @@ func withoutBoxVars(env []string) []string {
 		}
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer the child's output can be written to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

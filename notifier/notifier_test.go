@@ -1,7 +1,6 @@
 package notifier
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,7 +139,7 @@ func TestNotifierSkipsRejected(t *testing.T) {
 	// One key, so both are on one partition and the second waits for the first.
 	rejected, next := note("r-1", event.Confirmed), note("r-1", event.Cancelled)
 	k.publish(t, rejected, next)
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	m := NewMetrics()
 	stop := k.start(t, &Notifier{Topic: k.cfg.NotificationsTopic, Webhook: rcv.webhook(t), Backoff: fast, Log: jsonLog(logs), Metrics: m})
 	rcv.waitDelivered(t, 1)
@@ -167,7 +167,7 @@ func TestNotifierLogsWithoutWebhook(t *testing.T) {
 	sent[1].Reason = "hold ran out"
 	k.publish(t, sent...)
 	k.publishRaw(t, "junk", []byte("not json"))
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	m := NewMetrics()
 	stop := k.start(t, &Notifier{Topic: k.cfg.NotificationsTopic, Log: jsonLog(logs), Metrics: m})
 	k.waitMarked(t)
@@ -428,24 +428,13 @@ func testLog(t *testing.T) *slog.Logger {
 
 func jsonLog(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
 
-// syncBuffer collects log lines written from the consumer's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logBuffer collects the JSON log lines written from the consumer's goroutines.
+type logBuffer struct{ servicetest.SyncBuffer }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+func (b *logBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b.buf.Bytes()))
+	dec := json.NewDecoder(strings.NewReader(b.String()))
 	for dec.More() {
 		var m map[string]any
 		if err := dec.Decode(&m); err != nil {
@@ -456,14 +445,14 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
-func (b *syncBuffer) find(t *testing.T, msg string) map[string]any {
+func (b *logBuffer) find(t *testing.T, msg string) map[string]any {
 	t.Helper()
 	return b.findWith(t, msg, "", nil)
 }
 
 // findWith returns the one log line with message msg and, when key is set,
 // attribute key equal to val.
-func (b *syncBuffer) findWith(t *testing.T, msg, key string, val any) map[string]any {
+func (b *logBuffer) findWith(t *testing.T, msg, key string, val any) map[string]any {
 	t.Helper()
 	var found []map[string]any
 	for _, l := range b.lines(t) {
@@ -472,7 +461,7 @@ func (b *syncBuffer) findWith(t *testing.T, msg, key string, val any) map[string
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("%d log lines %q %s=%v, want 1; log:\n%s", len(found), msg, key, val, b.buf.String())
+		t.Fatalf("%d log lines %q %s=%v, want 1; log:\n%s", len(found), msg, key, val, b.String())
 	}
 	return found[0]
 }
