@@ -72,7 +72,7 @@ run-real: build $(SERVICES)
 bench: build $(SERVICES)
 	mkdir -p bench/report
 	$(SERVICES_ENV); \
-	$(BIN) bench compare --rate 15000 --duration 10s --capacity 200000 --members 250000 --max-inflight 2000 --rounds 5 \
+	$(BIN) bench compare --rate 15000 --duration 10s --capacity 200000 --members 250000 --max-inflight 2000 --rounds 5 --warmup 3s \
 	  --report bench/report --json bench/report/results.json
 
 up:

@@ -108,6 +108,8 @@ type runner struct {
 	res    *Result
 	// round is the round being run (1-based).
 	round int
+	// warming is true during the unmeasured warm-up before round 1.
+	warming bool
 	// members is the order in which members reserve (compare, rush): a
 	// shuffle of 1..members, the same for every strategy so that each faces
 	// the same requests.
@@ -164,6 +166,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		r.res.Strategies = medians(o.Strategies, byName)
 		r.res.AsyncVsLock = asyncVsLock(r.res.Strategies)
 	}()
+	if err := r.warmUp(ctx); err != nil {
+		return r.res, err
+	}
 	for r.round = 1; r.round <= o.Rounds; r.round++ {
 		for _, name := range o.Strategies {
 			if ctx.Err() != nil {
@@ -179,6 +184,34 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	return r.res, ctx.Err()
+}
+
+// warmUp runs each strategy's load for --warmup and throws the results away.
+// The first strategy measured would otherwise pay alone for what any first
+// load pays: cold JIT in the broker, empty caches, pools being filled. Each
+// warm-up still drains before the next reset, so no late write of it can
+// land in a measured round's audit.
+func (r *runner) warmUp(ctx context.Context) error {
+	if r.o.Warmup <= 0 {
+		return nil
+	}
+	r.warming = true
+	defer func() { r.warming = false }()
+	for _, name := range r.o.Strategies {
+		if ctx.Err() != nil {
+			r.note("interrupted during the warm-up, before %s", name)
+			return ctx.Err()
+		}
+		sr, err := r.strategy(ctx, name)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if !sr.Skipped && sr.Audit != nil && !sr.Drained {
+			r.note("the warm-up of %s did not drain within --drain-timeout; round 1 may start behind", name)
+		}
+	}
+	r.note("each strategy ran %s unmeasured before round 1 (--warmup)", r.o.Warmup)
+	return nil
 }
 
 func (r *runner) reset(ctx context.Context) error {
@@ -227,7 +260,9 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 	}
 	if reason := r.probe(name); reason != "" {
 		sr.Skipped, sr.SkipReason = true, reason
-		fmt.Fprintf(r.stderr, "skip %s: %s\n", name, reason)
+		if !r.warming { // said once, in round 1
+			fmt.Fprintf(r.stderr, "skip %s: %s\n", name, reason)
+		}
 		return sr, nil
 	}
 	if err := r.reset(ctx); err != nil {
@@ -258,14 +293,17 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 		smp = startSampler(ctx, r.env, o.Concerts, o.AuditEvery)
 	}
 	label := o.Scenario + " " + name
-	if o.Rounds > 1 {
+	switch {
+	case r.warming:
+		label += " (warm-up, not measured)"
+	case o.Rounds > 1:
 		label += fmt.Sprintf(" (round %d/%d)", r.round, o.Rounds)
 	}
 	prog := startProgress(r.status, label, rec)
 	var victims *recorder
 	var wg sync.WaitGroup
 	reserversDone := make(chan struct{})
-	if o.Scenario == scenarioIsolation {
+	if o.Scenario == scenarioIsolation && !r.warming {
 		// The victims start victim-delay after the reservers and stop with
 		// them (the reservers stop early when they run out of members).
 		victims = newRecorder(0)
@@ -274,10 +312,17 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 			runClosed(ctx, vl, []stage{{o.VictimDelay, 0}, {0, o.Victims}, {o.closedDuration() - o.VictimDelay, o.Victims}})
 		})
 	}
-	if o.Model == modelOpen {
+	switch {
+	case o.Model == modelOpen:
+		d := o.Duration
+		if r.warming {
+			d = o.Warmup
+		}
 		r.c.warm(o.MaxInFlight)
-		runOpen(ctx, l, o.Rate, o.Duration, o.MaxInFlight)
-	} else {
+		runOpen(ctx, l, o.Rate, d, o.MaxInFlight)
+	case r.warming:
+		runClosed(ctx, l, []stage{{0, o.VUs}, {o.Warmup, o.VUs}})
+	default:
 		runClosed(ctx, l, rampStages(o.VUs, o.Ramp, o.Hold))
 	}
 	close(reserversDone)
@@ -302,8 +347,10 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 	if smp != nil {
 		r.settle(ctx, &sr, smp, st, loadEnd)
 	}
-	for _, n := range sr.Notes {
-		fmt.Fprintf(r.stderr, "%s: %s\n", name, n)
+	if !r.warming {
+		for _, n := range sr.Notes {
+			fmt.Fprintf(r.stderr, "%s: %s\n", name, n)
+		}
 	}
 	return sr, nil
 }

@@ -61,6 +61,7 @@ type fakeSystem struct {
 	inFlight    int64
 	accepted    int
 	members     int
+	resets      int
 	writes      sync.WaitGroup
 }
 
@@ -80,6 +81,7 @@ func (f *fakeSystem) Reset(_ context.Context, concerts, capacity, members int) e
 	}
 	f.redisHolds, f.rows = map[[2]int]bool{}, map[[2]int]int{}
 	f.inFlight, f.accepted, f.members = 0, 0, members
+	f.resets++
 	return nil
 }
 

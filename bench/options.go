@@ -82,6 +82,7 @@ type options struct {
 	VictimDelay  time.Duration
 	Seed         uint64
 	Rounds       int
+	Warmup       time.Duration
 	JSON         string
 	Report       string
 	Quiet        bool
@@ -181,6 +182,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&o.Victims, "victims", o.Victims, "isolation: users reading GET /api/members/{id} while the reservers run")
 	fs.DurationVar(&o.VictimDelay, "victim-delay", o.VictimDelay, "isolation: how long after the reservers the victims start")
 	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "run the strategies this many times, interleaved (a, b, a, b…), and report each one's median round: on a noisy machine one run can land in a slow spell")
+	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "before round 1, run each strategy's load this long, unmeasured (then drain and reset), so that no strategy pays for cold caches, JIT or connection set-up in its measured round; 0: none")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the member order and random picks (same seed, same requests)")
 	fs.StringVar(&o.JSON, "json", o.JSON, "write the results as JSON to this file (schema: bench/SCHEMA.md)")
 	fs.StringVar(&o.Report, "report", o.Report, "write index.html and charts (PNG and SVG) into this directory")
@@ -340,6 +342,7 @@ func (o *options) validate() error {
 	check(o.Requests >= 0, "--requests must not be negative, got %d", o.Requests)
 	check(o.Timeout > 0 && o.Timeout <= time.Hour, "--timeout must be in (0, 1h], got %s", o.Timeout)
 	check(o.Rounds >= 1 && o.Rounds <= maxRounds, "--rounds must be in [1, %d], got %d", maxRounds, o.Rounds)
+	check(o.Warmup >= 0 && o.Warmup <= maxRunTime, "--warmup must be in [0, %s], got %s", maxRunTime, o.Warmup)
 	check(o.DrainTimeout >= 0 && o.DrainTimeout <= maxRunTime, "--drain-timeout must be in [0, %s], got %s", maxRunTime, o.DrainTimeout)
 	check(o.AuditEvery >= time.Millisecond && o.AuditEvery <= time.Minute, "--audit-every must be in [1ms, 1m], got %s", o.AuditEvery)
 	return errors.Join(errs...)
@@ -377,6 +380,7 @@ func (o *options) configJSON() Config {
 		VictimDelayMs: ms(o.VictimDelay),
 		Seed:          o.Seed,
 		Rounds:        o.Rounds,
+		WarmupMs:      ms(o.Warmup),
 	}
 }
 

@@ -51,6 +51,7 @@ type Config struct {
 	VictimDelayMs float64  `json:"victim_delay_ms"`
 	Seed          uint64   `json:"seed"`
 	Rounds        int      `json:"rounds"`
+	WarmupMs      float64  `json:"warmup_ms"`
 }
 
 // StrategyResult is one strategy's run.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // --rounds runs the strategies interleaved and reports each one's median
@@ -54,6 +55,50 @@ func TestRoundsInterleaveAndReportTheMedian(t *testing.T) {
 	}
 	if !strings.Contains(out, "as many reservations per second as pessimistic") {
 		t.Errorf("no speedup line in the table")
+	}
+}
+
+// --warmup runs every strategy once, unmeasured, before round 1; the rounds
+// that count are still the ones asked for, each on fresh stock.
+func TestWarmupRunsEachStrategyUnmeasuredFirst(t *testing.T) {
+	t.Parallel()
+	f := newFakeSystem()
+	f.writerLag = 30 * time.Millisecond // the warm-up must drain before the next reset
+	res, out, err := runBench(t, f, "compare", "--strategies", "async,pessimistic", "--rounds", "2", "--warmup", "100ms",
+		"--capacity", "50", "--members", "300", "--rate", "1000", "--duration", "150ms")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	last := -1
+	for _, label := range []string{"compare async (warm-up, not measured)", "compare pessimistic (warm-up, not measured)",
+		"compare async (round 1/2)", "compare pessimistic (round 1/2)", "compare async (round 2/2)"} {
+		i := strings.Index(out, label)
+		if i < last {
+			t.Fatalf("%q missing or out of order", label)
+		}
+		last = i
+	}
+	if res.Config.WarmupMs != 100 {
+		t.Errorf("config.warmup_ms %v, want 100", res.Config.WarmupMs)
+	}
+	for _, s := range res.Strategies {
+		if len(s.Rounds) != 2 {
+			t.Errorf("%s: %d rounds, want 2 (the warm-up is not one)", s.Name, len(s.Rounds))
+		}
+		for _, rb := range s.Rounds {
+			if rb.Audit == nil || !rb.Audit.OK {
+				t.Errorf("%s round %d audit %+v: the warm-up leaked into it", s.Name, rb.Round, rb.Audit)
+			}
+		}
+	}
+	f.mu.Lock()
+	resets := f.resets
+	f.mu.Unlock()
+	if want := 1 + 2*3; resets != want { // newFakeSystem, then 2 strategies × (warm-up + 2 rounds)
+		t.Errorf("%d resets, want %d", resets, want)
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "100ms unmeasured before round 1") {
+		t.Errorf("notes %q do not mention the warm-up", res.Notes)
 	}
 }
 

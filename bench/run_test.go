@@ -289,6 +289,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"compare", "--capacity", "0"}, nil, "--capacity must be in"},
 		{[]string{"compare", "--timeout", "0s"}, nil, "--timeout must be in"},
 		{[]string{"compare", "--rounds", "0"}, nil, "--rounds must be in"},
+		{[]string{"compare", "--warmup", "-1s"}, nil, "--warmup must be in"},
 		{[]string{"compare", "extra"}, nil, `unexpected argument "extra"`},
 		{[]string{"compare", "--bogus"}, nil, "flag provided but not defined: -bogus"},
 		{[]string{"compare", "--rate", "fast"}, nil, `invalid value "fast" for flag -rate`},
