@@ -102,6 +102,32 @@ func TestWarmupRunsEachStrategyUnmeasuredFirst(t *testing.T) {
 	}
 }
 
+// The closed model warms up at full VUs; the measured run still starts from
+// fresh stock and counts only its own rows.
+func TestWarmupClosedModel(t *testing.T) {
+	t.Parallel()
+	f := newFakeSystem()
+	res, out, err := runBench(t, f, "ramp", "--vus", "6", "--ramp", "50ms", "--hold", "100ms", "--warmup", "100ms",
+		"--concerts", "3", "--capacity", "1000", "--members", "40")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	warm, measured := strings.Index(out, "ramp async (warm-up, not measured)"), strings.Index(out, "ramp async  ")
+	if warm < 0 || measured <= warm {
+		t.Fatalf("warm-up progress at %d, measured at %d: want the warm-up first", warm, measured)
+	}
+	f.mu.Lock()
+	resets := f.resets
+	f.mu.Unlock()
+	if resets != 3 { // newFakeSystem, warm-up, the run
+		t.Errorf("%d resets, want 3", resets)
+	}
+	s := strategyOf(t, res, "async")
+	if s.Audit == nil || !s.Audit.OK || s.Audit.Rows != s.Accepted {
+		t.Errorf("audit %+v, want OK with rows == accepted %d", s.Audit, s.Accepted)
+	}
+}
+
 func TestMedians(t *testing.T) {
 	sr := func(round int, rate float64, skipped bool) StrategyResult {
 		return StrategyResult{Name: "async", Round: round, AcceptedPerS: rate, Skipped: skipped}
