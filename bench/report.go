@@ -81,6 +81,7 @@ func configRows(c Config) [][2]string {
 		[2]string{"drain timeout", msDur(c.DrainTimeout)},
 		[2]string{"audit every", msDur(c.AuditEveryMs)},
 		[2]string{"rounds", fmt.Sprint(c.Rounds)},
+		[2]string{"warm-up", msDur(c.WarmupMs)},
 		[2]string{"seed", fmt.Sprint(c.Seed)})
 }
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,9 @@ func TestWarmupRunsEachStrategyUnmeasuredFirst(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(res.Notes, "\n"), "100ms unmeasured before round 1") {
 		t.Errorf("notes %q do not mention the warm-up", res.Notes)
+	}
+	if !slices.Contains(configRows(res.Config), [2]string{"warm-up", "100ms"}) {
+		t.Errorf("the report's configuration %q does not show the warm-up", configRows(res.Config))
 	}
 }
 
