@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
@@ -22,26 +20,13 @@ import (
 const startupWait = 60 * time.Second
 
 func openRedis(ctx context.Context, cfg config.Config) (*stock.Store, error) {
-	rdb := redis.NewClient(&redis.Options{
-		Addr:         cfg.RedisAddr,
-		DialTimeout:  cfg.RedisTimeout,
-		ReadTimeout:  cfg.RedisTimeout,
-		WriteTimeout: cfg.RedisTimeout,
-		// Enough connections for a burst of concurrent requests on 2 cores;
-		// each Lua call holds one for ~100 µs.
-		PoolSize: 256,
-	})
-	st := stock.New(rdb, cfg.RedisPrefix, cfg.RedisTimeout)
-	err := waitFor(ctx, "redis", func(ctx context.Context) error {
-		pctx, cancel := context.WithTimeout(ctx, cfg.RedisTimeout)
-		defer cancel()
-		return rdb.Ping(pctx).Err()
-	})
+	st := stock.Dial(stock.Options{Addr: cfg.RedisAddr, Prefix: cfg.RedisPrefix, Timeout: cfg.RedisTimeout})
+	err := waitFor(ctx, "redis", st.Ping)
 	if err == nil {
 		err = st.LoadScripts(ctx)
 	}
 	if err != nil {
-		rdb.Close()
+		st.Close()
 		return nil, err
 	}
 	return st, nil

@@ -29,7 +29,7 @@ func OpenBenchEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*Be
 	}
 	db, err := openMySQL(ctx, cfg, 2)
 	if err != nil {
-		st.Client().Close()
+		st.Close()
 		return nil, err
 	}
 	return &BenchEnv{DB: db, Stock: st, log: log}, nil
@@ -37,7 +37,7 @@ func OpenBenchEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*Be
 
 // Close releases both clients.
 func (e *BenchEnv) Close() error {
-	e.Stock.Client().Close()
+	e.Stock.Close()
 	return e.DB.Close()
 }
 

@@ -85,7 +85,7 @@ func replayDLQ(ctx context.Context, cmd dlq.Command, r *dlq.Reader, out io.Write
 		if err != nil {
 			return err
 		}
-		defer st.Client().Close()
+		defer st.Close()
 		db, err := openMySQL(ctx, cfg, 1)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/boxoffice/boxoffice/admission"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/gateway"
 	"github.com/boxoffice/boxoffice/kafka"
@@ -24,7 +25,7 @@ type Gateway struct {
 	DB       *store.Store
 	Producer *kafka.Producer
 	Metrics  *gateway.Metrics
-	Locks    *gateway.Locker // distlock's shared pub/sub subscription
+	Locks    *stock.Locker // distlock's shared pub/sub subscription
 	server   *gateway.Server
 	ln       net.Listener
 	log      *slog.Logger
@@ -57,12 +58,12 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		return nil, err
 	}
 	g.Metrics = gateway.NewMetrics(g.DB.DB().DB)
-	async := &gateway.Async{Stock: g.Stock, Producer: g.Producer, Topic: cfg.Topic, ProduceTimeout: cfg.ProduceTimeout, HoldTTL: cfg.HoldTTL, Log: log, Observe: g.Metrics}
+	async := &gateway.Async{Stock: g.Stock, HoldTTL: cfg.HoldTTL, Admission: &admission.Protocol{Seats: g.Stock,
+		Producer: g.Producer, Topic: cfg.Topic, ProduceTimeout: cfg.ProduceTimeout, Log: log, Observe: g.Metrics}}
 	routes := []gateway.Route{{Name: "async", Strategy: async, Success: http.StatusAccepted}}
 	// The synchronous designs async replaces, kept for the benchmark. They
 	// write the row before answering: 201.
-	if g.Locks, err = gateway.NewLocker(ctx, g.Stock.Client(), gateway.LockOptions{Prefix: cfg.RedisPrefix,
-		Lease: cfg.LockLease, Wait: cfg.LockWait, Timeout: cfg.RedisTimeout, Log: log}); err != nil {
+	if g.Locks, err = g.Stock.NewLocker(ctx, stock.LockOptions{Lease: cfg.LockLease, Wait: cfg.LockWait, Log: log}); err != nil {
 		return nil, err
 	}
 	var pessimistic, unsafe gateway.Strategy = &gateway.Pessimistic{DB: g.DB}, &gateway.Unsafe{DB: g.DB}
@@ -85,7 +86,7 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		Routes: routes,
 		Reads:  &gateway.Reads{DB: g.DB, Stock: g.Stock},
 		Lifecycle: &gateway.Lifecycle{Stock: g.Stock, DB: g.DB, Producer: g.Producer, Topic: cfg.Topic,
-			ProduceTimeout: cfg.ProduceTimeout, Log: log},
+			ProduceTimeout: cfg.ProduceTimeout, Grace: cfg.InflightGrace, Log: log},
 		Ready:   g.ready(cfg),
 		Metrics: g.Metrics,
 		Log:     log,
@@ -103,7 +104,7 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 func (g *Gateway) ready(cfg config.Config) func(ctx context.Context) map[string]error {
 	return func(ctx context.Context) map[string]error {
 		checks := map[string]error{}
-		checks["redis"] = g.Stock.Client().Ping(ctx).Err()
+		checks["redis"] = g.Stock.Ping(ctx)
 		ok, err := g.Stock.ScriptsLoaded(ctx)
 		if err == nil && !ok {
 			// Redis restarted or flushed its cache: load again, report once.
@@ -177,7 +178,7 @@ func (g *Gateway) Close() error {
 		g.stopCoalesce()
 	}
 	if g.Stock != nil {
-		errs = append(errs, g.Stock.Client().Close())
+		errs = append(errs, g.Stock.Close())
 	}
 	return errors.Join(errs...)
 }

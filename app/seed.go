@@ -37,7 +37,7 @@ func Seed(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer st.Client().Close()
+	defer st.Close()
 	tctx, cancel := context.WithTimeout(ctx, startupWait)
 	defer cancel()
 	if err := kafka.EnsureTopics(tctx, cfg.KafkaBrokers, int32(cfg.Partitions), cfg.Topic, cfg.DLQTopic(), cfg.NotificationsTopic); err != nil {

@@ -117,7 +117,7 @@ func (w *Writer) Close() error {
 		errs = append(errs, w.DB.Close())
 	}
 	if w.Stock != nil {
-		errs = append(errs, w.Stock.Client().Close())
+		errs = append(errs, w.Stock.Close())
 	}
 	return errors.Join(errs...)
 }

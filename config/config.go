@@ -175,6 +175,7 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 	}
 	if groups&(Gateway|Writer) != 0 {
 		fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "if set, serve Go's pprof profiles on this address (keep it on loopback)")
+		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "how long a step may wait for the one after it before it is done again: the writer republishes an in-flight reservation with no row (a gateway died between admission and Kafka's ack), and a confirm, cancel or expiry the writer has not applied is republished from the outbox")
 	}
 	if groups&Gateway != 0 {
 		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address of the gateway (also serves /metrics)")
@@ -189,7 +190,6 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "a batch closes at this many messages…")
 		fs.DurationVar(&c.BatchWait, "batch-wait", c.BatchWait, "…or this long after its first message, whichever comes first")
 		fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "HTTP address of the writer's /metrics and /healthz")
-		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "age after which an in-flight reservation with no row is republished (a gateway died between admission and Kafka's ack)")
 	}
 	if groups&Seed != 0 {
 		fs.IntVar(&c.Concerts, "concerts", c.Concerts, "number of concerts to create (ids 1..N)")

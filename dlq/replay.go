@@ -7,18 +7,15 @@ import (
 	"time"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/admission"
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/kafka"
-	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
 
 // Seats is the Redis side a replay admits a reservation in (*stock.Store).
-type Seats interface {
-	Reserve(ctx context.Context, r stock.Reservation) (stock.Result, error)
-	Release(ctx context.Context, r stock.Reservation) (int, error)
-}
+type Seats = admission.Seats
 
 // Rows reads the system of record (*store.Store).
 type Rows interface {
@@ -113,9 +110,10 @@ func (o Outcome) String() string {
 var ErrSeatUnavailable = errors.New("the seat is not available: the reservation cannot be created")
 
 // Replayer puts a dead-lettered event back on the reservations topic. A
-// requested event is admitted in Redis first, exactly as the gateway would,
-// so the seat, the member and the in-flight record exist before the writer
-// sees the event; running it twice takes one seat and writes one row.
+// requested event is admitted exactly as the gateway admits a request
+// (admission.Protocol), so the seat, the member and the in-flight record exist
+// before the writer sees the event; running it twice takes one seat and
+// writes one row.
 type Replayer struct {
 	Seats    Seats // needed for requested events
 	Rows     Rows  // needed for requested events
@@ -127,12 +125,16 @@ type Replayer struct {
 	Now func() time.Time
 }
 
+func (r *Replayer) protocol() *admission.Protocol {
+	return &admission.Protocol{Seats: r.Seats, Producer: r.Producer, Topic: r.Topic, ProduceTimeout: r.ProduceTimeout}
+}
+
 // Replay puts ev back on the topic (see Replayer). Errors wrapping
 // ErrSeatUnavailable are refusals: nothing was changed.
 func (r *Replayer) Replay(ctx context.Context, ev event.Event) (Outcome, error) {
 	out := Outcome{Event: ev, Topic: r.Topic}
 	if ev.Type != event.Requested {
-		if err := r.publish(ctx, ev); err != nil {
+		if err := r.protocol().Publish(ctx, ev.ID, ev.Encode()); err != nil {
 			return out, fmt.Errorf("%s event of reservation %s not published: %w", ev.Type, ev.ID, err)
 		}
 		out.Result = Transition
@@ -141,7 +143,6 @@ func (r *Replayer) Replay(ctx context.Context, ev event.Event) (Outcome, error) 
 	if r.Seats == nil || r.Rows == nil {
 		return out, errors.New("replay of a requested event needs Redis and MySQL")
 	}
-
 	written, status, err := r.written(ctx, ev.ID)
 	if err != nil {
 		return out, err
@@ -150,7 +151,11 @@ func (r *Replayer) Replay(ctx context.Context, ev event.Event) (Outcome, error) 
 		out.Result, out.Status = AlreadyWritten, status
 		return out, nil
 	}
+	return r.admit(ctx, ev, out)
+}
 
+// admit takes the seat and publishes, as the gateway does.
+func (r *Replayer) admit(ctx context.Context, ev event.Event, out Outcome) (Outcome, error) {
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -166,24 +171,42 @@ func (r *Replayer) Replay(ctx context.Context, ev event.Event) (Outcome, error) 
 		// fixed value to give the member time to pay.
 		sr.ExpiresAt = *ev.ExpiresAt
 	}
-	res, err := r.Seats.Reserve(ctx, sr)
+	p := r.protocol()
+	// Not fresh: the id may have been in flight before this replay, and
+	// release.lua cannot tell whose record a lost reply's undo would drop.
+	res, err := p.Admit(ctx, sr, false)
 	if err != nil {
-		// Unlike the gateway, do not undo on a lost reply: the id may have
-		// been in flight before this replay, and release.lua cannot tell
-		// whose record it would drop. If the script did run, the record is
-		// in flight and the writer's sweeper publishes it after its grace.
-		return out, fmt.Errorf("admit reservation %s in Redis: %w (if it was admitted before the reply was lost, the writer's sweeper publishes it; running replay again is safe)", ev.ID, err)
+		return r.notAdmitted(ctx, ev, out, err)
 	}
-	switch res.Code {
-	case lua.ReserveOK:
-		out.Result = Admitted
-	case lua.ReserveReplay:
+	if res.Replay {
+		// In flight before this replay: no seat taken now; publish again,
+		// and never undo what is not ours.
 		out.Result = Republished
-	case lua.ReserveSoldOut:
+		if err := p.Publish(ctx, ev.ID, sr.Payload); err != nil {
+			return out, fmt.Errorf("reservation %s not published: %w; it stays in flight as before, and the writer's sweeper republishes it", ev.ID, err)
+		}
+		return out, nil
+	}
+	out.Result = Admitted
+	switch {
+	case res.AckLost:
+		out.Note = "the broker's ack was lost, but the writer already has the event"
+	case ev.ExpiresAt != nil && !ev.ExpiresAt.After(sr.Now):
+		out.Note = fmt.Sprintf("its hold ended at %s, so it expires at once and the seat comes back", ev.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return out, nil
+}
+
+// notAdmitted explains, for the operator, why admit changed nothing (or what
+// it left for the sweeper).
+func (r *Replayer) notAdmitted(ctx context.Context, ev event.Event, out Outcome, err error) (Outcome, error) {
+	var pe *admission.PublishError
+	switch {
+	case errors.Is(err, boxoffice.ErrSoldOut):
 		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w)", ev.ID, ErrSeatUnavailable, ev.ConcertID, boxoffice.ErrSoldOut)
-	case lua.ReserveNoConcert:
+	case errors.Is(err, boxoffice.ErrConcertNotFound):
 		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w; its stock is not loaded in Redis, see seed)", ev.ID, ErrSeatUnavailable, ev.ConcertID, boxoffice.ErrConcertNotFound)
-	case lua.ReserveAlreadyReserved:
+	case errors.Is(err, boxoffice.ErrAlreadyReserved):
 		// The writer may have stored this very reservation (and cleared
 		// its in-flight record) since the first look.
 		if written, status, err := r.written(ctx, ev.ID); err == nil && written {
@@ -191,36 +214,14 @@ func (r *Replayer) Replay(ctx context.Context, ev event.Event) (Outcome, error) 
 			return out, nil
 		}
 		return out, fmt.Errorf("refusing to replay reservation %s: %w (member %d, concert %d: %w)", ev.ID, ErrSeatUnavailable, ev.MemberID, ev.ConcertID, boxoffice.ErrAlreadyReserved)
-	default:
-		return out, fmt.Errorf("reservation %s: unexpected reserve.lua result %d", ev.ID, res.Code)
+	case errors.As(err, &pe) && pe.UndoErr != nil:
+		return out, fmt.Errorf("reservation %s not published: %w; undoing it failed too (%w): it stays in flight and the writer's sweeper publishes it", ev.ID, pe.Cause, pe.UndoErr)
+	case errors.As(err, &pe):
+		return out, fmt.Errorf("reservation %s not published: %w; its seat was given back, nothing changed", ev.ID, pe.Cause)
 	}
-
-	err = r.publish(ctx, ev)
-	if err == nil {
-		if ev.ExpiresAt != nil && !ev.ExpiresAt.After(sr.Now) {
-			out.Note = fmt.Sprintf("its hold ended at %s, so it expires at once and the seat comes back", ev.ExpiresAt.UTC().Format(time.RFC3339))
-		}
-		return out, nil
-	}
-	if out.Result == Republished {
-		// The record was there before this replay: not ours to undo.
-		return out, fmt.Errorf("reservation %s not published: %w; it stays in flight as before, and the writer's sweeper republishes it", ev.ID, err)
-	}
-	// Undo what this replay did, as the gateway does; own time, since ctx
-	// may be what ended.
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	code, uerr := r.Seats.Release(uctx, sr)
-	switch {
-	case uerr != nil:
-		return out, fmt.Errorf("reservation %s not published: %w; undoing it failed too (%w): it stays in flight and the writer's sweeper publishes it", ev.ID, err, uerr)
-	case code == lua.ReleasePersisted || code == lua.ReleaseKept:
-		// The ack was lost but the event arrived: the reservation stands.
-		out.Note = "the broker's ack was lost, but the writer already has the event"
-		return out, nil
-	default:
-		return out, fmt.Errorf("reservation %s not published: %w; its seat was given back, nothing changed", ev.ID, err)
-	}
+	// If the script did run before its reply was lost, the record is in
+	// flight and the writer's sweeper publishes it after its grace.
+	return out, fmt.Errorf("admit reservation %s in Redis: %w (if it was admitted before the reply was lost, the writer's sweeper publishes it; running replay again is safe)", ev.ID, err)
 }
 
 func (r *Replayer) written(ctx context.Context, id string) (bool, boxoffice.Status, error) {
@@ -232,13 +233,4 @@ func (r *Replayer) written(ctx context.Context, id string) (bool, boxoffice.Stat
 		return false, "", fmt.Errorf("look up reservation %s in MySQL: %w", id, err)
 	}
 	return true, row.Status, nil
-}
-
-func (r *Replayer) publish(ctx context.Context, ev event.Event) error {
-	if r.ProduceTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.ProduceTimeout)
-		defer cancel()
-	}
-	return r.Producer.Publish(ctx, kafka.Message{Topic: r.Topic, Key: []byte(ev.ID), Value: ev.Encode()})
 }

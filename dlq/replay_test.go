@@ -11,29 +11,52 @@ import (
 	"github.com/boxoffice/boxoffice/dlq"
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/kafka"
-	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
 
-// fakeSeats answers reserve.lua and release.lua with fixed codes.
+// What fakeSeats' Reserve answers.
+const (
+	reserveOK = iota + 1
+	reserveReplay
+	reserveSoldOut
+	reserveNoConcert
+	reserveAlreadyReserved
+)
+
+// fakeSeats answers Reserve and Release with fixed results.
 type fakeSeats struct {
 	reserveCode int
 	reserveErr  error
-	releaseCode int
+	releaseCode stock.Undo
 	reserved    []stock.Reservation
 	released    []stock.Reservation
 }
 
-func (f *fakeSeats) Reserve(_ context.Context, r stock.Reservation) (stock.Result, error) {
+func (f *fakeSeats) Reserve(_ context.Context, r stock.Reservation) (stock.Admission, error) {
 	f.reserved = append(f.reserved, r)
-	return stock.Result{Code: f.reserveCode, ID: r.ID}, f.reserveErr
+	if f.reserveErr != nil {
+		return stock.Admission{}, f.reserveErr
+	}
+	switch f.reserveCode {
+	case reserveReplay:
+		return stock.Admission{ID: r.ID, Replay: true, State: stock.Publishing}, nil
+	case reserveSoldOut:
+		return stock.Admission{}, boxoffice.ErrSoldOut
+	case reserveNoConcert:
+		return stock.Admission{}, boxoffice.ErrConcertNotFound
+	case reserveAlreadyReserved:
+		return stock.Admission{}, boxoffice.ErrAlreadyReserved
+	}
+	return stock.Admission{ID: r.ID}, nil
 }
 
-func (f *fakeSeats) Release(_ context.Context, r stock.Reservation) (int, error) {
+func (f *fakeSeats) Release(_ context.Context, r stock.Reservation) (stock.Undo, error) {
 	f.released = append(f.released, r)
 	return f.releaseCode, nil
 }
+
+func (f *fakeSeats) Ack(context.Context, int64, string) error { return nil }
 
 // fakeRows has the rows in rows; after n looks it also has the rows in later.
 type fakeRows struct {
@@ -84,20 +107,20 @@ func TestDLQReplayRequested(t *testing.T) {
 		wantRelease int
 		wantReserve int
 	}{
-		{name: "admitted", seats: fakeSeats{reserveCode: lua.ReserveOK}, want: dlq.Admitted, wantReserve: 1, wantPublish: 1},
-		{name: "already in flight", seats: fakeSeats{reserveCode: lua.ReserveReplay}, want: dlq.Republished, wantReserve: 1, wantPublish: 1},
+		{name: "admitted", seats: fakeSeats{reserveCode: reserveOK}, want: dlq.Admitted, wantReserve: 1, wantPublish: 1},
+		{name: "already in flight", seats: fakeSeats{reserveCode: reserveReplay}, want: dlq.Republished, wantReserve: 1, wantPublish: 1},
 		{name: "already written", rows: fakeRows{rows: map[string]boxoffice.Status{id: boxoffice.StatusConfirmed}}, want: dlq.AlreadyWritten},
-		{name: "sold out", seats: fakeSeats{reserveCode: lua.ReserveSoldOut}, wantErr: boxoffice.ErrSoldOut, wantReserve: 1},
-		{name: "no concert", seats: fakeSeats{reserveCode: lua.ReserveNoConcert}, wantErr: boxoffice.ErrConcertNotFound, wantReserve: 1},
-		{name: "member holds another seat", seats: fakeSeats{reserveCode: lua.ReserveAlreadyReserved}, wantErr: boxoffice.ErrAlreadyReserved, wantReserve: 1},
-		{name: "written between the looks", seats: fakeSeats{reserveCode: lua.ReserveAlreadyReserved},
+		{name: "sold out", seats: fakeSeats{reserveCode: reserveSoldOut}, wantErr: boxoffice.ErrSoldOut, wantReserve: 1},
+		{name: "no concert", seats: fakeSeats{reserveCode: reserveNoConcert}, wantErr: boxoffice.ErrConcertNotFound, wantReserve: 1},
+		{name: "member holds another seat", seats: fakeSeats{reserveCode: reserveAlreadyReserved}, wantErr: boxoffice.ErrAlreadyReserved, wantReserve: 1},
+		{name: "written between the looks", seats: fakeSeats{reserveCode: reserveAlreadyReserved},
 			rows: fakeRows{later: map[string]boxoffice.Status{id: boxoffice.StatusHeld}}, want: dlq.AlreadyWritten, wantReserve: 1},
 		{name: "redis error", seats: fakeSeats{reserveErr: errors.New("connection refused")}, wantErr: errAny, wantReserve: 1},
-		{name: "publish fails: undone", seats: fakeSeats{reserveCode: lua.ReserveOK, releaseCode: lua.ReleaseDone},
+		{name: "publish fails: undone", seats: fakeSeats{reserveCode: reserveOK, releaseCode: stock.Released},
 			publishErr: kafka.ErrTimeout, wantErr: kafka.ErrTimeout, wantReserve: 1, wantRelease: 1},
-		{name: "publish fails but the writer has it", seats: fakeSeats{reserveCode: lua.ReserveOK, releaseCode: lua.ReleaseKept},
+		{name: "publish fails but the writer has it", seats: fakeSeats{reserveCode: reserveOK, releaseCode: stock.Kept},
 			publishErr: kafka.ErrTimeout, want: dlq.Admitted, wantReserve: 1, wantRelease: 1},
-		{name: "publish fails while in flight before: not undone", seats: fakeSeats{reserveCode: lua.ReserveReplay},
+		{name: "publish fails while in flight before: not undone", seats: fakeSeats{reserveCode: reserveReplay},
 			publishErr: kafka.ErrTimeout, wantErr: kafka.ErrTimeout, wantReserve: 1},
 	}
 	for _, tc := range cases {
@@ -148,7 +171,7 @@ func TestDLQReplayRequested(t *testing.T) {
 var errAny = errors.New("any error")
 
 func TestDLQReplayHoldKeepsItsDeadline(t *testing.T) {
-	seats := &fakeSeats{reserveCode: lua.ReserveOK}
+	seats := &fakeSeats{reserveCode: reserveOK}
 	r := &dlq.Replayer{Seats: seats, Rows: &fakeRows{}, Producer: &fakePublisher{}, Topic: "reservations", ProduceTimeout: time.Second}
 	ev := requested("01JTESTRESERVATION000000002")
 	past := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)

@@ -31,9 +31,6 @@ const (
 	Failed Type = "failed"
 )
 
-// Transition reports whether t moves an existing reservation.
-func (t Type) Transition() bool { return t == Confirmed || t == Cancelled || t == Expired }
-
 // Event is one fact about one reservation.
 type Event struct {
 	V              int       `json:"v"`

@@ -81,15 +81,15 @@ func NewMetrics(db *sql.DB) *Metrics {
 	return m
 }
 
-// Script implements AsyncObserver.
+// Script implements admission.Observer.
 func (m *Metrics) Script(result string, d time.Duration) {
 	m.script.WithLabelValues(result).Observe(d.Seconds())
 }
 
-// Producing implements AsyncObserver.
+// Producing implements admission.Observer.
 func (m *Metrics) Producing(delta int) { m.produceInFly.Add(float64(delta)) }
 
-// Produce implements AsyncObserver.
+// Produce implements admission.Observer.
 func (m *Metrics) Produce(err error, d time.Duration) {
 	result := "ok"
 	if err != nil {
@@ -99,7 +99,7 @@ func (m *Metrics) Produce(err error, d time.Duration) {
 	m.produce.WithLabelValues(result).Observe(d.Seconds())
 }
 
-// Undo implements AsyncObserver.
+// Undo implements admission.Observer.
 func (m *Metrics) Undo(result string) { m.undo.WithLabelValues(result).Inc() }
 
 // LockWait records one distlock acquisition attempt.

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/event"
-	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
@@ -36,35 +33,18 @@ type ReservationView struct {
 
 // Reservation reads a reservation: its row, or PENDING while it is in flight.
 func (r *Reads) Reservation(ctx context.Context, id string) (ReservationView, error) {
-	if _, err := ulid.ParseStrict(id); err != nil {
-		return ReservationView{}, boxoffice.Invalidf("reservation id %q is not a ULID", id)
+	f, err := lookup(ctx, r.DB, r.Stock, id)
+	if err != nil {
+		return ReservationView{}, err
 	}
-	// Row first, then Redis, then the row again: the writer commits the row
-	// before it clears the in-flight record, so one of the three sees it.
-	for i := 0; i < 2; i++ {
-		row, err := r.DB.Reservation(ctx, id)
-		if err == nil {
-			return viewOf(row), nil
-		}
-		if !errors.Is(err, boxoffice.ErrNotFound) {
-			return ReservationView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
-		}
-		if i == 1 {
-			break
-		}
-		rec, concert, err := r.Stock.State(ctx, id)
-		if err != nil {
-			return ReservationView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
-		}
-		if rec.State != lua.StateGone {
-			v := ReservationView{ID: id, Status: boxoffice.StatusPending, ConcertID: concert, Strategy: "async"}
-			if ev, err := event.Decode(rec.Payload); err == nil {
-				v.MemberID, v.CreatedAt, v.ExpiresAt = ev.MemberID, &ev.At, ev.ExpiresAt
-			}
-			return v, nil
-		}
+	if f.row != nil {
+		return viewOf(*f.row), nil
 	}
-	return ReservationView{}, fmt.Errorf("reservation %s: %w", id, boxoffice.ErrNotFound)
+	v := ReservationView{ID: id, Status: boxoffice.StatusPending, ConcertID: f.concert, Strategy: "async"}
+	if ev, err := event.Decode(f.inFlight.Payload); err == nil {
+		v.MemberID, v.CreatedAt, v.ExpiresAt = ev.MemberID, &ev.At, ev.ExpiresAt
+	}
+	return v, nil
 }
 
 func viewOf(row store.Reservation) ReservationView {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/servicetest"
+	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
 
@@ -41,7 +42,7 @@ func newSyncEnv(t *testing.T, capacity, members, dbPool int) *syncEnv {
 	}
 	rdb, prefix := servicetest.Redis(t)
 	// A lock wait far above the rush's length, so no request times out.
-	locks, err := NewLocker(ctx, rdb, LockOptions{Prefix: prefix, Lease: 5 * time.Second, Wait: 10 * time.Second, Timeout: 2 * time.Second})
+	locks, err := stock.New(rdb, prefix, 2*time.Second).NewLocker(ctx, stock.LockOptions{Lease: 5 * time.Second, Wait: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

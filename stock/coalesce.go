@@ -6,8 +6,6 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/boxoffice/boxoffice/lua"
 )
 
 // Under a rush every request runs reserve.lua, and each round trip costs a
@@ -68,7 +66,7 @@ func (s *Store) coalesce(calls <-chan *reserveCall) {
 		cmds = cmds[:0]
 		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, c := range batch {
-				cmds = append(cmds, lua.Reserve.EvalSha(ctx, p, c.keys, c.args...))
+				cmds = append(cmds, reserveScript.EvalSha(ctx, p, c.keys, c.args...))
 			}
 			return nil
 		})
@@ -76,7 +74,7 @@ func (s *Store) coalesce(calls <-chan *reserveCall) {
 			cmd := cmds[i]
 			if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 				// Redis lost its script cache: Run loads it again.
-				cmd = lua.Reserve.Run(ctx, s.rdb, c.keys, c.args...)
+				cmd = reserveScript.Run(ctx, s.rdb, c.keys, c.args...)
 			}
 			c.reply <- cmd
 		}

@@ -1,9 +1,12 @@
-// Package stock keeps seats in Redis: the stock counter, the members holding a
-// seat and the in-flight records of reservations between admission and their
-// row in MySQL. Every change goes through one of the scripts in package lua.
+// Package stock is the one door to Redis. It keeps seats there: the stock
+// counter, the members holding a seat, the in-flight records of reservations
+// between admission and their row in MySQL, the holds awaiting payment and
+// their decisions, and the comparison strategy's lock. Every change goes
+// through one of its scripts (scripts/*.lua, see scripts.go), and every
+// method answers in the domain's terms: an Admission or a boxoffice error, an
+// Undo, a ClaimResult, an event.Decision. No other package speaks Redis.
 //
-// Keys carry a hash tag per concert ({c42}), so each script touches one slot and
-// a Redis Cluster works without code changes.
+// Keys carry a hash tag per concert ({c42}), so each script touches one slot.
 package stock
 
 import (
@@ -18,7 +21,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/boxoffice/boxoffice/lua"
+	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/event"
 )
 
 // TombstoneRetention is how long a released reservation's tombstone is kept;
@@ -45,13 +49,47 @@ type Store struct {
 // maxCachedConcerts bounds reserveKeys.
 const maxCachedConcerts = 4096
 
-// New returns a Store; timeout bounds every call.
+// New returns a Store on a client the caller made (tests); timeout bounds
+// every call.
 func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Store {
 	return &Store{rdb: rdb, prefix: prefix, timeout: timeout}
 }
 
-// Client returns the underlying client (for readiness checks and tests).
-func (s *Store) Client() redis.UniversalClient { return s.rdb }
+// Options say how to reach Redis.
+type Options struct {
+	Addr   string
+	Prefix string
+	// Timeout bounds dialling and every call.
+	Timeout time.Duration
+}
+
+// Dial returns a Store with a client of its own; Close closes it. It does not
+// wait for Redis: Ping tells when it answers.
+func Dial(o Options) *Store {
+	rdb := redis.NewClient(&redis.Options{
+		Addr:         o.Addr,
+		DialTimeout:  o.Timeout,
+		ReadTimeout:  o.Timeout,
+		WriteTimeout: o.Timeout,
+		// Enough connections for a burst of concurrent requests on 2 cores;
+		// each Lua call holds one for ~100 µs.
+		PoolSize: 256,
+	})
+	return New(rdb, o.Prefix, o.Timeout)
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client.
+func (s *Store) Close() error { return s.rdb.Close() }
 
 // Prefix returns the key prefix.
 func (s *Store) Prefix() string { return s.prefix }
@@ -96,11 +134,31 @@ func (r Reservation) expiresArg() any {
 	return r.ExpiresAt.UnixMilli()
 }
 
-// Result is reserve.lua's answer.
-type Result struct {
-	Code  int    // lua.Reserve* codes
-	ID    string // the reservation id (the earlier one on a replay)
-	State string // in-flight state on a replay (lua.State*)
+// State is where an admitted reservation stands between its admission and
+// its row: the first byte of its in-flight record.
+type State string
+
+// In-flight states.
+const (
+	// Publishing: admitted; Kafka's ack not yet seen. Only now may the
+	// gateway undo the reservation.
+	Publishing State = "P"
+	// Acked: Kafka acknowledged the event (recorded for idempotent replays).
+	Acked State = "A"
+	// Claimed: a writer is committing it; nothing may undo it now.
+	Claimed State = "C"
+	// Gone: no record; either written and cleared, or released.
+	Gone State = ""
+)
+
+// Admission is a reservation Redis took (or had taken before).
+type Admission struct {
+	// ID is the reservation id: this one, or the earlier one on a replay.
+	ID string
+	// Replay: the Idempotency-Key or the reservation id was seen before, so
+	// nothing was taken now; State says where the earlier one stands.
+	Replay bool
+	State  State
 }
 
 // LoadScripts loads every script once, so the first request does not pay for
@@ -108,7 +166,7 @@ type Result struct {
 func (s *Store) LoadScripts(ctx context.Context) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	for _, sc := range lua.All {
+	for _, sc := range allScripts {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load script: %w", err)
 		}
@@ -120,7 +178,7 @@ func (s *Store) LoadScripts(ctx context.Context) error {
 func (s *Store) ScriptsLoaded(ctx context.Context) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	for _, sc := range lua.All {
+	for _, sc := range allScripts {
 		ok, err := sc.Exists(ctx, s.rdb).Result()
 		if err != nil {
 			return false, fmt.Errorf("script exists: %w", err)
@@ -149,8 +207,11 @@ func (s *Store) keysOfReserve(c int64, idempotencyKey string) []string {
 	return k
 }
 
-// Reserve runs the admission script.
-func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
+// Reserve runs the admission script. A refusal is one of boxoffice's
+// ErrSoldOut, ErrAlreadyReserved, ErrConcertNotFound (the concert's stock is
+// not loaded) or ErrIdempotencyReuse, returned bare so the caller adds what
+// it knows; any other error is Redis's.
+func (s *Store) Reserve(ctx context.Context, r Reservation) (Admission, error) {
 	hasIdem := "0"
 	if r.IdempotencyKey != "" {
 		hasIdem = "1"
@@ -163,36 +224,104 @@ func (s *Store) Reserve(ctx context.Context, r Reservation) (Result, error) {
 		// context of our own here would be a timer per request for nothing.
 		var err error
 		if cmd, err = s.reserveCoalesced(ctx, keys, args); err != nil {
-			return Result{}, err
+			return Admission{}, err
 		}
 	} else {
 		ctx, cancel := s.ctx(ctx)
 		defer cancel()
-		cmd = lua.Reserve.Run(ctx, s.rdb, keys, args...)
+		cmd = reserveScript.Run(ctx, s.rdb, keys, args...)
 	}
 	if err := cmd.Err(); err != nil {
-		return Result{}, fmt.Errorf("reserve: %w", err)
+		return Admission{}, fmt.Errorf("reserve: %w", err)
 	}
 	return parseReserve(cmd)
 }
 
-func parseReserve(cmd *redis.Cmd) (Result, error) {
+func parseReserve(cmd *redis.Cmd) (Admission, error) {
 	vals, err := cmd.Slice()
 	if err != nil || len(vals) != 3 {
-		return Result{}, fmt.Errorf("reserve: unexpected reply %v: %w", vals, err)
+		return Admission{}, fmt.Errorf("reserve: unexpected reply %v: %w", vals, err)
 	}
 	code, ok := vals[0].(int64)
 	if !ok {
-		return Result{}, fmt.Errorf("reserve: unexpected code %v", vals[0])
+		return Admission{}, fmt.Errorf("reserve: unexpected code %v", vals[0])
 	}
 	id, _ := vals[1].(string)
 	state, _ := vals[2].(string)
-	return Result{Code: int(code), ID: id, State: state}, nil
+	switch code {
+	case reserveOK:
+		return Admission{ID: id}, nil
+	case reserveReplay:
+		return Admission{ID: id, Replay: true, State: State(state)}, nil
+	case reserveSoldOut:
+		return Admission{}, boxoffice.ErrSoldOut
+	case reserveAlreadyReserved:
+		return Admission{}, boxoffice.ErrAlreadyReserved
+	case reserveNoConcert:
+		return Admission{}, boxoffice.ErrConcertNotFound
+	case reserveKeyMismatch:
+		return Admission{}, boxoffice.ErrIdempotencyReuse
+	}
+	return Admission{}, fmt.Errorf("reserve: unknown script result %d", code)
 }
 
-// Release undoes an admission whose event Kafka did not acknowledge; it
-// returns one of the lua.Release* codes.
-func (s *Store) Release(ctx context.Context, r Reservation) (int, error) {
+// Answer names what Reserve answered, for metrics and logs: "accepted",
+// "replay", "sold_out", "already_reserved", "concert_not_found",
+// "key_mismatch", or "error" when Redis did not answer.
+func Answer(a Admission, err error) string {
+	switch {
+	case err == nil && a.Replay:
+		return "replay"
+	case err == nil:
+		return "accepted"
+	case errors.Is(err, boxoffice.ErrSoldOut):
+		return "sold_out"
+	case errors.Is(err, boxoffice.ErrAlreadyReserved):
+		return "already_reserved"
+	case errors.Is(err, boxoffice.ErrConcertNotFound):
+		return "concert_not_found"
+	case errors.Is(err, boxoffice.ErrIdempotencyReuse):
+		return "key_mismatch"
+	}
+	return "error"
+}
+
+// Undo is what Release did.
+type Undo int
+
+// Release's results.
+const (
+	// Released: stock and member returned now, tombstone written.
+	Released Undo = iota + 1
+	// Persisted: no record and no tombstone: the writer already stored it.
+	Persisted
+	// ReleasedBefore: released by an earlier call (a repeated undo).
+	ReleasedBefore
+	// Kept: acknowledged or claimed; it will be written, so it stays.
+	Kept
+)
+
+// Stands reports whether the reservation survives the undo: the broker's ack
+// was lost, but the event arrived.
+func (u Undo) Stands() bool { return u == Persisted || u == Kept }
+
+func (u Undo) String() string {
+	switch u {
+	case Released:
+		return "released"
+	case Persisted:
+		return "persisted"
+	case ReleasedBefore:
+		return "released_before"
+	case Kept:
+		return "kept"
+	}
+	return "unknown"
+}
+
+// Release undoes an admission whose event Kafka did not acknowledge. It acts
+// only on the id's own record while that is still Publishing.
+func (s *Store) Release(ctx context.Context, r Reservation) (Undo, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	hasIdem := "0"
@@ -200,13 +329,23 @@ func (s *Store) Release(ctx context.Context, r Reservation) (int, error) {
 		hasIdem = "1"
 	}
 	c := r.ConcertID
-	code, err := lua.Release.Run(ctx, s.rdb,
+	code, err := releaseScript.Run(ctx, s.rdb,
 		[]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c)},
 		r.ID, r.MemberID, time.Now().UnixMilli(), hasIdem, TombstoneRetention.Milliseconds()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("release: %w", err)
 	}
-	return code, nil
+	switch code {
+	case releaseDone:
+		return Released, nil
+	case releasePersisted:
+		return Persisted, nil
+	case releaseAlready:
+		return ReleasedBefore, nil
+	case releaseKept:
+		return Kept, nil
+	}
+	return 0, fmt.Errorf("release: unknown script result %d", code)
 }
 
 // Ack records that Kafka acknowledged the event (only needed when a retry
@@ -214,7 +353,7 @@ func (s *Store) Release(ctx context.Context, r Reservation) (int, error) {
 func (s *Store) Ack(ctx context.Context, concert int64, id string) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if err := lua.Ack.Run(ctx, s.rdb, []string{s.inflightKey(concert)}, id).Err(); err != nil {
+	if err := ackScript.Run(ctx, s.rdb, []string{s.inflightKey(concert)}, id).Err(); err != nil {
 		return fmt.Errorf("ack: %w", err)
 	}
 	return nil
@@ -222,7 +361,7 @@ func (s *Store) Ack(ctx context.Context, concert int64, id string) error {
 
 // State finds a reservation among the in-flight records of every loaded
 // concert (one pipelined round trip; flash sales run few concerts at once) and
-// returns its record and concert; rec.State is lua.StateGone when none has it.
+// returns its record and concert; rec.State is Gone when none has it.
 func (s *Store) State(ctx context.Context, id string) (rec InFlight, concert int64, err error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -242,46 +381,73 @@ func (s *Store) State(ctx context.Context, id string) (rec InFlight, concert int
 	}
 	for i, cmd := range cmds {
 		if v, err := cmd.Result(); err == nil && v != "" {
-			return InFlight{ID: id, State: v[:1], Payload: []byte(v[1:])}, concerts[i], nil
+			return InFlight{ID: id, State: State(v[:1]), Payload: []byte(v[1:])}, concerts[i], nil
 		}
 	}
-	return InFlight{ID: id, State: lua.StateGone}, 0, nil
+	return InFlight{ID: id, State: Gone}, 0, nil
 }
 
 // ReplayState reads the in-flight state of a reservation of a known concert.
-func (s *Store) ReplayState(ctx context.Context, concert int64, id string) (string, error) {
+func (s *Store) ReplayState(ctx context.Context, concert int64, id string) (State, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	rec, err := s.rdb.HGet(ctx, s.inflightKey(concert), id).Result()
 	if errors.Is(err, redis.Nil) {
-		return lua.StateGone, nil
+		return Gone, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("in-flight record: %w", err)
 	}
-	return rec[:1], nil
+	return State(rec[:1]), nil
 }
 
-// Claim marks the reservations of one concert as being written; it returns a
-// lua.Claim* code per id.
-func (s *Store) Claim(ctx context.Context, concert int64, ids []string) ([]int64, error) {
+// ClaimResult is what Claim found of one reservation.
+type ClaimResult int
+
+// Claim's per-reservation results.
+const (
+	// Undone: the gateway undid it; its event must not become a row.
+	Undone ClaimResult = iota + 1
+	// ClaimedNow: in flight and now claimed by this writer.
+	ClaimedNow
+	// Unknown: no record (written and cleared before, or Redis lost it); the
+	// row insert is idempotent, so the writer goes on.
+	Unknown
+)
+
+// Claim marks the reservations of one concert as being written, so that no
+// undo can return their seats any more; it returns a result per id.
+func (s *Store) Claim(ctx context.Context, concert int64, ids []string) ([]ClaimResult, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	codes, err := lua.Claim.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.releasedKey(concert)}, toArgs(ids)...).Int64Slice()
+	codes, err := claimScript.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.releasedKey(concert)}, toArgs(ids)...).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
 	if len(codes) != len(ids) {
 		return nil, fmt.Errorf("claim: %d codes for %d ids", len(codes), len(ids))
 	}
-	return codes, nil
+	out := make([]ClaimResult, len(codes))
+	for i, c := range codes {
+		switch c {
+		case claimReleased:
+			out[i] = Undone
+		case claimOK:
+			out[i] = ClaimedNow
+		case claimUnknown:
+			out[i] = Unknown
+		default:
+			return nil, fmt.Errorf("claim: unknown script result %d", c)
+		}
+	}
+	return out, nil
 }
 
 // Done clears the in-flight records of committed reservations.
 func (s *Store) Done(ctx context.Context, concert int64, ids []string) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if err := lua.Done.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.inflightTKey(concert)}, toArgs(ids)...).Err(); err != nil {
+	if err := doneScript.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.inflightTKey(concert)}, toArgs(ids)...).Err(); err != nil {
 		return fmt.Errorf("done: %w", err)
 	}
 	return nil
@@ -303,7 +469,7 @@ func (s *Store) Fail(ctx context.Context, concert int64, seats []Seat) (int64, e
 		args = append(args, st.ID, st.MemberID)
 	}
 	c := concert
-	n, err := lua.Fail.Run(ctx, s.rdb, []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.holdsKey(c)}, args...).Int64()
+	n, err := failScript.Run(ctx, s.rdb, []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.holdsKey(c)}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("fail: %w", err)
 	}
@@ -403,7 +569,7 @@ func (s *Store) Load(ctx context.Context, concert, remaining int64, holders []in
 // InFlight is one reservation accepted but not yet written.
 type InFlight struct {
 	ID      string
-	State   string
+	State   State
 	Payload []byte
 }
 
@@ -428,7 +594,7 @@ func (s *Store) Stale(ctx context.Context, concert int64, cutoff time.Time, limi
 		if !ok || rec == "" {
 			continue // written and cleared meanwhile
 		}
-		out = append(out, InFlight{ID: ids[i], State: rec[:1], Payload: []byte(rec[1:])})
+		out = append(out, InFlight{ID: ids[i], State: State(rec[:1]), Payload: []byte(rec[1:])})
 	}
 	return out, nil
 }
@@ -452,56 +618,101 @@ func wrapErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// Decide records a confirm or cancel (lua.DecisionConfirm/DecisionCancel) of
-// a held reservation; it returns a lua.Decide* code and the decision that
-// stands. republishAt is when the outbox hands the decision out again if the
-// writer has not applied it by then.
-func (s *Store) Decide(ctx context.Context, concert int64, id string, member int64, decision string, republishAt time.Time) (int, string, error) {
+// Decide records a confirm or cancel of a held reservation. held is false
+// when Redis has neither its hold nor a decision (never held: confirmed on
+// write; or decided, applied and forgotten): MySQL's row says which. When
+// held, stands is the decision that holds now: this one if this call or an
+// earlier one made it, another if that one came first. republishAt is when
+// the outbox hands the decision out again if the writer has not applied it.
+func (s *Store) Decide(ctx context.Context, concert int64, id string, member int64, d event.Decision, republishAt time.Time) (stands event.Decision, held bool, err error) {
+	code, err := decisionCode(d)
+	if err != nil || d == event.Expire {
+		return "", false, fmt.Errorf("decide: %q is not a member's decision", d)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	vals, err := lua.Decide.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
-		id, member, decision, republishAt.UnixMilli()).Slice()
+	vals, err := decideScript.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
+		id, member, code, republishAt.UnixMilli()).Slice()
 	if err != nil || len(vals) != 2 {
-		return 0, "", fmt.Errorf("decide: %v: %w", vals, err)
+		return "", false, fmt.Errorf("decide: %v: %w", vals, err)
 	}
-	code, _ := vals[0].(int64)
-	d, _ := vals[1].(string)
-	return int(code), d, nil
+	result, _ := vals[0].(int64)
+	recorded, _ := vals[1].(string)
+	switch result {
+	case decideNotHeld:
+		return "", false, nil
+	case decideNow, decideBefore:
+		if stands, ok := decisionOf(recorded); ok {
+			return stands, true, nil
+		}
+		return "", false, fmt.Errorf("decide: unknown decision %q recorded", recorded)
+	}
+	return "", false, fmt.Errorf("decide: unknown script result %d", result)
 }
 
-// Decision is a recorded decision about a held reservation.
-type Decision struct {
+// decisionCode and decisionOf translate between the domain's decisions and
+// the byte the lifecycle scripts record.
+func decisionCode(d event.Decision) (string, error) {
+	switch d {
+	case event.Confirm:
+		return decisionConfirm, nil
+	case event.Cancel:
+		return decisionCancel, nil
+	case event.Expire:
+		return decisionExpire, nil
+	}
+	return "", fmt.Errorf("unknown decision %q", d)
+}
+
+func decisionOf(code string) (event.Decision, bool) {
+	switch code {
+	case decisionConfirm:
+		return event.Confirm, true
+	case decisionCancel:
+		return event.Cancel, true
+	case decisionExpire:
+		return event.Expire, true
+	}
+	return "", false
+}
+
+// Decided is a recorded decision about a held reservation.
+type Decided struct {
 	ID       string
 	MemberID int64
-	Decision string // lua.Decision*
+	Decision event.Decision
 }
 
-func parseDecision(id, d string) (Decision, bool) {
+func parseDecided(id, d string) (Decided, bool) {
 	// d is "<decision>|<member>"
 	if len(d) < 3 || d[1] != '|' {
-		return Decision{}, false
+		return Decided{}, false
 	}
 	m, err := strconv.ParseInt(d[2:], 10, 64)
 	if err != nil {
-		return Decision{}, false
+		return Decided{}, false
 	}
-	return Decision{ID: id, MemberID: m, Decision: d[:1]}, true
+	dec, ok := decisionOf(d[:1])
+	if !ok {
+		return Decided{}, false
+	}
+	return Decided{ID: id, MemberID: m, Decision: dec}, true
 }
 
 // ExpireDue claims up to limit holds of a concert due at now, deciding each
 // as expired; each stays in the outbox until republishAt.
-func (s *Store) ExpireDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decision, error) {
+func (s *Store) ExpireDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decided, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	due, err := lua.Expire.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
+	due, err := expireScript.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
 		now.UnixMilli(), limit, republishAt.UnixMilli()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("expire: %w", err)
 	}
-	out := make([]Decision, 0, len(due))
+	out := make([]Decided, 0, len(due))
 	for _, m := range due {
 		id, member, ok := strings.Cut(m, "|")
-		if d, ok2 := parseDecision(id, lua.DecisionExpire+"|"+member); ok && ok2 {
+		if d, ok2 := parseDecided(id, decisionExpire+"|"+member); ok && ok2 {
 			out = append(out, d)
 		}
 	}
@@ -510,17 +721,17 @@ func (s *Store) ExpireDue(ctx context.Context, concert int64, now time.Time, lim
 
 // OutboxDue claims up to limit decisions of a concert that the writer has not
 // applied by now, leasing them until republishAt.
-func (s *Store) OutboxDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decision, error) {
+func (s *Store) OutboxDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decided, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	flat, err := lua.Outbox.Run(ctx, s.rdb, []string{s.decidedKey(concert), s.outboxKey(concert)},
+	flat, err := outboxScript.Run(ctx, s.rdb, []string{s.decidedKey(concert), s.outboxKey(concert)},
 		now.UnixMilli(), limit, republishAt.UnixMilli()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	var out []Decision
+	var out []Decided
 	for i := 0; i+1 < len(flat); i += 2 {
-		if d, ok := parseDecision(flat[i], flat[i+1]); ok {
+		if d, ok := parseDecided(flat[i], flat[i+1]); ok {
 			out = append(out, d)
 		}
 	}
@@ -548,26 +759,11 @@ func (s *Store) Settle(ctx context.Context, concert int64, settled []Settlement)
 		}
 		args = append(args, st.ID, st.MemberID, ret)
 	}
-	n, err := lua.Settle.Run(ctx, s.rdb, []string{s.stockKey(concert), s.membersKey(concert), s.decidedKey(concert), s.outboxKey(concert)}, args...).Int64()
+	n, err := settleScript.Run(ctx, s.rdb, []string{s.stockKey(concert), s.membersKey(concert), s.decidedKey(concert), s.outboxKey(concert)}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("settle: %w", err)
 	}
 	return n, nil
-}
-
-// Decided returns the recorded, not yet applied decision about a reservation.
-func (s *Store) Decided(ctx context.Context, concert int64, id string) (Decision, bool, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	d, err := s.rdb.HGet(ctx, s.decidedKey(concert), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return Decision{}, false, nil
-	}
-	if err != nil {
-		return Decision{}, false, fmt.Errorf("decision: %w", err)
-	}
-	dec, ok := parseDecision(id, d)
-	return dec, ok, nil
 }
 
 // HoldCount returns how many holds of a concert wait to be paid or expire.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/servicetest"
 	"github.com/boxoffice/boxoffice/stock"
 )
@@ -45,21 +44,18 @@ func TestReserveCodes(t *testing.T) {
 	steps := []struct {
 		name string
 		r    stock.Reservation
-		want int
+		want string
 	}{
-		{"first seat", res("A", 1, ""), lua.ReserveOK},
-		{"same member again", res("B", 1, ""), lua.ReserveAlreadyReserved},
-		{"sold out", res("C", 2, ""), lua.ReserveSoldOut},
-		{"same id again takes nothing", res("A", 3, ""), lua.ReserveReplay},
-		{"unknown concert", stock.Reservation{ID: "D", ConcertID: 99, MemberID: 1, Payload: []byte(`{}`), Now: time.Now()}, lua.ReserveNoConcert},
+		{"first seat", res("A", 1, ""), "accepted"},
+		{"same member again", res("B", 1, ""), "already_reserved"},
+		{"sold out", res("C", 2, ""), "sold_out"},
+		{"same id again takes nothing", res("A", 3, ""), "replay"},
+		{"unknown concert", stock.Reservation{ID: "D", ConcertID: 99, MemberID: 1, Payload: []byte(`{}`), Now: time.Now()}, "concert_not_found"},
 	}
 	for _, s := range steps {
 		got, err := st.Reserve(ctx, s.r)
-		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if got.Code != s.want {
-			t.Fatalf("%s: code %d, want %d", s.name, got.Code, s.want)
+		if o := stock.Answer(got, err); o != s.want {
+			t.Fatalf("%s: %s (%v), want %s", s.name, o, err, s.want)
 		}
 	}
 	if n := remaining(t, st); n != 0 {
@@ -71,21 +67,21 @@ func TestIdempotencyKey(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t, 10)
 	first, err := st.Reserve(ctx, res("A", 1, "key-1"))
-	if err != nil || first.Code != lua.ReserveOK {
+	if stock.Answer(first, err) != "accepted" {
 		t.Fatalf("first: %+v %v", first, err)
 	}
 	again, err := st.Reserve(ctx, res("B", 1, "key-1"))
-	if err != nil || again.Code != lua.ReserveReplay || again.ID != "A" || again.State != lua.StatePublishing {
+	if stock.Answer(again, err) != "replay" || again.ID != "A" || again.State != stock.Publishing {
 		t.Fatalf("replay: %+v %v", again, err)
 	}
 	other, err := st.Reserve(ctx, res("C", 2, "key-1"))
-	if err != nil || other.Code != lua.ReserveKeyMismatch {
+	if stock.Answer(other, err) != "key_mismatch" {
 		t.Fatalf("other member, same key: %+v %v", other, err)
 	}
 	if err := st.Ack(ctx, 1, "A"); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := st.ReplayState(ctx, 1, "A"); s != lua.StateAcked {
+	if s, _ := st.ReplayState(ctx, 1, "A"); s != stock.Acked {
 		t.Fatalf("state after ack %q", s)
 	}
 	if n := remaining(t, st); n != 9 {
@@ -100,35 +96,35 @@ func TestReleaseAndClaimRace(t *testing.T) {
 	t.Run("release first", func(t *testing.T) {
 		st := newStore(t, 5)
 		st.Reserve(ctx, res("A", 1, "k"))
-		if code, err := st.Release(ctx, res("A", 1, "k")); err != nil || code != lua.ReleaseDone {
+		if code, err := st.Release(ctx, res("A", 1, "k")); err != nil || code != stock.Released {
 			t.Fatalf("release: %d %v", code, err)
 		}
-		if code, _ := st.Release(ctx, res("A", 1, "k")); code != lua.ReleaseAlready {
+		if code, _ := st.Release(ctx, res("A", 1, "k")); code != stock.ReleasedBefore {
 			t.Fatalf("second release: %d", code)
 		}
 		codes, err := st.Claim(ctx, 1, []string{"A"})
-		if err != nil || codes[0] != lua.ClaimReleased {
+		if err != nil || codes[0] != stock.Undone {
 			t.Fatalf("claim after release: %v %v", codes, err)
 		}
 		if n := remaining(t, st); n != 5 {
 			t.Fatalf("remaining %d, want 5", n)
 		}
 		// The member and the key are free again.
-		if r, _ := st.Reserve(ctx, res("B", 1, "k")); r.Code != lua.ReserveOK {
-			t.Fatalf("reserve again: %+v", r)
+		if r, err := st.Reserve(ctx, res("B", 1, "k")); stock.Answer(r, err) != "accepted" {
+			t.Fatalf("reserve again: %+v %v", r, err)
 		}
 	})
 	t.Run("claim first", func(t *testing.T) {
 		st := newStore(t, 5)
 		st.Reserve(ctx, res("A", 1, ""))
-		if codes, _ := st.Claim(ctx, 1, []string{"A"}); codes[0] != lua.ClaimOK {
+		if codes, _ := st.Claim(ctx, 1, []string{"A"}); codes[0] != stock.ClaimedNow {
 			t.Fatalf("claim: %v", codes)
 		}
-		if code, _ := st.Release(ctx, res("A", 1, "")); code != lua.ReleaseKept {
+		if code, _ := st.Release(ctx, res("A", 1, "")); code != stock.Kept {
 			t.Fatalf("release after claim: %d, want kept", code)
 		}
 		st.Done(ctx, 1, []string{"A"})
-		if code, _ := st.Release(ctx, res("A", 1, "")); code != lua.ReleasePersisted {
+		if code, _ := st.Release(ctx, res("A", 1, "")); code != stock.Persisted {
 			t.Fatalf("release after done: %d, want persisted", code)
 		}
 		if n := remaining(t, st); n != 4 {
@@ -148,12 +144,12 @@ func TestReleaseAndClaimRace(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				code, _ := st.Release(ctx, res(fmt.Sprint(i), int64(i+1), ""))
-				released[i] = code == lua.ReleaseDone
+				released[i] = code == stock.Released
 			}()
 			go func() {
 				defer wg.Done()
 				codes, _ := st.Claim(ctx, 1, []string{fmt.Sprint(i)})
-				claimed[i] = len(codes) == 1 && codes[0] == lua.ClaimOK
+				claimed[i] = len(codes) == 1 && codes[0] == stock.ClaimedNow
 			}()
 		}
 		wg.Wait()
@@ -186,8 +182,8 @@ func TestFailReturnsSeatOnce(t *testing.T) {
 	if n := remaining(t, st); n != 3 {
 		t.Fatalf("remaining %d, want 3", n)
 	}
-	if r, _ := st.Reserve(ctx, res("B", 7, "")); r.Code != lua.ReserveOK {
-		t.Fatalf("member not released: %+v", r)
+	if r, err := st.Reserve(ctx, res("B", 7, "")); stock.Answer(r, err) != "accepted" {
+		t.Fatalf("member not released: %+v %v", r, err)
 	}
 }
 
@@ -200,7 +196,7 @@ func TestScriptsReloadAfterFlush(t *testing.T) {
 	if ok, _ := st.ScriptsLoaded(ctx); ok {
 		t.Fatal("scripts still loaded after SCRIPT FLUSH")
 	}
-	if r, err := st.Reserve(ctx, res("A", 1, "")); err != nil || r.Code != lua.ReserveOK {
+	if r, err := st.Reserve(ctx, res("A", 1, "")); stock.Answer(r, err) != "accepted" {
 		t.Fatalf("reserve after flush: %+v %v", r, err)
 	}
 }
@@ -228,26 +224,25 @@ func TestCoalescedReserve(t *testing.T) {
 	stop := st.Coalesce(4)
 	defer stop()
 	st.Client().ScriptFlush(ctx) // the pipelines must recover from NOSCRIPT too
-	codes := make([]int, 500)
+	codes := make([]string, 500)
 	var wg sync.WaitGroup
 	for i := range 500 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r, err := st.Reserve(ctx, res(fmt.Sprint(i), int64(i+1), ""))
-			if err != nil {
+			codes[i] = stock.Answer(r, err)
+			if codes[i] == "error" {
 				t.Error(err)
-				return
 			}
-			codes[i] = r.Code
 		}()
 	}
 	wg.Wait()
-	count := map[int]int{}
+	count := map[string]int{}
 	for _, c := range codes {
 		count[c]++
 	}
-	if count[lua.ReserveOK] != 50 || count[lua.ReserveSoldOut] != 450 {
+	if count["accepted"] != 50 || count["sold_out"] != 450 {
 		t.Fatalf("codes %v, want 50 accepted and 450 sold out", count)
 	}
 	if n := remaining(t, st); n != 0 {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/kafka"
-	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/stock"
 )
 
@@ -102,25 +101,15 @@ func (e *Expirer) Republish(ctx context.Context, now time.Time) (int, error) {
 	return total, nil
 }
 
-func (e *Expirer) publish(ctx context.Context, concert int64, ds []stock.Decision) error {
+func (e *Expirer) publish(ctx context.Context, concert int64, ds []stock.Decided) error {
 	if len(ds) == 0 {
 		return nil
 	}
 	at := time.Now().UTC()
 	msgs := make([]kafka.Message, len(ds))
 	for i, d := range ds {
-		ev := event.Event{V: event.Version, Type: decisionType(d.Decision), ID: d.ID, ConcertID: concert, MemberID: d.MemberID, At: at}
+		ev := event.Event{V: event.Version, Type: d.Decision.Type(), ID: d.ID, ConcertID: concert, MemberID: d.MemberID, At: at}
 		msgs[i] = kafka.Message{Topic: e.Topic, Key: []byte(d.ID), Value: ev.Encode()}
 	}
 	return publishAll(ctx, e.Producer, msgs)
-}
-
-func decisionType(d string) event.Type {
-	switch d {
-	case lua.DecisionConfirm:
-		return event.Confirmed
-	case lua.DecisionCancel:
-		return event.Cancelled
-	}
-	return event.Expired
 }

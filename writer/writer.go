@@ -17,7 +17,6 @@ import (
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/kafka"
-	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
@@ -134,17 +133,17 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 		for i, ev := range evs {
 			ids[i] = ev.ID
 		}
-		var codes []int64
+		var claims []stock.ClaimResult
 		err := retry(ctx, w.Log, "claim", func() error {
 			var err error
-			codes, err = w.Stock.Claim(ctx, c, ids)
+			claims, err = w.Stock.Claim(ctx, c, ids)
 			return err
 		}, nil)
 		if err != nil {
 			return err
 		}
 		for i, ev := range evs {
-			if codes[i] == lua.ClaimReleased {
+			if claims[i] == stock.Undone {
 				w.Metrics.skipped.WithLabelValues("released").Inc()
 				continue
 			}
@@ -182,7 +181,8 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 	}
 	ts := make([]store.Transition, len(evs))
 	for i, ev := range evs {
-		ts[i] = store.Transition{ID: ev.ID, To: statusOf(ev.Type)}
+		d, _ := ev.Type.Decision() // process sorted only transitions here
+		ts[i] = store.Transition{ID: ev.ID, To: d.Status()}
 	}
 	var applied []store.Applied
 	if err := retry(ctx, w.Log, "apply transitions", func() error {
@@ -196,9 +196,10 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 	var notes []event.Notification
 	for i, a := range applied {
 		ev := evs[i]
+		d, _ := ev.Type.Decision()
 		stands := a.Status == ts[i].To
 		settle[ev.ConcertID] = append(settle[ev.ConcertID], stock.Settlement{ID: ev.ID, MemberID: ev.MemberID,
-			ReturnSeat: stands && (a.Status == boxoffice.StatusCancelled || a.Status == boxoffice.StatusExpired)})
+			ReturnSeat: stands && d.ReturnsSeat()})
 		if stands {
 			notes = append(notes, event.Notification{V: event.Version, Type: ev.Type, ReservationID: ev.ID,
 				ConcertID: ev.ConcertID, MemberID: ev.MemberID, At: time.Now().UTC()})
@@ -219,16 +220,6 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 		w.Metrics.returned.Add(float64(n))
 	}
 	return notes, nil
-}
-
-func statusOf(t event.Type) boxoffice.Status {
-	switch t {
-	case event.Confirmed:
-		return boxoffice.StatusConfirmed
-	case event.Cancelled:
-		return boxoffice.StatusCancelled
-	}
-	return boxoffice.StatusExpired
 }
 
 // notify publishes notifications concurrently (the producer batches them)
@@ -299,7 +290,7 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation) (store
 			out.Failed = append(out.Failed, r)
 			out.Reasons[r.ID] = err.Error()
 			ev := event.Event{V: event.Version, Type: event.Requested, ID: r.ID, ConcertID: r.ConcertID, MemberID: r.MemberID, At: r.CreatedAt}
-			if err := w.publishDLQ(ctx, ev.ID, ev.Encode(), map[string]string{"reason": err.Error()}); err != nil {
+			if err := w.publishDLQ(ctx, ev.ID, ev.Encode(), map[string]string{kafka.HeaderReason: err.Error()}); err != nil {
 				return out, err
 			}
 			continue
@@ -351,10 +342,10 @@ func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 func (w *Writer) deadLetter(ctx context.Context, m *sarama.ConsumerMessage, reason string) error {
 	w.Log.Warn("undecodable message sent to the DLQ", "partition", m.Partition, "offset", m.Offset, "reason", reason)
 	return w.publishDLQ(ctx, string(m.Key), m.Value, map[string]string{
-		"reason":           reason,
-		"source-topic":     m.Topic,
-		"source-partition": strconv.Itoa(int(m.Partition)),
-		"source-offset":    strconv.FormatInt(m.Offset, 10),
+		kafka.HeaderReason:          reason,
+		kafka.HeaderSourceTopic:     m.Topic,
+		kafka.HeaderSourcePartition: strconv.Itoa(int(m.Partition)),
+		kafka.HeaderSourceOffset:    strconv.FormatInt(m.Offset, 10),
 	})
 }
 

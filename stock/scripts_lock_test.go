@@ -1,4 +1,4 @@
-package lua_test
+package stock
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/boxoffice/boxoffice/lua"
 	"github.com/boxoffice/boxoffice/servicetest"
 )
 
@@ -23,7 +22,7 @@ func lockScripts(t *testing.T) (context.Context, *redis.Client, string, string) 
 
 func runLock(t *testing.T, ctx context.Context, rdb *redis.Client, key, token string, leaseMS int64) (code, pttl int64) {
 	t.Helper()
-	vals, err := lua.Lock.Run(ctx, rdb, []string{key}, token, leaseMS).Int64Slice()
+	vals, err := lockScript.Run(ctx, rdb, []string{key}, token, leaseMS).Int64Slice()
 	if err != nil || len(vals) != 2 {
 		t.Fatalf("lock.lua: %v %v", vals, err)
 	}
@@ -32,8 +31,8 @@ func runLock(t *testing.T, ctx context.Context, rdb *redis.Client, key, token st
 
 func TestLockScriptTakesFreeLockAndReportsHoldersLease(t *testing.T) {
 	ctx, rdb, key, _ := lockScripts(t)
-	if code, _ := runLock(t, ctx, rdb, key, "a", 5000); code != lua.LockAcquired {
-		t.Fatalf("free lock: code %d, want LockAcquired", code)
+	if code, _ := runLock(t, ctx, rdb, key, "a", 5000); code != lockAcquired {
+		t.Fatalf("free lock: code %d, want lockAcquired", code)
 	}
 	if v := rdb.Get(ctx, key).Val(); v != "a" {
 		t.Fatalf("lock value %q, want the token", v)
@@ -42,7 +41,7 @@ func TestLockScriptTakesFreeLockAndReportsHoldersLease(t *testing.T) {
 		t.Fatalf("lock ttl %s, want the 5s lease", ttl)
 	}
 	code, pttl := runLock(t, ctx, rdb, key, "b", 5000)
-	if code != lua.LockHeld || pttl <= 4000 || pttl > 5000 {
+	if code != lockHeld || pttl <= 4000 || pttl > 5000 {
 		t.Fatalf("held lock: code %d pttl %d, want LockHeld and the holder's ~5000 ms", code, pttl)
 	}
 	if v := rdb.Get(ctx, key).Val(); v != "a" {
@@ -59,8 +58,8 @@ func TestUnlockScriptDeletesOnlyItsOwnLockAndPublishesOnlyThen(t *testing.T) {
 	}
 	runLock(t, ctx, rdb, key, "owner", 5000)
 
-	code, err := lua.Unlock.Run(ctx, rdb, []string{key}, "intruder", channel).Int()
-	if err != nil || code != lua.UnlockNotOwner {
+	code, err := unlockScript.Run(ctx, rdb, []string{key}, "intruder", channel).Int()
+	if err != nil || code != unlockNotOwner {
 		t.Fatalf("unlock by another token: %d %v, want UnlockNotOwner", code, err)
 	}
 	if v := rdb.Get(ctx, key).Val(); v != "owner" {
@@ -70,8 +69,8 @@ func TestUnlockScriptDeletesOnlyItsOwnLockAndPublishesOnlyThen(t *testing.T) {
 		t.Fatalf("a foreign unlock published %v", msg)
 	}
 
-	code, err = lua.Unlock.Run(ctx, rdb, []string{key}, "owner", channel).Int()
-	if err != nil || code != lua.UnlockReleased {
+	code, err = unlockScript.Run(ctx, rdb, []string{key}, "owner", channel).Int()
+	if err != nil || code != unlockReleased {
 		t.Fatalf("unlock by the owner: %d %v, want UnlockReleased", code, err)
 	}
 	if n := rdb.Exists(ctx, key).Val(); n != 0 {
@@ -83,7 +82,7 @@ func TestUnlockScriptDeletesOnlyItsOwnLockAndPublishesOnlyThen(t *testing.T) {
 	}
 
 	// A second unlock (a retry) finds nothing to release and publishes nothing.
-	if code, _ := lua.Unlock.Run(ctx, rdb, []string{key}, "owner", channel).Int(); code != lua.UnlockNotOwner {
+	if code, _ := unlockScript.Run(ctx, rdb, []string{key}, "owner", channel).Int(); code != unlockNotOwner {
 		t.Fatalf("second unlock: code %d, want UnlockNotOwner", code)
 	}
 }
@@ -92,20 +91,20 @@ func TestRenewScriptExtendsOnlyTheOwnersLease(t *testing.T) {
 	ctx, rdb, key, _ := lockScripts(t)
 	runLock(t, ctx, rdb, key, "owner", 1000)
 
-	if code, err := lua.Renew.Run(ctx, rdb, []string{key}, "intruder", 60000).Int(); err != nil || code != lua.RenewLost {
+	if code, err := renewScript.Run(ctx, rdb, []string{key}, "intruder", 60000).Int(); err != nil || code != renewLost {
 		t.Fatalf("renew by another token: %d %v, want RenewLost", code, err)
 	}
 	if ttl := rdb.PTTL(ctx, key).Val(); ttl > time.Second {
 		t.Fatalf("a foreign renew extended the lease to %s", ttl)
 	}
-	if code, err := lua.Renew.Run(ctx, rdb, []string{key}, "owner", 60000).Int(); err != nil || code != lua.RenewExtended {
+	if code, err := renewScript.Run(ctx, rdb, []string{key}, "owner", 60000).Int(); err != nil || code != renewExtended {
 		t.Fatalf("renew by the owner: %d %v, want RenewExtended", code, err)
 	}
 	if ttl := rdb.PTTL(ctx, key).Val(); ttl < 59*time.Second {
 		t.Fatalf("renewed lease %s, want ~60s", ttl)
 	}
 	rdb.Del(ctx, key)
-	if code, _ := lua.Renew.Run(ctx, rdb, []string{key}, "owner", 60000).Int(); code != lua.RenewLost {
+	if code, _ := renewScript.Run(ctx, rdb, []string{key}, "owner", 60000).Int(); code != renewLost {
 		t.Fatalf("renew of a lock that is gone: code %d, want RenewLost", code)
 	}
 	if n := rdb.Exists(ctx, key).Val(); n != 0 {

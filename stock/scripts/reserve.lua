@@ -5,7 +5,7 @@
 -- ARGV: 1 reservation id  2 member id  3 event payload  4 now (ms)
 --       5 idempotency ttl (ms)  6 "1" when an Idempotency-Key was sent
 --       7 expires-at (ms), "0" when the seat is confirmed on write (no hold)
--- Returns {code, reservation id, in-flight state}; codes are named in lua.go.
+-- Returns {code, reservation id, in-flight state}; codes are named in ../scripts.go.
 local id, member = ARGV[1], ARGV[2]
 
 if ARGV[6] == '1' then

@@ -1,4 +1,4 @@
-package gateway
+package stock
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func lockers(t *testing.T, n int, lease, wait time.Duration) ([]*Locker, *redis.
 	rdb, prefix := servicetest.Redis(t)
 	out := make([]*Locker, n)
 	for i := range out {
-		l, err := NewLocker(context.Background(), rdb, LockOptions{Prefix: prefix, Lease: lease, Wait: wait, Timeout: 2 * time.Second})
+		l, err := New(rdb, prefix, 2*time.Second).NewLocker(context.Background(), LockOptions{Lease: lease, Wait: wait})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,156 @@
+package stock
+
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The Redis scripts that make every stock change atomic, and the Go names of
+// their return codes. Nothing outside this package sees either: Store's
+// methods turn each reply into a domain result or a boxoffice error. The
+// scripts are embedded and become redis.Script values once; Script.Run sends
+// EVALSHA and falls back to EVAL (which reloads the script) on NOSCRIPT.
+
+var (
+	//go:embed scripts/reserve.lua
+	reserveSrc string
+	//go:embed scripts/release.lua
+	releaseSrc string
+	//go:embed scripts/ack.lua
+	ackSrc string
+	//go:embed scripts/claim.lua
+	claimSrc string
+	//go:embed scripts/done.lua
+	doneSrc string
+	//go:embed scripts/fail.lua
+	failSrc string
+	//go:embed scripts/lock.lua
+	lockSrc string
+	//go:embed scripts/unlock.lua
+	unlockSrc string
+	//go:embed scripts/renew.lua
+	renewSrc string
+	//go:embed scripts/decide.lua
+	decideSrc string
+	//go:embed scripts/expire.lua
+	expireSrc string
+	//go:embed scripts/outbox.lua
+	outboxSrc string
+	//go:embed scripts/settle.lua
+	settleSrc string
+)
+
+// The scripts, each loaded once per process.
+var (
+	reserveScript = redis.NewScript(reserveSrc)
+	releaseScript = redis.NewScript(releaseSrc)
+	ackScript     = redis.NewScript(ackSrc)
+	claimScript   = redis.NewScript(claimSrc)
+	doneScript    = redis.NewScript(doneSrc)
+	failScript    = redis.NewScript(failSrc)
+
+	// The distlock comparison strategy's lock (not used by the async path).
+	lockScript   = redis.NewScript(lockSrc)
+	unlockScript = redis.NewScript(unlockSrc)
+	renewScript  = redis.NewScript(renewSrc)
+
+	// The hold lifecycle: confirm/cancel, expiry, the decisions' outbox,
+	// and the writer's settling of applied decisions.
+	decideScript = redis.NewScript(decideSrc)
+	expireScript = redis.NewScript(expireSrc)
+	outboxScript = redis.NewScript(outboxSrc)
+	settleScript = redis.NewScript(settleSrc)
+)
+
+// allScripts lists every script, for loading at start-up and for readiness.
+var allScripts = []*redis.Script{reserveScript, releaseScript, ackScript, claimScript, doneScript, failScript,
+	lockScript, unlockScript, renewScript, decideScript, expireScript, outboxScript, settleScript}
+
+// reserve.lua's result codes.
+const (
+	// reserveOK: stock taken, member recorded, reservation in flight.
+	reserveOK = 1
+	// reserveSoldOut: no stock left.
+	reserveSoldOut = 2
+	// reserveAlreadyReserved: the member holds a reservation for this
+	// concert (one per member per concert).
+	reserveAlreadyReserved = 3
+	// reserveNoConcert: no stock key, the concert was never loaded.
+	reserveNoConcert = 4
+	// reserveReplay: the Idempotency-Key (or the reservation id) was seen
+	// before; the reply carries the earlier reservation id and its state.
+	reserveReplay = 5
+	// reserveKeyMismatch: the Idempotency-Key was used by another member.
+	reserveKeyMismatch = 6
+)
+
+// release.lua's result codes.
+const (
+	// releaseDone: stock and member returned, tombstone written.
+	releaseDone = 1
+	// releasePersisted: no record and no tombstone; the writer stored it.
+	releasePersisted = 2
+	// releaseAlready: released before (a repeated undo).
+	releaseAlready = 3
+	// releaseKept: acknowledged or claimed; it will be written, so it stays.
+	releaseKept = 4
+)
+
+// claim.lua's per-id result codes.
+const (
+	// claimReleased: the gateway undid it; the event must not become a row.
+	claimReleased = 0
+	// claimOK: in flight and now claimed by this writer.
+	claimOK = 1
+	// claimUnknown: no record (written and cleared before, or Redis lost
+	// it); the row insert is idempotent, so the writer goes on.
+	claimUnknown = 2
+)
+
+// decide.lua's result codes.
+const (
+	// decideNotHeld: no hold in the delay queue and no decision: never held
+	// (confirmed on write), or decided, applied and forgotten; MySQL knows.
+	decideNotHeld = 0
+	// decideNow: this call removed the hold and recorded the decision.
+	decideNow = 1
+	// decideBefore: a decision was recorded earlier (the same or another).
+	decideBefore = 2
+)
+
+// The decisions as the lifecycle scripts record them: one byte each, before
+// "|<member>" in the decided hash.
+const (
+	decisionConfirm = "C"
+	decisionCancel  = "X"
+	decisionExpire  = "E"
+)
+
+// lock.lua's result codes, the first element of its reply.
+const (
+	// lockAcquired: the lock is the caller's for one lease.
+	lockAcquired = 1
+	// lockHeld: someone else holds it; the second element is the holder's
+	// remaining lease in ms (how long a waiter may have to sleep at most, as
+	// the holder may crash and never publish its release).
+	lockHeld = 2
+)
+
+// unlock.lua's result codes.
+const (
+	// unlockNotOwner: the token does not hold the lock (its lease expired,
+	// perhaps someone else took it); nothing deleted or published.
+	unlockNotOwner = 0
+	// unlockReleased: deleted, and the waiters told on the wake-up channel.
+	unlockReleased = 1
+)
+
+// renew.lua's result codes.
+const (
+	// renewLost: the token no longer holds the lock; the watchdog stops and
+	// the holder's work is cancelled.
+	renewLost = 0
+	// renewExtended: the lease runs for another full lease from now.
+	renewExtended = 1
+)
