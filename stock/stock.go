@@ -622,7 +622,8 @@ func wrapErr(what string, err error) error {
 // when Redis has neither its hold nor a decision (never held: confirmed on
 // write; or decided, applied and forgotten): MySQL's row says which. When
 // held, stands is the decision that holds now: this one if this call or an
-// earlier one made it, another if that one came first. republishAt is when
+// earlier one made it, another if that one came first — event.Expire when the
+// hold's deadline has passed, even before the expirer claimed it. republishAt is when
 // the outbox hands the decision out again if the writer has not applied it.
 func (s *Store) Decide(ctx context.Context, concert int64, id string, member int64, d event.Decision, republishAt time.Time) (stands event.Decision, held bool, err error) {
 	code, err := decisionCode(d)
@@ -632,7 +633,7 @@ func (s *Store) Decide(ctx context.Context, concert int64, id string, member int
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	vals, err := decideScript.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
-		id, member, code, republishAt.UnixMilli()).Slice()
+		id, member, code, republishAt.UnixMilli(), time.Now().UnixMilli()).Slice()
 	if err != nil || len(vals) != 2 {
 		return "", false, fmt.Errorf("decide: %v: %w", vals, err)
 	}

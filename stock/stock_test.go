@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/servicetest"
 	"github.com/boxoffice/boxoffice/stock"
 )
@@ -247,5 +248,37 @@ func TestCoalescedReserve(t *testing.T) {
 	}
 	if n := remaining(t, st); n != 0 {
 		t.Fatalf("remaining %d", n)
+	}
+}
+
+// A confirm that arrives after the hold's deadline, before the expirer has
+// claimed it (the expirer lags or its writer is down), finds it expired: the
+// hold's score is its deadline, and the deadline wins (issue 12 c).
+func TestDecideAfterDeadlineExpires(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 5)
+	late := res("A", 1, "")
+	late.ExpiresAt = time.Now().Add(-time.Second)
+	if _, err := st.Reserve(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	onTime := res("B", 2, "")
+	onTime.ExpiresAt = time.Now().Add(time.Minute)
+	if _, err := st.Reserve(ctx, onTime); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []event.Decision{event.Confirm, event.Cancel} {
+		stands, held, err := st.Decide(ctx, 1, "A", 1, d, time.Now().Add(time.Minute))
+		if err != nil || !held || stands != event.Expire {
+			t.Fatalf("%s after the deadline: stands %q held %v err %v, want expire", d, stands, held, err)
+		}
+	}
+	// The expiry is in the outbox at once, for the expirer's next pass.
+	due, err := st.OutboxDue(ctx, 1, time.Now(), 10, time.Now().Add(time.Minute))
+	if err != nil || len(due) != 1 || due[0].ID != "A" || due[0].Decision != event.Expire {
+		t.Fatalf("outbox after a late confirm: %+v %v, want A's expiry", due, err)
+	}
+	if stands, held, err := st.Decide(ctx, 1, "B", 2, event.Confirm, time.Now().Add(time.Minute)); err != nil || !held || stands != event.Confirm {
+		t.Fatalf("confirm in time: stands %q held %v err %v", stands, held, err)
 	}
 }
