@@ -246,6 +246,9 @@ func (c Config) Validate() error {
 	check(validPrefix.MatchString(c.RedisPrefix), "redis-prefix %q: use letters, digits, '_', '-', '.'", c.RedisPrefix)
 	check(c.Topic != "", "topic must not be empty")
 	check(c.HoldTTL >= 0, "hold-ttl must not be negative, got %s", c.HoldTTL)
+	// 0 would republish every in-flight reservation and decision at once,
+	// over and over; negative has no meaning.
+	check(c.InflightGrace > 0, "inflight-grace must be positive, got %s", c.InflightGrace)
 	check(c.WebhookTimeout > 0, "webhook-timeout must be positive")
 	return errors.Join(errs...)
 }

@@ -55,6 +55,8 @@ func TestRejects(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "not defined"},
 		{"stray argument", []string{"extra"}, nil, "unexpected arguments"},
 		{"bad prefix", []string{"--redis-prefix", "a b"}, nil, "redis-prefix"},
+		{"zero grace", []string{"--inflight-grace", "0"}, nil, "inflight-grace must be positive"},
+		{"negative grace", []string{"--inflight-grace", "-1s"}, nil, "inflight-grace must be positive"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
