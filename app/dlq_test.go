@@ -373,3 +373,62 @@ func TestDLQReplayTransition(t *testing.T) {
 		t.Fatalf("published %s: %v", got[0].Value, err)
 	}
 }
+
+// A reservation that not even a FAILED row can hold goes to the DLQ as the
+// event it was — hold deadline and Idempotency-Key included — so that a
+// replay holds it again instead of writing it CONFIRMED, a seat with no
+// payment (issue 12 f).
+func TestUnwritableReservationDeadLettersItsWholeEvent(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity, cfg.Members = 5, 10
+	s := newSystem(t, cfg, true)
+	ensureTopics(t, cfg)
+	// 40 characters: valid as an event, too long for reservations.id, so
+	// the insert fails for good (MariaDB's strict mode: error 1406).
+	id := strings.Repeat("7", 40)
+	expires := time.Now().Add(10 * time.Minute).UTC().Truncate(time.Millisecond)
+	ev := event.Event{V: event.Version, Type: event.Requested, ID: id, ConcertID: 1, MemberID: 3,
+		At: time.Now().UTC(), IdempotencyKey: "pay-once-42", ExpiresAt: &expires}
+	ctx := context.Background()
+	if _, err := s.stock.Reserve(ctx, stock.Reservation{ID: id, ConcertID: 1, MemberID: 3, Payload: ev.Encode(),
+		IdempotencyKey: ev.IdempotencyKey, Now: time.Now(), ExpiresAt: expires}); err != nil {
+		t.Fatal(err)
+	}
+	publishRaw(t, s, id, ev.Encode())
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got []dlq.Message
+		for _, m := range topicMessages(t, cfg, cfg.DLQTopic()) {
+			if string(m.Key) == id {
+				got = append(got, m)
+			}
+		}
+		if len(got) > 0 {
+			back, err := event.Decode(got[0].Value)
+			if err != nil {
+				t.Fatalf("dead-lettered value does not decode: %v", err)
+			}
+			if back.ExpiresAt == nil || !back.ExpiresAt.Equal(expires) || back.IdempotencyKey != ev.IdempotencyKey {
+				t.Fatalf("dead-lettered event %s, want the one published %s", got[0].Value, ev.Encode())
+			}
+			if got[0].Header(kafka.HeaderReason) == "" {
+				t.Error("no reason header")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing dead-lettered within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Its seat came back.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if n, _, err := s.stock.Remaining(ctx, 1); err == nil && n == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the unwritable reservation's seat did not come back")
+		}
+	}
+}

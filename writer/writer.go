@@ -104,6 +104,10 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 	// Creations are applied before transitions: a transition always follows
 	// its reservation's creation on the partition, so this keeps their order.
 	byConcert := map[int64][]event.Event{}
+	// The events as they arrived: a reservation that cannot be written is
+	// dead-lettered whole (its hold deadline and Idempotency-Key too), so a
+	// replay admits it as it was.
+	arrived := map[string][]byte{}
 	var concerts []int64
 	var transitions []event.Event
 	for _, m := range msgs {
@@ -121,6 +125,7 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 		if _, ok := byConcert[ev.ConcertID]; !ok {
 			concerts = append(concerts, ev.ConcertID)
 		}
+		arrived[ev.ID] = m.Value
 		byConcert[ev.ConcertID] = append(byConcert[ev.ConcertID], ev)
 	}
 
@@ -151,7 +156,7 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 		}
 	}
 
-	out, err := w.apply(ctx, batch)
+	out, err := w.apply(ctx, batch, arrived)
 	if err != nil {
 		return err
 	}
@@ -258,8 +263,8 @@ func publishAll(ctx context.Context, p *kafka.Producer, msgs []kafka.Message) er
 
 // apply writes the batch, retrying transient errors; a batch that fails for
 // another reason is written one reservation at a time so that only the bad
-// ones fail.
-func (w *Writer) apply(ctx context.Context, batch []store.NewReservation) (store.Outcome, error) {
+// ones fail. arrived holds each reservation's event as it was consumed.
+func (w *Writer) apply(ctx context.Context, batch []store.NewReservation, arrived map[string][]byte) (store.Outcome, error) {
 	if len(batch) == 0 {
 		return store.Outcome{}, nil
 	}
@@ -289,8 +294,7 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation) (store
 			// keep the event in the DLQ for a person to look at.
 			out.Failed = append(out.Failed, r)
 			out.Reasons[r.ID] = err.Error()
-			ev := event.Event{V: event.Version, Type: event.Requested, ID: r.ID, ConcertID: r.ConcertID, MemberID: r.MemberID, At: r.CreatedAt}
-			if err := w.publishDLQ(ctx, ev.ID, ev.Encode(), map[string]string{kafka.HeaderReason: err.Error()}); err != nil {
+			if err := w.publishDLQ(ctx, r.ID, arrived[r.ID], map[string]string{kafka.HeaderReason: err.Error()}); err != nil {
 				return out, err
 			}
 			continue
