@@ -408,3 +408,43 @@ func TestFailedReservationIsNotified(t *testing.T) {
 		t.Fatalf("seat not returned: stock %d", n)
 	}
 }
+
+// A retry with the Idempotency-Key of a reservation that has since ended
+// (cancelled, expired) learns how it ended, not 202 PENDING for the key's 24 h
+// (issue 12 g).
+func TestIdempotentRetryOfEndedReservation(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity, cfg.Members = 10, 10
+	cfg.HoldTTL = time.Second
+	s := newSystem(t, cfg, true)
+
+	expired := s.reserve(1, 1, "key-expired")
+	cancelled := s.reserve(1, 2, "key-cancelled")
+	held := s.reserve(1, 3, "key-held")
+	for _, r := range []reply{expired, cancelled, held} {
+		if r.Status != 202 {
+			t.Fatalf("reserve: %d %v", r.Status, r.Body)
+		}
+	}
+	s.waitStatus(cancelled.id(), "HELD", 10*time.Second)
+	if r := s.transition(cancelled.id(), "cancel"); r.Status != 200 {
+		t.Fatalf("cancel: %d %v", r.Status, r.Body)
+	}
+	s.waitStatus(cancelled.id(), "CANCELLED", 10*time.Second)
+	s.waitStatus(expired.id(), "EXPIRED", 10*time.Second)
+
+	cases := []struct {
+		member int64
+		key    string
+		status int
+		code   string
+	}{
+		{1, "key-expired", 409, "expired"},
+		{2, "key-cancelled", 409, "cancelled"},
+	}
+	for _, c := range cases {
+		if r := s.reserve(1, c.member, c.key); r.Status != c.status || r.code() != c.code {
+			t.Errorf("retry with %s: %d %v, want %d %s", c.key, r.Status, r.Body, c.status, c.code)
+		}
+	}
+}

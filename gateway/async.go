@@ -13,6 +13,7 @@ import (
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/kafka"
 	"github.com/boxoffice/boxoffice/stock"
+	"github.com/boxoffice/boxoffice/store"
 )
 
 // Reservation is what a strategy answers for an admitted request.
@@ -32,10 +33,16 @@ type Publisher interface {
 // the hold and what a retry with the same Idempotency-Key sees.
 type Async struct {
 	Admission *admission.Protocol
-	// Stock answers a retry's "where is the first attempt now".
+	// Stock and Rows answer a retry's "where is the first attempt now".
 	Stock *stock.Store
+	Rows  Rows
 	// HoldTTL is how long a reservation is held for payment; 0 confirms on write.
 	HoldTTL time.Duration
+}
+
+// Rows reads the system of record (*store.Store).
+type Rows interface {
+	Reservation(ctx context.Context, id string) (store.Reservation, error)
 }
 
 // replayPoll is how often a retry with the same Idempotency-Key looks again at
@@ -103,5 +110,21 @@ func (a *Async) replay(ctx context.Context, concert int64, id string, state stoc
 			return Reservation{}, true, nil
 		}
 	}
-	return Reservation{ID: id, Status: boxoffice.StatusPending, Replayed: true}, false, nil
+	if state != stock.Gone {
+		return Reservation{ID: id, Status: boxoffice.StatusPending, Replayed: true}, false, nil
+	}
+	// No longer in flight: the row says how the first attempt ended, and one
+	// that ended (failed, cancelled, expired) is not answered as PENDING.
+	row, err := a.Rows.Reservation(ctx, id)
+	switch {
+	case errors.Is(err, boxoffice.ErrNotFound):
+		// Cleared with no row: it could not even be written as FAILED
+		// (dead-lettered), and its seat went back.
+		return Reservation{}, false, conflict(id, boxoffice.StatusFailed)
+	case err != nil:
+		return Reservation{}, false, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+	case !row.Status.Active():
+		return Reservation{}, false, conflict(id, row.Status)
+	}
+	return Reservation{ID: id, Status: row.Status, Replayed: true}, false, nil
 }
