@@ -282,3 +282,31 @@ func TestDecideAfterDeadlineExpires(t *testing.T) {
 		t.Fatalf("confirm in time: stands %q held %v err %v", stands, held, err)
 	}
 }
+
+// Undo tombstones live TombstoneRetention after the last one, not forever
+// (before, a concert's tombstones were trimmed only by a later undo of the
+// same concert, and the key never expired: issue 12 g).
+func TestTombstonesExpire(t *testing.T) {
+	ctx := context.Background()
+	for _, how := range []string{"release", "fail"} {
+		t.Run(how, func(t *testing.T) {
+			st := newStore(t, 5)
+			if _, err := st.Reserve(ctx, res("A", 1, "")); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if how == "release" {
+				_, err = st.Release(ctx, res("A", 1, ""))
+			} else {
+				_, err = st.Fail(ctx, 1, []stock.Seat{{ID: "A", MemberID: 1}})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ttl, err := st.TombstonesTTL(ctx, 1)
+			if err != nil || ttl <= 0 || ttl > stock.TombstoneRetention {
+				t.Fatalf("tombstones' TTL %s (%v), want (0, %s]", ttl, err, stock.TombstoneRetention)
+			}
+		})
+	}
+}

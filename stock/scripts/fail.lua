@@ -16,4 +16,8 @@ for i = 3, #ARGV, 2 do
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if returned > 0 then
+  -- A concert whose failures stop still lets its tombstones go after the retention.
+  redis.call('PEXPIRE', KEYS[5], ARGV[2])
+end
 return returned

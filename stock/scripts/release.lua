@@ -23,6 +23,8 @@ redis.call('ZREM', KEYS[7], id .. '|' .. ARGV[2])
 -- The tombstone tells a writer that consumes a late copy of the event to skip it.
 redis.call('ZADD', KEYS[5], ARGV[3], id)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[5]))
+-- A concert whose undos stop still lets its tombstones go after the retention.
+redis.call('PEXPIRE', KEYS[5], ARGV[5])
 if ARGV[4] == '1' then
   redis.call('DEL', KEYS[6])
 end
