@@ -18,9 +18,12 @@ import (
 const maxCoalesce = 128
 
 type reserveCall struct {
+	// ctx is the caller's: a call whose caller gave up before it was sent
+	// is not sent at all.
+	ctx   context.Context
 	keys  []string
 	args  []any
-	reply chan *redis.Cmd // buffered: a worker never blocks on a caller that left
+	reply chan *redis.Cmd // buffered: a worker never blocks
 }
 
 // Coalesce routes Reserve through workers pipelines that share round trips.
@@ -62,6 +65,22 @@ func (s *Store) coalesce(calls <-chan *reserveCall) {
 				break drain
 			}
 		}
+		// Callers that gave up while queued are answered without running
+		// their script: they were told it failed, and nothing would undo it.
+		live := batch[:0]
+		for _, c := range batch {
+			if err := c.ctx.Err(); err != nil {
+				cmd := redis.NewCmd(c.ctx)
+				cmd.SetErr(fmt.Errorf("not sent: %w", err))
+				c.reply <- cmd
+				continue
+			}
+			live = append(live, c)
+		}
+		batch = live
+		if len(batch) == 0 {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 		cmds = cmds[:0]
 		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -83,17 +102,18 @@ func (s *Store) coalesce(calls <-chan *reserveCall) {
 }
 
 // reserveCoalesced hands one call to the workers and waits for its reply.
+// Once handed over it waits for the reply even if ctx ends (the worker
+// answers within the Redis timeout): the caller must learn whether the
+// script ran, or it could be told "failed" about a seat that was taken.
 func (s *Store) reserveCoalesced(ctx context.Context, keys []string, args []any) (*redis.Cmd, error) {
-	c := &reserveCall{keys: keys, args: args, reply: make(chan *redis.Cmd, 1)}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("reserve: %w", err)
+	}
+	c := &reserveCall{ctx: ctx, keys: keys, args: args, reply: make(chan *redis.Cmd, 1)}
 	select {
 	case s.calls <- c:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("reserve: %w", ctx.Err())
 	}
-	select {
-	case cmd := <-c.reply:
-		return cmd, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("reserve: %w", ctx.Err())
-	}
+	return <-c.reply, nil
 }

@@ -310,3 +310,31 @@ func TestTombstonesExpire(t *testing.T) {
 		})
 	}
 }
+
+// A caller that gave up before its coalesced call ran must not have the
+// script run after it was told "failed": nothing would undo it, and the
+// sweeper would later write a reservation the client was told failed (issue
+// 12 d). Every call made with an ended context either did not run, or ran
+// and says so.
+func TestCoalescedReserveOfCallerThatGaveUp(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 500)
+	stop := st.Coalesce(1)
+	defer stop()
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := 0
+	for i := range 400 {
+		if _, err := st.Reserve(gone, res(fmt.Sprint(i), int64(i+1), "")); err == nil {
+			ran++
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // anything still queued runs now
+	n, err := st.InFlightCount(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(ran) || remaining(t, st) != int64(500-ran) {
+		t.Fatalf("%d reservations in flight, %d seats left, but %d calls said they ran", n, remaining(t, st), ran)
+	}
+}
