@@ -37,6 +37,10 @@ var (
 	ErrNotFound         = errors.New("not found")
 	ErrIdempotencyReuse = errors.New("idempotency key already used for a different request")
 	ErrUnavailable      = errors.New("service unavailable")
+	// ErrInDoubt: the request failed part-way and its undo failed too, so
+	// the reservation may yet be completed (the sweeper publishes what is
+	// left in flight); the client must look it up, not assume it failed.
+	ErrInDoubt = errors.New("the outcome is not known yet: the reservation may still be completed")
 	ErrLockTimeout      = errors.New("lock wait timed out")
 	ErrNotSupported     = errors.New("not supported")
 	// A hold decided otherwise: confirm after expiry, cancel after confirm, ...

@@ -81,10 +81,11 @@ func (e *PublishError) Error() string {
 	return fmt.Sprintf("event not published: %v", e.Cause)
 }
 
-// Unwrap makes a PublishError an ErrUnavailable and its cause.
+// Unwrap makes a PublishError an ErrUnavailable (the seat went back) or,
+// when the undo failed, an ErrInDoubt; and its causes.
 func (e *PublishError) Unwrap() []error {
 	if e.UndoErr != nil {
-		return []error{boxoffice.ErrUnavailable, e.Cause, e.UndoErr}
+		return []error{boxoffice.ErrInDoubt, e.Cause, e.UndoErr}
 	}
 	return []error{boxoffice.ErrUnavailable, e.Cause}
 }
@@ -105,7 +106,12 @@ func (p *Protocol) Admit(ctx context.Context, r stock.Reservation, fresh bool) (
 			return Outcome{}, err
 		}
 		if fresh {
-			p.releaseQuietly(ctx, r)
+			if uerr := p.undoLostReply(ctx, r); uerr != nil {
+				return Outcome{}, fmt.Errorf("%w: %w (giving the seat back failed too: %w)", boxoffice.ErrInDoubt, err, uerr)
+			}
+		} else {
+			// The script may have run; the sweeper publishes what it left.
+			return Outcome{}, fmt.Errorf("%w: %w", boxoffice.ErrInDoubt, err)
 		}
 		return Outcome{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
 	}
@@ -159,12 +165,20 @@ func (p *Protocol) undo(ctx context.Context, r stock.Reservation, out Outcome, c
 	return Outcome{}, &PublishError{Cause: cause, Undo: u}
 }
 
-func (p *Protocol) releaseQuietly(ctx context.Context, r stock.Reservation) {
+// undoLostReply undoes an admission whose reply was lost, in case the
+// script ran; an error means it may have run and stays in flight.
+func (p *Protocol) undoLostReply(ctx context.Context, r stock.Reservation) error {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), UndoTimeout)
 	defer cancel()
-	if u, err := p.Seats.Release(uctx, r); err == nil && u == stock.Released {
+	u, err := p.Seats.Release(uctx, r)
+	if err != nil {
+		p.observer().Undo("error")
+		return err
+	}
+	if u == stock.Released {
 		p.observer().Undo("released")
 	}
+	return nil
 }
 
 // refused reports whether err is the script saying no (not Redis failing).

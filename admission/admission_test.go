@@ -64,11 +64,12 @@ func TestAdmit(t *testing.T) {
 		{name: "sold out: nothing published", seats: fakeSeats{reserveErr: boxoffice.ErrSoldOut}, fresh: true, wantErr: boxoffice.ErrSoldOut},
 		{name: "replay: nothing published", seats: fakeSeats{admission: stock.Admission{ID: "B", Replay: true, State: stock.Acked}}, fresh: true, wantReplay: true},
 		{name: "lost reply of a fresh id: undone", seats: fakeSeats{reserveErr: redisDown, undo: stock.Released}, fresh: true, wantErr: boxoffice.ErrUnavailable, releases: 1},
-		{name: "lost reply of an old id: left to the sweeper", seats: fakeSeats{reserveErr: redisDown}, wantErr: boxoffice.ErrUnavailable},
+		{name: "lost reply of a fresh id, undo fails: in doubt", seats: fakeSeats{reserveErr: redisDown, undoErr: redisDown}, fresh: true, wantErr: boxoffice.ErrInDoubt, releases: 1},
+		{name: "lost reply of an old id: left to the sweeper", seats: fakeSeats{reserveErr: redisDown}, wantErr: boxoffice.ErrInDoubt},
 		{name: "publish fails: seat back", seats: fakeSeats{admission: stock.Admission{ID: "A"}, undo: stock.Released}, publishErr: kafka.ErrTimeout, fresh: true, wantErr: kafka.ErrTimeout, sent: 1, releases: 1},
 		{name: "publish fails, ack lost: stands", seats: fakeSeats{admission: stock.Admission{ID: "A"}, undo: stock.Kept}, publishErr: kafka.ErrTimeout, fresh: true, wantAck: true, sent: 1, releases: 1},
 		{name: "publish fails, already written: stands", seats: fakeSeats{admission: stock.Admission{ID: "A"}, undo: stock.Persisted}, publishErr: kafka.ErrTimeout, fresh: true, wantAck: true, sent: 1, releases: 1},
-		{name: "publish and undo fail", seats: fakeSeats{admission: stock.Admission{ID: "A"}, undoErr: redisDown}, publishErr: kafka.ErrTimeout, fresh: true, wantErr: redisDown, sent: 1, releases: 1},
+		{name: "publish and undo fail: in doubt", seats: fakeSeats{admission: stock.Admission{ID: "A"}, undoErr: redisDown}, publishErr: kafka.ErrTimeout, fresh: true, wantErr: boxoffice.ErrInDoubt, sent: 1, releases: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -83,6 +83,9 @@ func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservat
 		return r, false, fmt.Errorf("concert %d: %w", req.ConcertID, err)
 	case errors.Is(err, boxoffice.ErrAlreadyReserved):
 		return r, false, fmt.Errorf("member %d, concert %d: %w", req.MemberID, req.ConcertID, err)
+	case errors.Is(err, boxoffice.ErrInDoubt):
+		// The client needs the id to look it up.
+		return r, false, inDoubt{id: ev.ID, err: err}
 	}
 	return r, false, err
 }

@@ -38,6 +38,8 @@ func httpError(err error) (status int, code string) {
 		return http.StatusNotFound, "concert_not_found"
 	case errors.Is(err, boxoffice.ErrNotFound):
 		return http.StatusNotFound, "not_found"
+	case errors.Is(err, boxoffice.ErrInDoubt):
+		return http.StatusServiceUnavailable, "in_doubt"
 	case errors.Is(err, boxoffice.ErrLockTimeout):
 		return http.StatusServiceUnavailable, "lock_timeout"
 	case errors.Is(err, boxoffice.ErrUnavailable):
@@ -53,3 +55,13 @@ func httpError(err error) (status int, code string) {
 	}
 	return http.StatusInternalServerError, "internal"
 }
+
+// inDoubt carries the id of a reservation whose outcome is not known yet, for
+// the client to look up (GET /api/reservations/{id}).
+type inDoubt struct {
+	id  string
+	err error
+}
+
+func (e inDoubt) Error() string { return "reservation " + e.id + ": " + e.err.Error() }
+func (e inDoubt) Unwrap() error { return e.err }

@@ -338,7 +338,13 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 		msg = "internal error"
 	}
 	ctx.SetUserValue(errorCodeKey, code)
-	writeJSON(ctx, status, map[string]string{"error": code, "message": msg})
+	body := map[string]string{"error": code, "message": msg}
+	var doubt inDoubt
+	if errors.As(err, &doubt) {
+		body["reservationId"] = doubt.id
+		ctx.Response.Header.Set("Location", "/api/reservations/"+doubt.id)
+	}
+	writeJSON(ctx, status, body)
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
