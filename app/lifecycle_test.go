@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -446,5 +447,43 @@ func TestIdempotentRetryOfEndedReservation(t *testing.T) {
 		if r := s.reserve(1, c.member, c.key); r.Status != c.status || r.code() != c.code {
 			t.Errorf("retry with %s: %d %v, want %d %s", c.key, r.Status, r.Body, c.status, c.code)
 		}
+	}
+}
+
+// A transition the database refuses for good (here a trigger's SIGNAL, error
+// 1644, standing in for any non-transient failure) is dead-lettered with the
+// reason; it does not wedge its partition: the confirm behind it on the same
+// partition is applied (issue 12 e).
+func TestPoisonTransitionIsDeadLettered(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity, cfg.Members = 10, 10
+	cfg.HoldTTL = time.Minute
+	cfg.Partitions = 1 // both confirms on one partition, in order
+	s := newSystem(t, cfg, true)
+	ensureTopics(t, cfg)
+	poison, fine := s.reserve(1, 1, ""), s.reserve(1, 2, "")
+	s.waitStatus(poison.id(), "HELD", 10*time.Second)
+	s.waitStatus(fine.id(), "HELD", 10*time.Second)
+	if _, err := s.db.DB().Exec(`CREATE TRIGGER poison BEFORE UPDATE ON reservations FOR EACH ROW
+		IF NEW.id = '` + poison.id() + `' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned for the test'; END IF`); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []reply{poison, fine} {
+		if got := s.transition(r.id(), "confirm"); got.Status != 200 {
+			t.Fatalf("confirm: %d %v", got.Status, got.Body)
+		}
+	}
+	s.waitStatus(fine.id(), "CONFIRMED", 20*time.Second)
+	servicetest.Eventually(t, 20*time.Second, "the poisoned confirm in the DLQ", func() (bool, error) {
+		for _, m := range topicMessages(t, cfg, cfg.DLQTopic()) {
+			if string(m.Key) == poison.id() {
+				ev, err := event.Decode(m.Value)
+				return err == nil && ev.Type == event.Confirmed && strings.Contains(m.Header(kafka.HeaderReason), "poisoned"), fmt.Errorf("%s %v", m.Value, err)
+			}
+		}
+		return false, fmt.Errorf("not there")
+	})
+	if st := s.status(poison.id()); st != "HELD" {
+		t.Errorf("poisoned reservation %s, want HELD (its confirm waits in the DLQ)", st)
 	}
 }

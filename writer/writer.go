@@ -189,12 +189,8 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 		d, _ := ev.Type.Decision() // process sorted only transitions here
 		ts[i] = store.Transition{ID: ev.ID, To: d.Status()}
 	}
-	var applied []store.Applied
-	if err := retry(ctx, w.Log, "apply transitions", func() error {
-		var err error
-		applied, err = w.DB.ApplyTransitions(ctx, ts)
-		return err
-	}, store.Transient); err != nil {
+	applied, err := w.applyTransitions(ctx, ts, evs)
+	if err != nil {
 		return nil, err
 	}
 	settle := map[int64][]stock.Settlement{}
@@ -225,6 +221,47 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 		w.Metrics.returned.Add(float64(n))
 	}
 	return notes, nil
+}
+
+// applyTransitions applies ts, retrying transient errors. A batch that
+// fails for another reason is applied one transition at a time; one that
+// still fails is dead-lettered with the reason (as a reservation that cannot
+// be written is) and reported with no status, so its decision is settled
+// without returning a seat and the partition moves on: redelivering it would
+// fail forever and hold up everything behind it.
+func (w *Writer) applyTransitions(ctx context.Context, ts []store.Transition, evs []event.Event) ([]store.Applied, error) {
+	var applied []store.Applied
+	err := retry(ctx, w.Log, "apply transitions", func() error {
+		var err error
+		applied, err = w.DB.ApplyTransitions(ctx, ts)
+		return err
+	}, store.Transient)
+	if err == nil || ctx.Err() != nil {
+		return applied, err
+	}
+	w.Log.Warn("transitions failed; applying them one by one", "size", len(ts), "err", err)
+	applied = make([]store.Applied, len(ts))
+	for i := range ts {
+		var one []store.Applied
+		err := retry(ctx, w.Log, "apply transition", func() error {
+			var err error
+			one, err = w.DB.ApplyTransitions(ctx, ts[i:i+1])
+			return err
+		}, store.Transient)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			w.Log.Warn("transition dead-lettered", "id", ts[i].ID, "to", ts[i].To, "err", err)
+			if err := w.publishDLQ(ctx, evs[i].ID, evs[i].Encode(), map[string]string{kafka.HeaderReason: err.Error()}); err != nil {
+				return nil, err
+			}
+			applied[i] = store.Applied{ID: ts[i].ID}
+			continue
+		}
+		applied[i] = one[0]
+	}
+	return applied, nil
 }
 
 // notify publishes notifications concurrently (the producer batches them)
