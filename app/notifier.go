@@ -14,15 +14,18 @@ import (
 
 // Notifier is a running notifier process.
 type Notifier struct {
+	Addr     string // metrics listen address
 	Group    sarama.ConsumerGroup
 	Notifier *notifier.Notifier
-	// Metrics is not served yet: the notifier has no metrics address.
+	// Metrics are served on Addr.
 	Metrics *notifier.Metrics
+	metrics *metricsServer
 	log     *slog.Logger
 }
 
-// OpenNotifier checks the webhook, makes sure the notifications topic exists
-// and creates the consumer group; Run consumes.
+// OpenNotifier checks the webhook, makes sure the notifications topic exists,
+// creates the consumer group and listens on the metrics address; Run
+// consumes.
 func OpenNotifier(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Notifier, err error) {
 	n := &Notifier{log: log, Metrics: notifier.NewMetrics()}
 	defer func() {
@@ -50,6 +53,10 @@ func OpenNotifier(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *
 		return nil, err
 	}
 	n.Notifier = &notifier.Notifier{Topic: cfg.NotificationsTopic, Webhook: hook, Backoff: notifier.DefaultBackoff, Log: log, Metrics: n.Metrics}
+	if n.metrics, err = listenMetrics(cfg.NotifierMetricsAddr, n.Metrics.Registry); err != nil {
+		return nil, err
+	}
+	n.Addr = n.metrics.addr()
 	return n, nil
 }
 
@@ -57,11 +64,14 @@ func OpenNotifier(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *
 // not yet delivered stays unmarked for the next run.
 func (n *Notifier) Run(ctx context.Context) error {
 	if n.Notifier.Webhook != nil {
-		n.log.Info("notifier started", "topic", n.Notifier.Topic, "webhook", n.Notifier.Webhook.Where())
+		n.log.Info("notifier started", "topic", n.Notifier.Topic, "webhook", n.Notifier.Webhook.Where(), "metrics", n.Addr)
 	} else {
-		n.log.Info("notifier started; no webhook, logging notifications", "topic", n.Notifier.Topic)
+		n.log.Info("notifier started; no webhook, logging notifications", "topic", n.Notifier.Topic, "metrics", n.Addr)
 	}
-	return n.Notifier.Run(ctx, n.Group)
+	n.metrics.start()
+	err := n.Notifier.Run(ctx, n.Group)
+	n.metrics.stop()
+	return err
 }
 
 // Close leaves the group and releases the clients.
@@ -69,6 +79,9 @@ func (n *Notifier) Close() error {
 	var errs []error
 	if n.Group != nil {
 		errs = append(errs, n.Group.Close())
+	}
+	if n.metrics != nil {
+		n.metrics.close()
 	}
 	if n.Notifier != nil && n.Notifier.Webhook != nil {
 		n.Notifier.Webhook.CloseIdleConnections()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,76 @@ func TestNotifierProcess(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// TestNotifierServesMetrics scrapes the notifier's own /metrics (its
+// --metrics-addr) and finds every notifier metric, the delivered count
+// moving once a notification is logged (no webhook).
+func TestNotifierServesMetrics(t *testing.T) {
+	cfg := servicetest.Config(t)
+	name := servicetest.RandomHex(5)
+	cfg.NotificationsTopic = "notifications-t" + name
+	cfg.NotifierGroup = "notifier-t" + name
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := app.OpenNotifier(ctx, cfg, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+
+	p, err := kafka.NewProducer(cfg.KafkaBrokers, "notifier-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sent := event.Notification{V: event.Version, Type: event.Confirmed, ReservationID: "r-1", ConcertID: 1, MemberID: 2, At: time.Now().UTC()}
+	if err := p.Publish(ctx, kafka.Message{Topic: cfg.NotificationsTopic, Key: []byte(sent.ReservationID), Value: sent.Encode()}); err != nil {
+		t.Fatal(err)
+	}
+
+	const delivered = `boxoffice_notifier_delivered_total{type="confirmed"} 1`
+	var page string
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(page, delivered); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 20s on http://%s/metrics:\n%s", delivered, n.Addr, page)
+		}
+		page = get(t, "http://"+n.Addr+"/metrics")
+	}
+	for _, m := range []string{
+		"boxoffice_notifier_retries_total", "boxoffice_notifier_rejected_total", "boxoffice_notifier_undecodable_total",
+		"boxoffice_notifier_delivery_duration_seconds_bucket", "go_goroutines", "process_cpu_seconds_total",
+	} {
+		if !strings.Contains(page, "\n"+m) {
+			t.Errorf("/metrics has no %s", m)
+		}
+	}
+	if body := get(t, "http://"+n.Addr+"/healthz"); !strings.Contains(body, `"ok"`) {
+		t.Errorf("/healthz answered %q", body)
+	}
+}
+
+// get returns the body of a 200 answer to GET url.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(body)
 }
 
 // TestNotifierProcessBadWebhook fails at start-up, before touching Kafka.

@@ -3,14 +3,10 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/kafka"
@@ -29,8 +25,7 @@ type Writer struct {
 	Writer   *writer.Writer
 	Sweeper  *writer.Sweeper
 	Expirer  *writer.Expirer
-	http     *http.Server
-	ln       net.Listener
+	metrics  *metricsServer
 	log      *slog.Logger
 	// debugAddr serves pprof when set.
 	debugAddr string
@@ -72,17 +67,10 @@ func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Wr
 	w.Expirer = &writer.Expirer{Stock: w.Stock, Producer: w.Producer, Topic: cfg.Topic, Interval: 25 * time.Millisecond,
 		Grace: cfg.InflightGrace, Log: log, Metrics: metrics}
 	w.Sweeper = &writer.Sweeper{Stock: w.Stock, Producer: w.Producer, Topic: cfg.Topic, Grace: cfg.InflightGrace, Log: log, Metrics: metrics}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(rw, `{"status":"ok"}`)
-	})
-	w.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	if w.ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err)
+	if w.metrics, err = listenMetrics(cfg.MetricsAddr, metrics.Registry); err != nil {
+		return nil, err
 	}
-	w.Addr = w.ln.Addr().String()
+	w.Addr = w.metrics.addr()
 	return w, nil
 }
 
@@ -91,13 +79,11 @@ func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Wr
 func (w *Writer) Run(ctx context.Context) error {
 	w.log.Info("writer started", "metrics", w.Addr)
 	serveDebug(ctx, w.debugAddr, w.log)
-	go w.http.Serve(w.ln)
+	w.metrics.start()
 	go w.Sweeper.Run(ctx)
 	go w.Expirer.Run(ctx)
 	err := w.Writer.Run(ctx, w.Group)
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	w.http.Shutdown(sctx)
+	w.metrics.stop()
 	return err
 }
 
@@ -107,8 +93,8 @@ func (w *Writer) Close() error {
 	if w.Group != nil {
 		errs = append(errs, w.Group.Close())
 	}
-	if w.ln != nil {
-		w.ln.Close()
+	if w.metrics != nil {
+		w.metrics.close()
 	}
 	if w.Producer != nil {
 		errs = append(errs, w.Producer.Close())

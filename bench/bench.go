@@ -243,13 +243,12 @@ func (r *runner) probe(name string) (skipReason string) {
 	return ""
 }
 
-// loadDuration is how long the reservers of a closed-model run go on.
+// closedDuration is how long the reservers of a closed-model run go on.
 func (o *options) closedDuration() time.Duration { return 2*o.Ramp + o.Hold }
 
 // strategy runs the scenario's load against one strategy: probe, reset, load,
 // drain, audit.
 func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, error) {
-	o := r.o
 	sr := StrategyResult{
 		Name:           name,
 		ExpectedUnsafe: name == strategyUnsafe,
@@ -269,76 +268,21 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 		return sr, fmt.Errorf("%s: %w", name, err)
 	}
 
-	capacity := int64(o.Concerts) * int64(o.Capacity)
-	rec := newRecorder(capacity)
-	l := &load{c: r.c, rec: rec, seed: o.Seed, limit: o.Requests}
-	switch o.Scenario {
-	case scenarioCompare, scenarioRush:
-		l.next = orderedPicker(name, o.Concerts, r.members)
-		l.limit = capAt(o.Requests, int64(o.Members))
-	case scenarioRamp:
-		l.next = randomPicker(name, o.Concerts, o.Members)
-	case scenarioIsolation:
-		l.next = sequentialPicker(name, o.Concerts)
-		l.limit = capAt(o.Requests, int64(o.Members))
-	}
-	if o.Scenario == scenarioRush {
-		stop := make(chan struct{})
-		l.stop = stop
-		rec.onResult = soldOutWatcher(o.Concerts, stop)
-	}
-
+	capacity := int64(r.o.Concerts) * int64(r.o.Capacity)
+	l := r.reservers(name, capacity)
 	var smp *sampler
 	if r.env != nil {
-		smp = startSampler(ctx, r.env, o.Concerts, o.AuditEvery)
+		smp = startSampler(ctx, r.env, r.o.Concerts, r.o.AuditEvery)
 	}
-	label := o.Scenario + " " + name
-	switch {
-	case r.warming:
-		label += " (warm-up, not measured)"
-	case o.Rounds > 1:
-		label += fmt.Sprintf(" (round %d/%d)", r.round, o.Rounds)
-	}
-	prog := startProgress(r.status, label, rec)
-	var victims *recorder
-	var wg sync.WaitGroup
-	reserversDone := make(chan struct{})
-	if o.Scenario == scenarioIsolation && !r.warming {
-		// The victims start victim-delay after the reservers and stop with
-		// them (the reservers stop early when they run out of members).
-		victims = newRecorder(0)
-		vl := &load{c: r.c, rec: victims, seed: o.Seed + 1, next: victimPicker(o.Members), stop: reserversDone}
-		wg.Go(func() {
-			runClosed(ctx, vl, []stage{{o.VictimDelay, 0}, {0, o.Victims}, {o.closedDuration() - o.VictimDelay, o.Victims}})
-		})
-	}
-	switch {
-	case o.Model == modelOpen:
-		d := o.Duration
-		if r.warming {
-			d = o.Warmup
-		}
-		r.c.warm(o.MaxInFlight)
-		runOpen(ctx, l, o.Rate, d, o.MaxInFlight)
-	case r.warming:
-		runClosed(ctx, l, []stage{{0, o.VUs}, {o.Warmup, o.VUs}})
-	default:
-		runClosed(ctx, l, rampStages(o.VUs, o.Ramp, o.Hold))
-	}
-	close(reserversDone)
-	wg.Wait()
+	prog := startProgress(r.status, r.label(name), l.rec)
+	victims := r.drive(ctx, l)
 	loadEnd := time.Now()
 	prog.end()
 
-	st := rec.stats()
+	st := l.rec.stats()
 	fillLoad(&sr, st)
-	if l.limit > 0 && st.sent >= l.limit && o.Model == modelClosed {
-		sr.Notes = append(sr.Notes, fmt.Sprintf("stopped at the cap of %d requests (--requests, or --members: one reservation per member)", l.limit))
-	}
-	if st.dropped > 0 {
-		sr.Notes = append(sr.Notes, fmt.Sprintf("%d requests dropped: --max-inflight %d outstanding was reached (the server fell behind the arrival rate)", st.dropped, o.MaxInFlight))
-	}
-	if o.Scenario == scenarioRush {
+	sr.Notes = append(sr.Notes, r.loadNotes(st, l.limit)...)
+	if r.o.Scenario == scenarioRush {
 		sr.SellOut = sellOut(st, capacity)
 	}
 	if victims != nil {
@@ -353,6 +297,96 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 		}
 	}
 	return sr, nil
+}
+
+// reservers is the scenario's load on one strategy: who reserves what, how
+// many requests at most, and (rush) the stop when every concert is sold out.
+func (r *runner) reservers(name string, capacity int64) *load {
+	o := r.o
+	l := &load{c: r.c, rec: newRecorder(capacity), seed: o.Seed, limit: o.Requests}
+	switch o.Scenario {
+	case scenarioCompare, scenarioRush:
+		l.next = orderedPicker(name, o.Concerts, r.members)
+		l.limit = capAt(o.Requests, int64(o.Members))
+	case scenarioRamp:
+		l.next = randomPicker(name, o.Concerts, o.Members)
+	case scenarioIsolation:
+		l.next = sequentialPicker(name, o.Concerts)
+		l.limit = capAt(o.Requests, int64(o.Members))
+	}
+	if o.Scenario == scenarioRush {
+		stop := make(chan struct{})
+		l.stop = stop
+		l.rec.onResult = soldOutWatcher(o.Concerts, stop)
+	}
+	return l
+}
+
+// label names the run in the progress line.
+func (r *runner) label(name string) string {
+	label := r.o.Scenario + " " + name
+	switch {
+	case r.warming:
+		label += " (warm-up, not measured)"
+	case r.o.Rounds > 1:
+		label += fmt.Sprintf(" (round %d/%d)", r.round, r.o.Rounds)
+	}
+	return label
+}
+
+// drive runs the reservers' load to its end and, in a measured isolation
+// run, the victims beside it. It returns the victims' recorder, nil when
+// there were none.
+func (r *runner) drive(ctx context.Context, l *load) *recorder {
+	o := r.o
+	var victims *recorder
+	var wg sync.WaitGroup
+	reserversDone := make(chan struct{})
+	if o.Scenario == scenarioIsolation && !r.warming {
+		// The victims start victim-delay after the reservers and stop with
+		// them (the reservers stop early when they run out of members).
+		victims = newRecorder(0)
+		vl := &load{c: r.c, rec: victims, seed: o.Seed + 1, next: victimPicker(o.Members), stop: reserversDone}
+		wg.Go(func() {
+			runClosed(ctx, vl, []stage{{o.VictimDelay, 0}, {0, o.Victims}, {o.closedDuration() - o.VictimDelay, o.Victims}})
+		})
+	}
+	r.runModel(ctx, l)
+	close(reserversDone)
+	wg.Wait()
+	return victims
+}
+
+// runModel runs l in the chosen model: open at --rate, or closed with the
+// ramp (the warm-up holds the full VUs instead).
+func (r *runner) runModel(ctx context.Context, l *load) {
+	o := r.o
+	switch {
+	case o.Model == modelOpen:
+		d := o.Duration
+		if r.warming {
+			d = o.Warmup
+		}
+		r.c.warm(o.MaxInFlight)
+		runOpen(ctx, l, o.Rate, d, o.MaxInFlight)
+	case r.warming:
+		runClosed(ctx, l, []stage{{0, o.VUs}, {o.Warmup, o.VUs}})
+	default:
+		runClosed(ctx, l, rampStages(o.VUs, o.Ramp, o.Hold))
+	}
+}
+
+// loadNotes says what cut the load short: the request cap (closed model) or
+// requests dropped at --max-inflight.
+func (r *runner) loadNotes(st loadStats, limit int64) []string {
+	var notes []string
+	if limit > 0 && st.sent >= limit && r.o.Model == modelClosed {
+		notes = append(notes, fmt.Sprintf("stopped at the cap of %d requests (--requests, or --members: one reservation per member)", limit))
+	}
+	if st.dropped > 0 {
+		notes = append(notes, fmt.Sprintf("%d requests dropped: --max-inflight %d outstanding was reached (the server fell behind the arrival rate)", st.dropped, r.o.MaxInFlight))
+	}
+	return notes
 }
 
 // settle waits for the writer to catch up and audits.

@@ -63,6 +63,10 @@ type Config struct {
 	WebhookURL     string
 	WebhookTimeout time.Duration
 	NotifierGroup  string
+	// NotifierMetricsAddr is the notifier's --metrics-addr: a field of its
+	// own so that its default differs from the writer's, which may run on
+	// the same host.
+	NotifierMetricsAddr string
 
 	// Seed.
 	Concerts   int
@@ -104,6 +108,10 @@ func Default() Config {
 		Capacity:           100,
 		Members:            1000,
 		Partitions:         4,
+
+		// Next to the writer's 9091, clear of Prometheus (9090) and of
+		// Kafka's broker and controller (9092, 9093).
+		NotifierMetricsAddr: ":9094",
 	}
 }
 
@@ -168,6 +176,9 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.StringVar(&c.WebhookURL, "webhook-url", c.WebhookURL, "notifier: POST each notification here as JSON (retried with backoff); empty logs them instead")
 		fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "notifier: timeout of one webhook call")
 		fs.StringVar(&c.NotifierGroup, "notifier-group", c.NotifierGroup, "notifier: Kafka consumer group")
+		// The writer's flag name, for the same job; no subcommand takes both
+		// groups (the flag would be defined twice).
+		fs.StringVar(&c.NotifierMetricsAddr, "metrics-addr", c.NotifierMetricsAddr, "HTTP address of the notifier's /metrics and /healthz")
 	}
 	if groups&MySQL != 0 {
 		fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MySQL DSN (go-sql-driver format)")

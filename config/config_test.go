@@ -81,12 +81,16 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := config.Default()
-	fs := flag.NewFlagSet("all", flag.ContinueOnError)
-	config.Register(fs, &c, config.Redis|config.Kafka|config.MySQL|config.Gateway|config.Writer|config.Seed|config.Notifier|config.Holds)
-	fs.VisitAll(func(f *flag.Flag) {
-		row := "| `--" + f.Name + "` | `" + config.EnvName(f.Name) + "` |"
-		if !strings.Contains(string(readme), row) {
-			t.Errorf("README has no row starting %s", row)
-		}
-	})
+	// The notifier's group apart: its --metrics-addr is the writer's flag
+	// name on a field of its own.
+	for _, groups := range []int{config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds, config.Notifier} {
+		fs := flag.NewFlagSet("all", flag.ContinueOnError)
+		config.Register(fs, &c, groups)
+		fs.VisitAll(func(f *flag.Flag) {
+			row := "| `--" + f.Name + "` | `" + config.EnvName(f.Name) + "` |"
+			if !strings.Contains(string(readme), row) {
+				t.Errorf("README has no row starting %s", row)
+			}
+		})
+	}
 }

@@ -350,21 +350,21 @@ func subcommandGroups(t *testing.T) map[string]int {
 			if !ok {
 				continue
 			}
+			// Each element is {"name", groups, help, run}.
 			for _, el := range lit.Elts {
-				kv, ok := el.(*ast.KeyValueExpr)
+				val, ok := el.(*ast.CompositeLit)
+				if !ok || len(val.Elts) < 2 {
+					continue
+				}
+				name, ok := val.Elts[0].(*ast.BasicLit)
 				if !ok {
 					continue
 				}
-				key, ok := kv.Key.(*ast.BasicLit)
-				val, ok2 := kv.Value.(*ast.CompositeLit)
-				if !ok || !ok2 || len(val.Elts) == 0 {
-					continue
-				}
-				sub, err := strconv.Unquote(key.Value)
+				sub, err := strconv.Unquote(name.Value)
 				if err != nil {
 					continue
 				}
-				g, err := eval(val.Elts[0])
+				g, err := eval(val.Elts[1])
 				if err != nil {
 					t.Fatalf("%s: subcommand %q: %v", path, sub, err)
 				}

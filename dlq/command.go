@@ -62,21 +62,51 @@ as for the other commands, BOX_* variables included).
 // os.Getenv outside tests. Help and usage errors are printed to out.
 func Parse(args []string, getenv func(string) string, out io.Writer) (Command, error) {
 	c := Command{Config: config.Default(), Timeout: DefaultTimeout, Limit: 100}
+	if len(args) > 0 {
+		c.Action = args[0]
+	}
+	if err := checkAction(args, out); err != nil {
+		return c, err
+	}
+	fs := c.flagSet(out)
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("dlq %s: unexpected arguments: %q", c.Action, fs.Args())
+	}
+	if err := config.ApplyEnv(fs, getenv); err != nil {
+		return c, err
+	}
+	if err := c.Config.Validate(); err != nil {
+		return c, err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return c, c.check(given)
+}
+
+// checkAction accepts a known action as the first argument; otherwise, and
+// for help, it prints the usage to out.
+func checkAction(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(out, Usage)
-		return c, errors.New("dlq: missing action: list, show or replay")
+		return errors.New("dlq: missing action: list, show or replay")
 	}
-	c.Action = args[0]
-	switch c.Action {
+	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, Usage)
-		return c, flag.ErrHelp
+		return flag.ErrHelp
 	case List, Show, Replay:
+		return nil
 	default:
 		fmt.Fprint(out, Usage)
-		return c, fmt.Errorf("dlq: unknown action %q: list, show or replay", c.Action)
+		return fmt.Errorf("dlq: unknown action %q: list, show or replay", args[0])
 	}
+}
 
+// flagSet is the flags of c's action, parsed into c.
+func (c *Command) flagSet(out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("boxoffice dlq "+c.Action, flag.ContinueOnError)
 	fs.SetOutput(out)
 	config.Register(fs, &c.Config, Groups)
@@ -106,21 +136,12 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Command, e
 	if c.Action == Replay {
 		fs.StringVar(&c.ValueFile, "value-file", "", "replay the contents of this file (the fixed event) instead of the message's value")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("dlq %s: unexpected arguments: %q", c.Action, fs.Args())
-	}
-	if err := config.ApplyEnv(fs, getenv); err != nil {
-		return c, err
-	}
-	if err := c.Config.Validate(); err != nil {
-		return c, err
-	}
+	return fs
+}
 
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+// check reports every problem of a parsed command at once; given holds the
+// flags set on the command line.
+func (c *Command) check(given map[string]bool) error {
 	var errs []error
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout must be positive, got %s", c.Timeout))
@@ -139,7 +160,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Command, e
 		errs = append(errs, errors.New("--value-file must name a file"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return c, fmt.Errorf("dlq %s: %w", c.Action, err)
+		return fmt.Errorf("dlq %s: %w", c.Action, err)
 	}
-	return c, nil
+	return nil
 }

@@ -8,8 +8,7 @@ import (
 )
 
 // Metrics of one notifier process, all under boxoffice_notifier_, on a
-// registry of their own (nothing serves it yet: there is no notifier metrics
-// address).
+// registry of their own (served on the notifier's --metrics-addr).
 type Metrics struct {
 	Registry *prometheus.Registry
 

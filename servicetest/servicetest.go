@@ -51,6 +51,7 @@ func Config(t testing.TB) config.Config {
 	cfg.NotificationsTopic = "notifications-" + name
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MetricsAddr = "127.0.0.1:0"
+	cfg.NotifierMetricsAddr = "127.0.0.1:0"
 	cfg.Partitions = 2
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

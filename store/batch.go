@@ -52,28 +52,62 @@ const insertChunk = 2000
 // ApplyBatch writes a batch of accepted reservations in one transaction,
 // idempotent on the reservation id: a redelivered reservation is reported with
 // the outcome it had the first time and written again never. A reservation
-// with ExpiresAt becomes HELD until then; any other becomes status (with
-// expiresAt, usually CONFIRMED and nil).
-func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status boxoffice.Status, expiresAt *time.Time) (Outcome, error) {
+// with ExpiresAt becomes HELD until then; any other becomes CONFIRMED.
+func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation) (Outcome, error) {
 	out := Outcome{Reasons: map[string]string{}}
 	if len(batch) == 0 {
 		return out, nil
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if ok, err := s.applyFresh(ctx, batch, status, expiresAt); err != nil {
+	if ok, err := s.applyFresh(ctx, batch); err != nil {
 		return out, err
 	} else if ok {
 		out.Written = batch
 		return out, nil
 	}
+	return s.applyCareful(ctx, batch)
+}
+
+// applyCareful is ApplyBatch when the fast path was refused: it looks before
+// it writes and decides each reservation on its own, so that only the ones
+// that cannot be active fail.
+func (s *Store) applyCareful(ctx context.Context, batch []NewReservation) (Outcome, error) {
+	out := Outcome{Reasons: map[string]string{}}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return out, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 
-	// 1. Reservations already written by an earlier delivery keep their outcome.
+	existing, err := existingOutcomes(ctx, tx, batch)
+	if err != nil {
+		return out, err
+	}
+	fresh, concerts := splitRedelivered(batch, existing, &out)
+	if len(fresh) > 0 {
+		remaining, err := lockRemaining(ctx, tx, concerts)
+		if err != nil {
+			return out, err
+		}
+		holding, err := activeMembers(ctx, tx, fresh)
+		if err != nil {
+			return out, err
+		}
+		rows, taken := decide(fresh, remaining, holding, &out)
+		if err := writeDecided(ctx, tx, rows, concerts, taken); err != nil {
+			return out, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return out, fmt.Errorf("commit: %w", err)
+	}
+	return out, nil
+}
+
+// existingOutcomes reads the status of every reservation of the batch that an
+// earlier delivery already wrote.
+func existingOutcomes(ctx context.Context, tx *sqlx.Tx, batch []NewReservation) (map[string]boxoffice.Status, error) {
 	ids := make([]string, len(batch))
 	for i, r := range batch {
 		ids[i] = r.ID
@@ -88,14 +122,17 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 		existing[id] = st
 		return nil
 	}); err != nil {
-		return out, fmt.Errorf("existing reservations: %w", err)
+		return nil, fmt.Errorf("existing reservations: %w", err)
 	}
+	return existing, nil
+}
 
-	// 2. Lock the concerts and read their remaining seats.
+// splitRedelivered reports each redelivered reservation in out with the
+// outcome it had the first time, and returns the rest (each id once) with
+// their concerts in the order first seen.
+func splitRedelivered(batch []NewReservation, existing map[string]boxoffice.Status, out *Outcome) (fresh []NewReservation, concerts []int64) {
 	seen := map[string]bool{}
-	var fresh []NewReservation
-	var concertIDs []int64
-	perConcert := map[int64]int64{}
+	seenConcert := map[int64]bool{}
 	for _, r := range batch {
 		if seen[r.ID] {
 			continue // the same event twice in one batch
@@ -111,17 +148,20 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 			}
 			continue
 		}
-		if _, ok := perConcert[r.ConcertID]; !ok {
-			concertIDs = append(concertIDs, r.ConcertID)
+		if !seenConcert[r.ConcertID] {
+			seenConcert[r.ConcertID] = true
+			concerts = append(concerts, r.ConcertID)
 		}
-		perConcert[r.ConcertID]++
 		fresh = append(fresh, r)
 	}
-	if len(fresh) == 0 {
-		return out, tx.Commit()
-	}
+	return fresh, concerts
+}
+
+// lockRemaining locks the concerts' rows until the transaction ends and reads
+// their remaining seats. A concert that is gone has no entry.
+func lockRemaining(ctx context.Context, tx *sqlx.Tx, concerts []int64) (map[int64]int64, error) {
 	remaining := map[int64]int64{}
-	if err := selectIn(ctx, tx, `SELECT id, remaining FROM concerts WHERE id IN (?) FOR UPDATE`, concertIDs, func(rows *sqlx.Rows) error {
+	if err := selectIn(ctx, tx, `SELECT id, remaining FROM concerts WHERE id IN (?) FOR UPDATE`, concerts, func(rows *sqlx.Rows) error {
 		var id, n int64
 		if err := rows.Scan(&id, &n); err != nil {
 			return err
@@ -129,12 +169,19 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 		remaining[id] = n
 		return nil
 	}); err != nil {
-		return out, fmt.Errorf("lock concerts: %w", err)
+		return nil, fmt.Errorf("lock concerts: %w", err)
 	}
+	return remaining, nil
+}
 
-	// 3. Members who already hold an active seat (only if Redis forgot them).
-	type pair struct{ c, m int64 }
-	holding := map[pair]bool{}
+// concertMember is a member at a concert: the UNIQUE (concert_id,
+// active_member) key allows one active reservation per pair.
+type concertMember struct{ concert, member int64 }
+
+// activeMembers finds the members of fresh who already hold an active seat
+// for their concert, which only happens if Redis forgot them.
+func activeMembers(ctx context.Context, tx *sqlx.Tx, fresh []NewReservation) (map[concertMember]bool, error) {
+	holding := map[concertMember]bool{}
 	pairs := make([]any, 0, 2*len(fresh))
 	var tuples []string
 	for _, r := range fresh {
@@ -145,22 +192,27 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 		end := min(start+insertChunk, len(tuples))
 		rows, err := tx.QueryxContext(ctx, `SELECT concert_id, active_member FROM reservations WHERE (concert_id, active_member) IN (`+strings.Join(tuples[start:end], ",")+`)`, pairs[2*start:2*end]...)
 		if err != nil {
-			return out, fmt.Errorf("active members: %w", err)
+			return nil, fmt.Errorf("active members: %w", err)
 		}
 		for rows.Next() {
-			var p pair
-			if err := rows.Scan(&p.c, &p.m); err != nil {
+			var p concertMember
+			if err := rows.Scan(&p.concert, &p.member); err != nil {
 				rows.Close()
-				return out, fmt.Errorf("active members: %w", err)
+				return nil, fmt.Errorf("active members: %w", err)
 			}
 			holding[p] = true
 		}
 		if err := rows.Close(); err != nil {
-			return out, fmt.Errorf("active members: %w", err)
+			return nil, fmt.Errorf("active members: %w", err)
 		}
 	}
+	return holding, nil
+}
 
-	// 4. Decide each fresh reservation; the database's own count is the last guard.
+// decide settles each fresh reservation, recording it in out, and returns the
+// rows to insert and the seats taken per concert. The database's own count is
+// the last guard: no concert gives more than its remaining seats.
+func decide(fresh []NewReservation, remaining map[int64]int64, holding map[concertMember]bool, out *Outcome) ([]row, map[int64]int64) {
 	taken := map[int64]int64{}
 	var rows []row
 	for _, r := range fresh {
@@ -169,7 +221,7 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 		switch {
 		case !ok:
 			reason = ReasonConcertGone
-		case holding[pair{r.ConcertID, r.MemberID}]:
+		case holding[concertMember{r.ConcertID, r.MemberID}]:
 			reason = ReasonDuplicate
 		case taken[r.ConcertID] >= left:
 			reason = ReasonNoSeat
@@ -180,33 +232,40 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 			rows = append(rows, row{r, boxoffice.StatusFailed, nil, reason})
 			continue
 		}
-		holding[pair{r.ConcertID, r.MemberID}] = true
+		holding[concertMember{r.ConcertID, r.MemberID}] = true
 		taken[r.ConcertID]++
 		out.Written = append(out.Written, r)
-		if r.ExpiresAt != nil {
-			rows = append(rows, row{r, boxoffice.StatusHeld, r.ExpiresAt, ""})
-		} else {
-			rows = append(rows, row{r, status, expiresAt, ""})
-		}
+		rows = append(rows, activeRow(r))
 	}
+	return rows, taken
+}
 
-	// 5. Insert; ON DUPLICATE KEY UPDATE (not INSERT IGNORE, which would also
-	// hide data errors) makes a repeated id a no-op.
+// writeDecided inserts the decided rows and takes their seats from the
+// concerts, in the order the concerts were locked. ON DUPLICATE KEY UPDATE
+// (not INSERT IGNORE, which would also hide data errors) makes a repeated id
+// a no-op.
+func writeDecided(ctx context.Context, tx *sqlx.Tx, rows []row, concerts []int64, taken map[int64]int64) error {
 	if err := insertRows(ctx, tx, rows, ` ON DUPLICATE KEY UPDATE id = id`); err != nil {
-		return out, err
+		return err
 	}
-	for _, c := range concertIDs {
+	for _, c := range concerts {
 		if taken[c] == 0 {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE concerts SET remaining = remaining - ? WHERE id = ?`, taken[c], c); err != nil {
-			return out, fmt.Errorf("update remaining of concert %d: %w", c, err)
+			return fmt.Errorf("update remaining of concert %d: %w", c, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return out, fmt.Errorf("commit: %w", err)
+	return nil
+}
+
+// activeRow is the row of a reservation that takes its seat: HELD until
+// ExpiresAt when it awaits payment, CONFIRMED otherwise.
+func activeRow(r NewReservation) row {
+	if r.ExpiresAt != nil {
+		return row{r, boxoffice.StatusHeld, r.ExpiresAt, ""}
 	}
-	return out, nil
+	return row{r, boxoffice.StatusConfirmed, nil, ""}
 }
 
 // applyFresh is ApplyBatch for the batch a rush produces: every reservation
@@ -217,13 +276,12 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation, status b
 // updates no row. Any of those rolls back and returns ok=false, and the
 // careful path decides row by row. On the hot path this saves three
 // statements (two of them a lookup per row) per batch.
-func (s *Store) applyFresh(ctx context.Context, batch []NewReservation, status boxoffice.Status, expiresAt *time.Time) (ok bool, err error) {
-	type pair struct{ c, m int64 }
+func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool, err error) {
 	seenID := make(map[string]bool, len(batch))
-	seenMember := make(map[pair]bool, len(batch))
+	seenMember := make(map[concertMember]bool, len(batch))
 	perConcert := map[int64]int64{}
 	for _, r := range batch {
-		p := pair{r.ConcertID, r.MemberID}
+		p := concertMember{r.ConcertID, r.MemberID}
 		if seenID[r.ID] || seenMember[p] {
 			return false, nil // decided row by row
 		}
@@ -255,10 +313,7 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation, status b
 	}
 	rows := make([]row, len(batch))
 	for i, r := range batch {
-		rows[i] = row{r, status, expiresAt, ""}
-		if r.ExpiresAt != nil {
-			rows[i] = row{r, boxoffice.StatusHeld, r.ExpiresAt, ""}
-		}
+		rows[i] = activeRow(r)
 	}
 	if err := insertRows(ctx, tx, rows, ""); refused(err) {
 		return false, nil // written before, or a member's second seat

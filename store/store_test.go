@@ -54,7 +54,7 @@ func TestApplyBatch(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			db := newStore(t, 1, c.capacity)
 			for delivery := 1; delivery <= 2; delivery++ {
-				out, err := db.ApplyBatch(ctx, c.batch, boxoffice.StatusConfirmed, nil)
+				out, err := db.ApplyBatch(ctx, c.batch)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -99,7 +99,7 @@ func TestCheckConstraintIsTheLastGuard(t *testing.T) {
 func TestSeedIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	db := newStore(t, 2, 10)
-	db.ApplyBatch(ctx, []store.NewReservation{nr("A", 1, 1)}, boxoffice.StatusConfirmed, nil)
+	db.ApplyBatch(ctx, []store.NewReservation{nr("A", 1, 1)})
 	if err := db.SeedConcerts(ctx, 2, 10, false); err != nil {
 		t.Fatal(err)
 	}

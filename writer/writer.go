@@ -308,7 +308,7 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation, arrive
 	var out store.Outcome
 	err := retry(ctx, w.Log, "write batch", func() error {
 		var err error
-		out, err = w.DB.ApplyBatch(ctx, batch, boxoffice.StatusConfirmed, nil)
+		out, err = w.DB.ApplyBatch(ctx, batch)
 		return err
 	}, store.Transient)
 	if err == nil || ctx.Err() != nil {
@@ -320,7 +320,7 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation, arrive
 		var one store.Outcome
 		err := retry(ctx, w.Log, "write reservation", func() error {
 			var err error
-			one, err = w.DB.ApplyBatch(ctx, []store.NewReservation{r}, boxoffice.StatusConfirmed, nil)
+			one, err = w.DB.ApplyBatch(ctx, []store.NewReservation{r})
 			return err
 		}, store.Transient)
 		if ctx.Err() != nil {

@@ -10,20 +10,25 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/config"
 )
 
+// command is a subcommand that takes the shared configuration flags of its
+// groups. help is its line in the usage.
 type command struct {
+	name   string
 	groups int
 	help   string
 	run    func(ctx context.Context, cfg config.Config, log *slog.Logger) error
 }
 
-var commands = map[string]command{
-	"gateway": {config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+// commands, in the order the usage lists them.
+var commands = []command{
+	{"gateway", config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g, err := app.OpenGateway(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -31,7 +36,7 @@ var commands = map[string]command{
 		defer g.Close()
 		return g.Run(ctx)
 	}},
-	"writer": {config.Redis | config.Kafka | config.MySQL | config.Writer, "consume reservation events into MySQL", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	{"writer", config.Redis | config.Kafka | config.MySQL | config.Writer, "consume reservation events into MySQL", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		w, err := app.OpenWriter(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -39,7 +44,7 @@ var commands = map[string]command{
 		defer w.Close()
 		return w.Run(ctx)
 	}},
-	"notifier": {config.Kafka | config.Notifier, "deliver user notifications to a webhook (or the log)", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	{"notifier", config.Kafka | config.Notifier, "deliver user notifications to a webhook (or the log)", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		n, err := app.OpenNotifier(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -47,8 +52,22 @@ var commands = map[string]command{
 		defer n.Close()
 		return n.Run(ctx)
 	}},
-	"migrate": {config.MySQL, "create or update the MySQL schema", app.Migrate},
-	"seed":    {config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
+	{"migrate", config.MySQL, "create or update the MySQL schema", app.Migrate},
+	{"seed", config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
+}
+
+// tool is a subcommand that parses its own flags.
+type tool struct {
+	name string
+	help string
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error
+}
+
+// tools, listed after the commands.
+var tools = []tool{
+	{"bench", "drive a running gateway and report (see boxoffice bench -h)", runBench},
+	{"dev", "everything in one process, nothing installed (see boxoffice dev -h)", runDev},
+	{"dlq", "list, show and replay dead-lettered messages (see boxoffice dlq -h)", runDLQ},
 }
 
 func main() {
@@ -69,20 +88,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	name := args[0]
-	if name == "bench" {
-		return runBench(ctx, args[1:], stdout, stderr, log)
+	if i := slices.IndexFunc(tools, func(t tool) bool { return t.name == name }); i >= 0 {
+		return tools[i].run(ctx, args[1:], stdout, stderr, log)
 	}
-	if name == "dlq" {
-		return runDLQ(ctx, args[1:], stdout, stderr, log)
-	}
-	if name == "dev" {
-		return runDev(ctx, args[1:], stdout, stderr, log)
-	}
-	cmd, ok := commands[name]
-	if !ok {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
 		usage(stderr)
 		return fmt.Errorf("unknown command %q", name)
 	}
+	cmd := commands[i]
 	cfg, err := config.Parse(name, cmd.groups, args[1:], os.Getenv, stderr)
 	if err != nil {
 		return err
@@ -92,18 +106,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: boxoffice <command> [flags]
-
-commands:
-  gateway   serve the HTTP API
-  writer    consume reservation events into MySQL
-  notifier  deliver user notifications to a webhook (or the log)
-  migrate   create or update the MySQL schema
-  seed      create concerts, members, stock and topics
-  bench     drive a running gateway and report (see boxoffice bench -h)
-  dev       everything in one process, nothing installed (see boxoffice dev -h)
-  dlq       list, show and replay dead-lettered messages (see boxoffice dlq -h)
-
+	fmt.Fprint(w, "usage: boxoffice <command> [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.help)
+	}
+	for _, t := range tools {
+		fmt.Fprintf(w, "  %-9s %s\n", t.name, t.help)
+	}
+	fmt.Fprint(w, `
 Every flag can also be set with BOX_<FLAG> (--http-addr → BOX_HTTP_ADDR);
 a flag on the command line wins. boxoffice <command> -h lists the flags.
 `)

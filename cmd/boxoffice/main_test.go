@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestUsageListsEachSubcommandWithItsHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]string{}
+	for _, c := range commands {
+		lines[c.name] = c.help
+	}
+	for _, tl := range tools {
+		lines[tl.name] = tl.help
+	}
+	for name, help := range lines {
+		if !strings.Contains(stdout.String(), "  "+name+" ") || !strings.Contains(stdout.String(), " "+help+"\n") {
+			t.Errorf("usage does not list %s (%q):\n%s", name, help, stdout.String())
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"nosuch"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), `unknown command "nosuch"`) {
+		t.Fatalf("err = %v, want unknown command", err)
+	}
+	if !strings.Contains(stderr.String(), "usage: boxoffice") {
+		t.Fatalf("no usage on stderr:\n%s", stderr.String())
+	}
+}
