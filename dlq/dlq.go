@@ -19,12 +19,13 @@ import (
 	"github.com/boxoffice/boxoffice/kafka"
 )
 
-// Header names the writer sets on a dead-lettered message.
+// Header names the writer sets on a dead-lettered message: kafka's, the
+// one list the producer and the reader share.
 const (
-	HeaderReason          = "reason"
-	HeaderSourceTopic     = "source-topic"
-	HeaderSourcePartition = "source-partition"
-	HeaderSourceOffset    = "source-offset"
+	HeaderReason          = kafka.HeaderReason
+	HeaderSourceTopic     = kafka.HeaderSourceTopic
+	HeaderSourcePartition = kafka.HeaderSourcePartition
+	HeaderSourceOffset    = kafka.HeaderSourceOffset
 )
 
 // ErrNoTopic means the topic does not exist: nothing was ever dead-lettered

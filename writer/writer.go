@@ -14,7 +14,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/kafka"
 	"github.com/boxoffice/boxoffice/stock"
