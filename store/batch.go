@@ -80,16 +80,21 @@ func (s *Store) applyCareful(ctx context.Context, batch []NewReservation) (Outco
 	}
 	defer tx.Rollback()
 
+	// Lock first, look after: the consistent reads below take their snapshot
+	// at the first of them, so only once this writer holds the concerts does
+	// it see every row that another writer committed for them. Looking first
+	// missed a row committed while this batch waited for the lock, and the
+	// insert's ON DUPLICATE KEY then hid a reservation counted as written.
+	remaining, err := lockRemaining(ctx, tx, batchConcerts(batch))
+	if err != nil {
+		return out, err
+	}
 	existing, err := existingOutcomes(ctx, tx, batch)
 	if err != nil {
 		return out, err
 	}
 	fresh, concerts := splitRedelivered(batch, existing, &out)
 	if len(fresh) > 0 {
-		remaining, err := lockRemaining(ctx, tx, concerts)
-		if err != nil {
-			return out, err
-		}
 		holding, err := activeMembers(ctx, tx, fresh)
 		if err != nil {
 			return out, err
@@ -103,6 +108,19 @@ func (s *Store) applyCareful(ctx context.Context, batch []NewReservation) (Outco
 		return out, fmt.Errorf("commit: %w", err)
 	}
 	return out, nil
+}
+
+// batchConcerts lists the batch's concerts once each, in id order (the lock
+// order of every writer).
+func batchConcerts(batch []NewReservation) []int64 {
+	var concerts []int64
+	for _, r := range batch {
+		if !slices.Contains(concerts, r.ConcertID) {
+			concerts = append(concerts, r.ConcertID)
+		}
+	}
+	slices.Sort(concerts)
+	return concerts
 }
 
 // existingOutcomes reads the status of every reservation of the batch that an

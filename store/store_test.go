@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,67 @@ func TestMigrateAgainAfterUnrecordedDrop(t *testing.T) {
 	}
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatalf("migrate again: %v", err)
+	}
+}
+
+// The careful path decides from what is committed once it holds the
+// concerts' locks: a member's reservation committed by another writer while
+// this batch waited for the lock is seen, and this batch's reservation of the
+// same member fails — rather than being counted as written while the insert
+// turns into a silent no-op on the UNIQUE key, a 202 with no row of its own
+// (issue 12 b).
+func TestApplyBatchSeesWhatCommittedWhileItWaited(t *testing.T) {
+	ctx := context.Background()
+	// Connections for the other writer, the batch and the test's own looks.
+	db := servicetest.Store(t, 4, 1, 10)
+	other, err := db.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	// The other writer holds concert 1 (as its fast path's UPDATE would).
+	if _, err := other.ExecContext(ctx, `UPDATE concerts SET remaining = remaining - 1 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		out store.Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// The same event twice: the fast path steps aside for the careful one.
+		out, err := db.ApplyBatch(ctx, []store.NewReservation{nr("X", 1, 7), nr("X", 1, 7)})
+		done <- result{out, err}
+	}()
+	servicetest.Eventually(t, 10*time.Second, "the batch waits for the concert's lock", func() (bool, error) {
+		var n int
+		// The processlist shows a user its own threads without PROCESS.
+		err := db.DB().GetContext(ctx, &n, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT id, remaining FROM concerts%FOR UPDATE'`)
+		return n > 0, err
+	})
+	if _, err := other.ExecContext(ctx, `INSERT INTO reservations (id, concert_id, member_id, status, created_at, updated_at) VALUES ('Y', 1, 7, 'CONFIRMED', NOW(), NOW())`); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var rows int
+	if err := db.DB().GetContext(ctx, &rows, `SELECT COUNT(*) FROM reservations WHERE id = 'X'`); err != nil {
+		t.Fatal(err)
+	}
+	written := slices.Contains(ids(r.out.Written), "X")
+	if written && rows == 0 {
+		t.Fatalf("X reported written (%+v) but it has no row", r.out)
+	}
+	if written || r.out.Reasons["X"] != store.ReasonDuplicate {
+		t.Fatalf("outcome %+v, want X failed as the member's second seat", r.out)
+	}
+	var remaining int64
+	if err := db.DB().GetContext(ctx, &remaining, `SELECT remaining FROM concerts WHERE id = 1`); err != nil || remaining != 9 {
+		t.Fatalf("remaining %d (%v), want 9: only Y's seat taken", remaining, err)
 	}
 }
