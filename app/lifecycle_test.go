@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/kafka"
@@ -485,5 +486,32 @@ func TestPoisonTransitionIsDeadLettered(t *testing.T) {
 	})
 	if st := s.status(poison.id()); st != "HELD" {
 		t.Errorf("poisoned reservation %s, want HELD (its confirm waits in the DLQ)", st)
+	}
+}
+
+// A gateway died between the Lua step and Kafka's ack, and the hold's expiry
+// reached the writer before the sweeper republished the reservation: the
+// expiry found no row. It must not be settled and forgotten — the row the
+// sweeper then writes would stay HELD for ever, its seat lost — but applied
+// once the row exists (issue 12 a).
+func TestDecisionBeforeItsRowIsNotForgotten(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity, cfg.Members = 5, 10
+	cfg.HoldTTL = time.Minute
+	cfg.InflightGrace = 2 * time.Second
+	s := newSystem(t, cfg, true)
+	now := time.Now().UTC()
+	due := now.Add(100 * time.Millisecond)
+	ev := event.Event{V: event.Version, Type: event.Requested, ID: ulid.Make().String(), ConcertID: 1, MemberID: 4, At: now, ExpiresAt: &due}
+	// Admitted as a gateway would, which then died: nothing reaches Kafka.
+	if r, err := s.stock.Reserve(context.Background(), stockReservation(ev)); err != nil || r.Replay {
+		t.Fatalf("admit: %+v %v", r, err)
+	}
+	// The expirer claims it within ~25 ms of its due time and publishes the
+	// expiry; the sweeper republishes the creation only after the grace.
+	s.waitStatus(ev.ID, "EXPIRED", 30*time.Second)
+	a := s.settled(1)
+	if a.RedisStock != 5 || a.Rows != 0 {
+		t.Fatalf("after the expiry: %+v, want every seat free", a)
 	}
 }

@@ -104,7 +104,7 @@ func (a *Async) replay(ctx context.Context, concert int64, id string, state stoc
 		case <-time.After(replayPoll):
 		}
 		var err error
-		if state, err = a.Stock.ReplayState(ctx, concert, id); err != nil {
+		if state, err = a.Stock.InFlightState(ctx, concert, id); err != nil {
 			return Reservation{}, false, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
 		}
 		if state == stock.Gone {

@@ -387,8 +387,9 @@ func (s *Store) State(ctx context.Context, id string) (rec InFlight, concert int
 	return InFlight{ID: id, State: Gone}, 0, nil
 }
 
-// ReplayState reads the in-flight state of a reservation of a known concert.
-func (s *Store) ReplayState(ctx context.Context, concert int64, id string) (State, error) {
+// InFlightState reads the in-flight state of a reservation of a known concert
+// (Gone when it has no record: written and cleared, released, or never admitted).
+func (s *Store) InFlightState(ctx context.Context, concert int64, id string) (State, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	rec, err := s.rdb.HGet(ctx, s.inflightKey(concert), id).Result()

@@ -82,7 +82,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if err := st.Ack(ctx, 1, "A"); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := st.ReplayState(ctx, 1, "A"); s != stock.Acked {
+	if s, _ := st.InFlightState(ctx, 1, "A"); s != stock.Acked {
 		t.Fatalf("state after ack %q", s)
 	}
 	if n := remaining(t, st); n != 9 {

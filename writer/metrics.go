@@ -44,7 +44,7 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "boxoffice_writer_rows_written_total", Help: "Reservations written (active rows); redeliveries found already written count here too.",
 		}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "boxoffice_writer_skipped_total", Help: "Events skipped, by reason (released: the gateway undid the reservation; redelivered: already written).",
+			Name: "boxoffice_writer_skipped_total", Help: "Events skipped, by reason (released: the gateway undid the reservation; redelivered: already written; before_row: a decision that came before its reservation's row, left for the outbox).",
 		}, []string{"reason"}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "boxoffice_writer_failed_total", Help: "Reservations that could never be written (status FAILED).",

@@ -196,6 +196,18 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 	var notes []event.Notification
 	for i, a := range applied {
 		ev := evs[i]
+		if a.Status == "" {
+			early, err := w.beforeItsRow(ctx, ev)
+			if err != nil {
+				return nil, err
+			}
+			if early {
+				// Left in Redis: the outbox publishes it again after the
+				// grace, by when the row is there to apply it to.
+				w.Metrics.skipped.WithLabelValues("before_row").Inc()
+				continue
+			}
+		}
 		d, _ := ev.Type.Decision()
 		stands := a.Status == ts[i].To
 		settle[ev.ConcertID] = append(settle[ev.ConcertID], stock.Settlement{ID: ev.ID, MemberID: ev.MemberID,
@@ -220,6 +232,21 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 		w.Metrics.returned.Add(float64(n))
 	}
 	return notes, nil
+}
+
+// beforeItsRow reports whether a transition that found no row came before
+// its reservation's creation: the reservation is still in flight in Redis (a
+// gateway died before Kafka's ack, and the sweeper has not republished it
+// yet). Settling it now would forget the decision, and the row written later
+// would stay HELD for ever.
+func (w *Writer) beforeItsRow(ctx context.Context, ev event.Event) (bool, error) {
+	var st stock.State
+	err := retry(ctx, w.Log, "in-flight state", func() error {
+		var err error
+		st, err = w.Stock.InFlightState(ctx, ev.ConcertID, ev.ID)
+		return err
+	}, nil)
+	return st != stock.Gone, err
 }
 
 // applyTransitions applies ts, retrying transient errors. A batch that
