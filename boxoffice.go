@@ -40,9 +40,13 @@ var (
 	// ErrInDoubt: the request failed part-way and its undo failed too, so
 	// the reservation may yet be completed (the sweeper publishes what is
 	// left in flight); the client must look it up, not assume it failed.
-	ErrInDoubt      = errors.New("the outcome is not known yet: the reservation may still be completed")
-	ErrLockTimeout  = errors.New("lock wait timed out")
-	ErrNotSupported = errors.New("not supported")
+	ErrInDoubt = errors.New("the outcome is not known yet: the reservation may still be completed")
+	// ErrStockNotLoaded: the concert exists, but Redis does not know its
+	// stock (its marker is gone: Redis lost its data, or reconcile is
+	// rebuilding it); nobody is admitted until it is reconciled.
+	ErrStockNotLoaded = errors.New("the concert's stock is not loaded in Redis")
+	ErrLockTimeout    = errors.New("lock wait timed out")
+	ErrNotSupported   = errors.New("not supported")
 	// A hold decided otherwise: confirm after expiry, cancel after confirm, ...
 	ErrExpired   = errors.New("the hold expired")
 	ErrCancelled = errors.New("the reservation was cancelled")

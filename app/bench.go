@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/boxoffice/boxoffice/bench"
 	"github.com/boxoffice/boxoffice/config"
@@ -53,8 +54,13 @@ func (e *BenchEnv) Reset(ctx context.Context, concerts, capacity, members int) e
 	if err := e.DB.SeedMembers(ctx, members); err != nil {
 		return err
 	}
+	deployment, err := e.DB.Deployment(ctx)
+	if err != nil {
+		return err
+	}
+	epoch := stock.NewEpoch(deployment, time.Now())
 	for id := int64(1); id <= int64(concerts); id++ {
-		if err := e.Stock.Load(ctx, id, int64(capacity), nil, true); err != nil {
+		if err := e.Stock.Load(ctx, stock.Loading{Concert: id, Remaining: int64(capacity), Epoch: epoch, Reset: true}); err != nil {
 			return err
 		}
 	}

@@ -68,6 +68,12 @@ type Config struct {
 	// the same host.
 	NotifierMetricsAddr string
 
+	// Reconcile.
+	ReconcileConcert int64
+	Fix              bool
+	JSON             bool
+	FixWait          time.Duration
+
 	// Seed.
 	Concerts   int
 	Capacity   int
@@ -104,6 +110,7 @@ func Default() Config {
 		BatchWait:          20 * time.Millisecond,
 		MetricsAddr:        ":9091",
 		InflightGrace:      30 * time.Second,
+		FixWait:            30 * time.Second,
 		Concerts:           1,
 		Capacity:           100,
 		Members:            1000,
@@ -126,6 +133,8 @@ const (
 	Notifier
 	// Holds is the hold time, read by the gateway, the writer and dev.
 	Holds
+	// Reconcile is boxoffice reconcile's own flags.
+	Reconcile
 )
 
 // Parse builds the configuration of subcommand cmd from args and the
@@ -184,6 +193,18 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MySQL DSN (go-sql-driver format)")
 		fs.DurationVar(&c.DBTimeout, "db-timeout", c.DBTimeout, "timeout of one MySQL statement or transaction")
 	}
+	if groups&(Writer|Reconcile|Seed) != 0 {
+		fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group of the writers (seed and reconcile read its lag)")
+	}
+	if groups&Reconcile != 0 {
+		fs.Int64Var(&c.ReconcileConcert, "concert", c.ReconcileConcert, "reconcile: only this concert (0: every concert in MySQL)")
+		fs.BoolVar(&c.Fix, "fix", c.Fix, "reconcile: rebuild Redis from MySQL for the concerts that disagree (only once the writer has consumed the topic)")
+		fs.BoolVar(&c.JSON, "json", c.JSON, "reconcile: print the report as JSON")
+		fs.DurationVar(&c.FixWait, "fix-wait", c.FixWait, "reconcile --fix: how long to wait for the writer to catch up before refusing")
+	}
+	if groups&Reconcile != 0 && groups&(Gateway|Writer) == 0 {
+		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "reconcile: in-flight records older than this are reported as orphans")
+	}
 	if groups&(Gateway|Writer) != 0 {
 		fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "if set, serve Go's pprof profiles on this address (keep it on loopback)")
 		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "how long a step may wait for the one after it before it is done again: the writer republishes an in-flight reservation with no row (a gateway died between admission and Kafka's ack), and a confirm, cancel or expiry the writer has not applied is republished from the outbox")
@@ -197,7 +218,6 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.BoolVar(&c.EnableUnsafe, "enable-unsafe", c.EnableUnsafe, "serve POST /api/reservations/unsafe (no concurrency control; for demonstrations only)")
 	}
 	if groups&Writer != 0 {
-		fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group of the writers")
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "a batch closes at this many messages…")
 		fs.DurationVar(&c.BatchWait, "batch-wait", c.BatchWait, "…or this long after its first message, whichever comes first")
 		fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "HTTP address of the writer's /metrics and /healthz")
@@ -260,6 +280,8 @@ func (c Config) Validate() error {
 	// 0 would republish every in-flight reservation and decision at once,
 	// over and over; negative has no meaning.
 	check(c.InflightGrace > 0, "inflight-grace must be positive, got %s", c.InflightGrace)
+	check(c.ReconcileConcert >= 0, "concert must not be negative, got %d", c.ReconcileConcert)
+	check(c.FixWait >= 0, "fix-wait must not be negative, got %s", c.FixWait)
 	check(c.WebhookTimeout > 0, "webhook-timeout must be positive")
 	return errors.Join(errs...)
 }

@@ -83,7 +83,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 	c := config.Default()
 	// The notifier's group apart: its --metrics-addr is the writer's flag
 	// name on a field of its own.
-	for _, groups := range []int{config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds, config.Notifier} {
+	for _, groups := range []int{config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds | config.Reconcile, config.Notifier} {
 		fs := flag.NewFlagSet("all", flag.ContinueOnError)
 		config.Register(fs, &c, groups)
 		fs.VisitAll(func(f *flag.Flag) {

@@ -204,6 +204,8 @@ func (r *Replayer) notAdmitted(ctx context.Context, ev event.Event, out Outcome,
 	switch {
 	case errors.Is(err, boxoffice.ErrSoldOut):
 		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w)", ev.ID, ErrSeatUnavailable, ev.ConcertID, boxoffice.ErrSoldOut)
+	case errors.Is(err, boxoffice.ErrStockNotLoaded):
+		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w; run boxoffice reconcile --fix first)", ev.ID, ErrSeatUnavailable, ev.ConcertID, boxoffice.ErrStockNotLoaded)
 	case errors.Is(err, boxoffice.ErrConcertNotFound):
 		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w; its stock is not loaded in Redis, see seed)", ev.ID, ErrSeatUnavailable, ev.ConcertID, boxoffice.ErrConcertNotFound)
 	case errors.Is(err, boxoffice.ErrAlreadyReserved):

@@ -36,6 +36,9 @@ type Async struct {
 	// Stock and Rows answer a retry's "where is the first attempt now".
 	Stock *stock.Store
 	Rows  Rows
+	// Concerts tells a concert that exists but is not loaded in Redis (503)
+	// from one that does not (404).
+	Concerts *Concerts
 	// HoldTTL is how long a reservation is held for payment; 0 confirms on write.
 	HoldTTL time.Duration
 }
@@ -79,7 +82,16 @@ func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservat
 		return a.replay(ctx, req.ConcertID, out.ID, out.State)
 	case err == nil:
 		return Reservation{ID: ev.ID, Status: boxoffice.StatusPending}, false, nil
-	case errors.Is(err, boxoffice.ErrSoldOut), errors.Is(err, boxoffice.ErrConcertNotFound):
+	case errors.Is(err, boxoffice.ErrConcertNotFound) && a.Concerts != nil:
+		exists, cerr := a.Concerts.Exists(ctx, req.ConcertID)
+		switch {
+		case cerr != nil:
+			return r, false, fmt.Errorf("concert %d: %w: %w", req.ConcertID, boxoffice.ErrUnavailable, cerr)
+		case exists:
+			return r, false, fmt.Errorf("concert %d: %w (reconcile loads it)", req.ConcertID, boxoffice.ErrStockNotLoaded)
+		}
+		return r, false, fmt.Errorf("concert %d: %w", req.ConcertID, err)
+	case errors.Is(err, boxoffice.ErrSoldOut), errors.Is(err, boxoffice.ErrConcertNotFound), errors.Is(err, boxoffice.ErrStockNotLoaded):
 		return r, false, fmt.Errorf("concert %d: %w", req.ConcertID, err)
 	case errors.Is(err, boxoffice.ErrAlreadyReserved):
 		return r, false, fmt.Errorf("member %d, concert %d: %w", req.MemberID, req.ConcertID, err)

@@ -38,6 +38,8 @@ func httpError(err error) (status int, code string) {
 		return http.StatusNotFound, "concert_not_found"
 	case errors.Is(err, boxoffice.ErrNotFound):
 		return http.StatusNotFound, "not_found"
+	case errors.Is(err, boxoffice.ErrStockNotLoaded):
+		return http.StatusServiceUnavailable, "stock_not_loaded"
 	case errors.Is(err, boxoffice.ErrInDoubt):
 		return http.StatusServiceUnavailable, "in_doubt"
 	case errors.Is(err, boxoffice.ErrLockTimeout):

@@ -83,6 +83,9 @@ const (
 	reserveReplay = 5
 	// reserveKeyMismatch: the Idempotency-Key was used by another member.
 	reserveKeyMismatch = 6
+	// reserveNotLoaded: a stock key without its marker (a partial restore,
+	// or reconcile --fix at work): admit nobody until it is reconciled.
+	reserveNotLoaded = 7
 )
 
 // release.lua's result codes.

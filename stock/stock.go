@@ -114,6 +114,7 @@ func (s *Store) concertsKey() string       { return s.prefix + ":concerts" }
 func (s *Store) holdsKey(c int64) string   { return s.tag(c) + "holds" }
 func (s *Store) decidedKey(c int64) string { return s.tag(c) + "decided" }
 func (s *Store) outboxKey(c int64) string  { return s.tag(c) + "outbox" }
+func (s *Store) epochKey(c int64) string   { return s.tag(c) + "epoch" }
 
 // Reservation is what the gateway asks Redis to admit.
 type Reservation struct {
@@ -194,12 +195,12 @@ func (s *Store) ScriptsLoaded(ctx context.Context) (bool, error) {
 // callers when there is no Idempotency-Key, so it must not be modified.
 func (s *Store) keysOfReserve(c int64, idempotencyKey string) []string {
 	if idempotencyKey != "" {
-		return []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, idempotencyKey), s.holdsKey(c)}
+		return []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, idempotencyKey), s.holdsKey(c), s.epochKey(c)}
 	}
 	if k, ok := s.reserveKeys.Load(c); ok {
 		return k.([]string)
 	}
-	k := []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, ""), s.holdsKey(c)}
+	k := []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, ""), s.holdsKey(c), s.epochKey(c)}
 	// Concert ids come from requests: bound the cache so made-up ids cannot grow it.
 	if s.cachedConcerts.Add(1) <= maxCachedConcerts {
 		s.reserveKeys.Store(c, k)
@@ -261,13 +262,15 @@ func parseReserve(cmd *redis.Cmd) (Admission, error) {
 		return Admission{}, boxoffice.ErrConcertNotFound
 	case reserveKeyMismatch:
 		return Admission{}, boxoffice.ErrIdempotencyReuse
+	case reserveNotLoaded:
+		return Admission{}, boxoffice.ErrStockNotLoaded
 	}
 	return Admission{}, fmt.Errorf("reserve: unknown script result %d", code)
 }
 
 // Answer names what Reserve answered, for metrics and logs: "accepted",
 // "replay", "sold_out", "already_reserved", "concert_not_found",
-// "key_mismatch", or "error" when Redis did not answer.
+// "key_mismatch", "stock_not_loaded", or "error" when Redis did not answer.
 func Answer(a Admission, err error) string {
 	switch {
 	case err == nil && a.Replay:
@@ -282,6 +285,8 @@ func Answer(a Admission, err error) string {
 		return "concert_not_found"
 	case errors.Is(err, boxoffice.ErrIdempotencyReuse):
 		return "key_mismatch"
+	case errors.Is(err, boxoffice.ErrStockNotLoaded):
+		return "stock_not_loaded"
 	}
 	return "error"
 }
@@ -533,38 +538,209 @@ func (s *Store) InFlightCount(ctx context.Context, concert int64) (int64, error)
 	return n, nil
 }
 
-// Load sets a concert's stock from the system of record: remaining seats and
-// the members that hold one. In-flight records are kept (their seats are not
-// in remaining yet), so remaining must already exclude them; see Reconcile in
-// the seed command. With reset, in-flight records and tombstones go too.
-func (s *Store) Load(ctx context.Context, concert, remaining int64, holders []int64, reset bool) error {
+// Loading is what Load writes for one concert.
+type Loading struct {
+	Concert int64
+	// Remaining seats; in-flight records are kept (their seats are not in
+	// the database's remaining yet), so Remaining must already exclude them.
+	Remaining int64
+	// Holders are the members with a seat (active rows and in-flight
+	// records alike).
+	Holders []int64
+	// Holds are the HELD reservations, put back in the expiry queue; nil
+	// leaves the queue as it is.
+	Holds []Hold
+	// Epoch is the marker written with the stock (see Epoch).
+	Epoch string
+	// Reset also drops in-flight records, tombstones, holds and decisions.
+	Reset bool
+}
+
+// Hold is one reservation awaiting payment until ExpiresAt.
+type Hold struct {
+	ID        string
+	MemberID  int64
+	ExpiresAt time.Time
+}
+
+// Load sets a concert's stock from the system of record, with its marker, in
+// one transaction: the marker is what tells reserve.lua that Redis knows the
+// concert (without it nobody is admitted), and it names what it was loaded
+// from.
+func (s *Store) Load(ctx context.Context, l Loading) error {
+	if l.Epoch == "" {
+		return fmt.Errorf("load stock of concert %d: no epoch", l.Concert)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	c := l.Concert
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.membersKey(concert))
-		if reset {
-			p.Del(ctx, s.inflightKey(concert), s.inflightTKey(concert), s.releasedKey(concert),
-				s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert))
+		p.Del(ctx, s.membersKey(c))
+		if l.Reset {
+			p.Del(ctx, s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c),
+				s.holdsKey(c), s.decidedKey(c), s.outboxKey(c))
 		}
-		for i := 0; i < len(holders); i += 1000 {
-			chunk := holders[i:min(i+1000, len(holders))]
+		for i := 0; i < len(l.Holders); i += 1000 {
+			chunk := l.Holders[i:min(i+1000, len(l.Holders))]
 			args := make([]any, len(chunk))
 			for j, m := range chunk {
 				args[j] = m
 			}
-			p.SAdd(ctx, s.membersKey(concert), args...)
+			p.SAdd(ctx, s.membersKey(c), args...)
 		}
-		p.Set(ctx, s.stockKey(concert), remaining, 0)
+		if l.Holds != nil {
+			p.Del(ctx, s.holdsKey(c))
+			for i := 0; i < len(l.Holds); i += 1000 {
+				chunk := l.Holds[i:min(i+1000, len(l.Holds))]
+				zs := make([]redis.Z, len(chunk))
+				for j, h := range chunk {
+					zs[j] = redis.Z{Score: float64(h.ExpiresAt.UnixMilli()), Member: h.ID + "|" + strconv.FormatInt(h.MemberID, 10)}
+				}
+				p.ZAdd(ctx, s.holdsKey(c), zs...)
+			}
+		}
+		p.Set(ctx, s.stockKey(c), l.Remaining, 0)
+		p.Set(ctx, s.epochKey(c), l.Epoch, 0)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("load stock of concert %d: %w", concert, err)
+		return fmt.Errorf("load stock of concert %d: %w", c, err)
 	}
 	// The concert list is global (not slot-local), so it is written apart.
-	if err := s.rdb.SAdd(ctx, s.concertsKey(), concert).Err(); err != nil {
-		return fmt.Errorf("register concert %d: %w", concert, err)
+	if err := s.rdb.SAdd(ctx, s.concertsKey(), c).Err(); err != nil {
+		return fmt.Errorf("register concert %d: %w", c, err)
 	}
 	return nil
+}
+
+// NewEpoch is the marker of a stock loaded from the database whose token
+// (store.Deployment) is deployment, at the given time.
+func NewEpoch(deployment string, at time.Time) string {
+	return deployment + "/" + strconv.FormatInt(at.UnixMilli(), 10)
+}
+
+// EpochDeployment is the database token a marker names ("" for none).
+func EpochDeployment(epoch string) string {
+	d, _, _ := strings.Cut(epoch, "/")
+	return d
+}
+
+// Epoch returns a concert's marker; ok is false when there is none (never
+// loaded, Redis lost it, or Unmark took it away).
+func (s *Store) Epoch(ctx context.Context, concert int64) (epoch string, ok bool, err error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := s.rdb.Get(ctx, s.epochKey(concert)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("epoch of concert %d: %w", concert, err)
+	}
+	return v, true, nil
+}
+
+// Mark sets a concert's marker over the stock as it is (adopting a stock
+// that was loaded before markers existed, once it is known to agree).
+func (s *Store) Mark(ctx context.Context, concert int64, epoch string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := s.rdb.Set(ctx, s.epochKey(concert), epoch, 0).Err(); err != nil {
+		return fmt.Errorf("mark concert %d: %w", concert, err)
+	}
+	return nil
+}
+
+// Unmark takes a concert's marker away: from the next request on, nobody is
+// admitted to it (503 stock_not_loaded) until Load puts one back. It returns
+// the marker it removed.
+func (s *Store) Unmark(ctx context.Context, concert int64) (string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := s.rdb.GetDel(ctx, s.epochKey(concert)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("unmark concert %d: %w", concert, err)
+	}
+	return v, nil
+}
+
+// Snapshot is Redis's whole view of one concert, for reconcile.
+type Snapshot struct {
+	Loaded    bool // a stock key exists
+	Remaining int64
+	Epoch     string // "" without a marker
+	Members   []int64
+	Holds     []Hold
+	InFlight  []InFlight
+	// InFlightAt is each in-flight record's admission time.
+	InFlightAt map[string]time.Time
+	// Decided are the recorded decisions not yet applied by the writer.
+	Decided []Decided
+}
+
+// Snapshot reads a concert's keys in one transaction (MULTI), so they agree
+// with each other.
+func (s *Store) Snapshot(ctx context.Context, concert int64) (Snapshot, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	c := concert
+	var (
+		stock    *redis.StringCmd
+		epoch    *redis.StringCmd
+		members  *redis.StringSliceCmd
+		holds    *redis.ZSliceCmd
+		inflight *redis.MapStringStringCmd
+		times    *redis.ZSliceCmd
+		decided  *redis.MapStringStringCmd
+	)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		stock = p.Get(ctx, s.stockKey(c))
+		epoch = p.Get(ctx, s.epochKey(c))
+		members = p.SMembers(ctx, s.membersKey(c))
+		holds = p.ZRangeWithScores(ctx, s.holdsKey(c), 0, -1)
+		inflight = p.HGetAll(ctx, s.inflightKey(c))
+		times = p.ZRangeWithScores(ctx, s.inflightTKey(c), 0, -1)
+		decided = p.HGetAll(ctx, s.decidedKey(c))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Snapshot{}, fmt.Errorf("snapshot of concert %d: %w", c, err)
+	}
+	var out Snapshot
+	if n, err := stock.Int64(); err == nil {
+		out.Loaded, out.Remaining = true, n
+	}
+	out.Epoch, _ = epoch.Result()
+	for _, m := range members.Val() {
+		if id, err := strconv.ParseInt(m, 10, 64); err == nil {
+			out.Members = append(out.Members, id)
+		}
+	}
+	for _, z := range holds.Val() {
+		m, _ := z.Member.(string)
+		id, member, ok := strings.Cut(m, "|")
+		mid, err := strconv.ParseInt(member, 10, 64)
+		if ok && err == nil {
+			out.Holds = append(out.Holds, Hold{ID: id, MemberID: mid, ExpiresAt: time.UnixMilli(int64(z.Score))})
+		}
+	}
+	for id, rec := range inflight.Val() {
+		if rec != "" {
+			out.InFlight = append(out.InFlight, InFlight{ID: id, State: State(rec[:1]), Payload: []byte(rec[1:])})
+		}
+	}
+	out.InFlightAt = map[string]time.Time{}
+	for _, z := range times.Val() {
+		if id, ok := z.Member.(string); ok {
+			out.InFlightAt[id] = time.UnixMilli(int64(z.Score))
+		}
+	}
+	for id, d := range decided.Val() {
+		if dec, ok := parseDecided(id, d); ok {
+			out.Decided = append(out.Decided, dec)
+		}
+	}
+	return out, nil
 }
 
 // InFlight is one reservation accepted but not yet written.

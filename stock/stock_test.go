@@ -2,6 +2,7 @@ package stock_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/servicetest"
 	"github.com/boxoffice/boxoffice/stock"
@@ -20,7 +22,7 @@ func newStore(t *testing.T, seats int64) *stock.Store {
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
 	t.Cleanup(func() { rdb.Close() })
 	st := stock.New(rdb, cfg.RedisPrefix, time.Second)
-	if err := st.Load(context.Background(), 1, seats, nil, true); err != nil {
+	if err := st.Load(context.Background(), stock.Loading{Concert: 1, Remaining: seats, Epoch: "test", Reset: true}); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -336,5 +338,56 @@ func TestCoalescedReserveOfCallerThatGaveUp(t *testing.T) {
 	}
 	if n != int64(ran) || remaining(t, st) != int64(500-ran) {
 		t.Fatalf("%d reservations in flight, %d seats left, but %d calls said they ran", n, remaining(t, st), ran)
+	}
+}
+
+// Without its marker a concert admits nobody: Redis does not know its stock
+// (issue 12, item 1).
+func TestReserveNeedsTheMarker(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 5)
+	if got, err := st.Reserve(ctx, res("A", 1, "")); stock.Answer(got, err) != "accepted" {
+		t.Fatalf("with the marker: %v", err)
+	}
+	epoch, err := st.Unmark(ctx, 1)
+	if err != nil || epoch != "test" {
+		t.Fatalf("unmark: %q %v", epoch, err)
+	}
+	if _, err := st.Reserve(ctx, res("B", 2, "")); !errors.Is(err, boxoffice.ErrStockNotLoaded) {
+		t.Fatalf("without the marker: %v, want ErrStockNotLoaded", err)
+	}
+	if n := remaining(t, st); n != 4 {
+		t.Fatalf("remaining %d, want 4: a refusal takes nothing", n)
+	}
+	if err := st.Mark(ctx, 1, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Reserve(ctx, res("B", 2, "")); stock.Answer(got, err) != "accepted" {
+		t.Fatalf("marked again: %v", err)
+	}
+	// Nothing at all (never loaded, or all lost): the caller asks MySQL.
+	if _, err := st.Reserve(ctx, stock.Reservation{ID: "C", ConcertID: 77, MemberID: 1, Payload: []byte(`{}`), Now: time.Now()}); !errors.Is(err, boxoffice.ErrConcertNotFound) {
+		t.Fatalf("unknown concert: %v", err)
+	}
+}
+
+// Load writes the holds it is given, scored by their deadline, and Snapshot
+// reads back what Load wrote.
+func TestLoadAndSnapshot(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t, 5)
+	due := time.Now().Add(time.Minute).Truncate(time.Millisecond)
+	if err := st.Load(ctx, stock.Loading{Concert: 1, Remaining: 3, Holders: []int64{7, 8}, Holds: []stock.Hold{{ID: "H", MemberID: 7, ExpiresAt: due}}, Epoch: "db/1"}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := st.Snapshot(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.Loaded || snap.Remaining != 3 || snap.Epoch != "db/1" || len(snap.Members) != 2 || len(snap.Holds) != 1 || snap.Holds[0].ID != "H" || !snap.Holds[0].ExpiresAt.Equal(due) {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	if got := stock.EpochDeployment(stock.NewEpoch("db", time.Now())); got != "db" {
+		t.Fatalf("EpochDeployment = %q", got)
 	}
 }

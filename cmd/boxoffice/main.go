@@ -54,6 +54,7 @@ var commands = []command{
 	}},
 	{"migrate", config.MySQL, "create or update the MySQL schema", app.Migrate},
 	{"seed", config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
+	{"reconcile", config.Redis | config.Kafka | config.MySQL | config.Reconcile, "compare Redis with MySQL per concert; --fix rebuilds Redis once the writer has caught up", app.Reconcile},
 }
 
 // tool is a subcommand that parses its own flags.

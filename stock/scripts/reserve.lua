@@ -2,6 +2,8 @@
 -- KEYS: 1 stock  2 members  3 inflight (hash id -> state..event)
 --       4 inflight:t (zset id -> accepted-at ms)  5 idempotency key (same slot)
 --       6 holds (zset "id|member" -> expires-at ms, the expiry delay queue)
+--       7 epoch (the marker Load writes with the stock: without it, Redis does
+--         not know this concert's stock, and admits nobody)
 -- ARGV: 1 reservation id  2 member id  3 event payload  4 now (ms)
 --       5 idempotency ttl (ms)  6 "1" when an Idempotency-Key was sent
 --       7 expires-at (ms), "0" when the seat is confirmed on write (no hold)
@@ -29,6 +31,12 @@ if rec then
 end
 
 local stock = redis.call('GET', KEYS[1])
+if redis.call('EXISTS', KEYS[7]) == 0 then
+  if not stock then
+    return {4, '', ''} -- never loaded, or everything lost: the caller asks MySQL
+  end
+  return {7, '', ''} -- a stock without its marker: not to be trusted
+end
 if not stock then
   return {4, '', ''}
 end
