@@ -273,9 +273,11 @@ func (c Config) Validate() error {
 	// Kafka's replication factor is an int16.
 	check(c.ReplicationFactor >= 1 && c.ReplicationFactor <= math.MaxInt16, "replication-factor must be at least 1 (and at most %d), got %d", math.MaxInt16, c.ReplicationFactor)
 	check(c.MinInsyncReplicas >= 1, "min-insync-replicas must be at least 1, got %d", c.MinInsyncReplicas)
-	// More would make every acks=all publish fail with NOT_ENOUGH_REPLICAS,
-	// even with every broker up.
-	check(c.ReplicationFactor < 1 || c.MinInsyncReplicas <= c.ReplicationFactor, "min-insync-replicas (%d) must not exceed replication-factor (%d): no message could ever be acknowledged", c.MinInsyncReplicas, c.ReplicationFactor)
+	// More replicas in sync than a topic has cannot be had: the topic would
+	// promise more than it keeps (Kafka 4.1 caps it at the replication
+	// factor — measured: acks=all on 1 replica with min.insync.replicas 2
+	// was acknowledged).
+	check(c.ReplicationFactor < 1 || c.MinInsyncReplicas <= c.ReplicationFactor, "min-insync-replicas (%d) must not exceed replication-factor (%d): a topic cannot have more replicas in sync than it has", c.MinInsyncReplicas, c.ReplicationFactor)
 	check(validPrefix.MatchString(c.RedisPrefix), "redis-prefix %q: use letters, digits, '_', '-', '.'", c.RedisPrefix)
 	check(c.Topic != "", "topic must not be empty")
 	check(c.HoldTTL >= 0, "hold-ttl must not be negative, got %s", c.HoldTTL)
