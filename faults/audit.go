@@ -70,6 +70,15 @@ func definitive(code string) bool {
 	return false
 }
 
+// everysecLimit is how many admissions appendfsync everysec may lose in
+// redis-aof-kill (0: none may be lost, any other scenario or always).
+func (r *run) everysecLimit() int64 {
+	if !r.s.aof || r.o.AppendFsync != "everysec" {
+		return 0
+	}
+	return int64(2 * r.o.Rate)
+}
+
 // audit settles the system and fills the result.
 func (r *run) audit(ctx context.Context, b *bench.Result) error {
 	res := r.res
@@ -84,6 +93,13 @@ func (r *run) audit(ctx context.Context, b *bench.Result) error {
 		if !definitive(code) {
 			res.InDoubt += n
 		}
+	}
+	// Each member asks once, so "already reserved" can only mean that its
+	// own request took the seat on an attempt whose answer was lost: the
+	// member does hold it (its row is no phantom), but was not told the id.
+	if n := s.RejectedByCode["already_reserved"]; n > 0 {
+		res.InDoubt += n
+		r.note("%d × 409 already_reserved, although each member asked once: an attempt of the same request took the seat and its answer was lost (the row is the member's; the client was not given its id)", n)
 	}
 	if r.recErr == nil {
 		v := round2(r.recDur.Seconds())
@@ -155,8 +171,20 @@ func (r *run) audit(ctx context.Context, b *bench.Result) error {
 	if res.Leaked != nil && *res.Leaked > 0 {
 		r.problem("leaked: %d seats taken in Redis with no row (taken %d, rows %d, in flight %d)", *res.Leaked, c.RedisTaken, c.Rows, c.InFlight)
 	}
+	// What appendfsync everysec may lose is this scenario's to show: up to
+	// the writes of the last second before the kill (two when an fsync
+	// stalls). Redis then counts fewer seats taken than the rows hold, sells
+	// the difference again, and the database refuses those (FAILED).
+	// Within that bound the figures are reported as bounded, not failed.
+	report := r.problem
+	if limit := r.everysecLimit(); limit > 0 && res.MissingRows == 0 && res.RedisBehind <= limit && res.Oversold == 0 {
+		report = r.bounded
+		if res.RedisBehind > 0 || res.Lost > 0 {
+			r.bounded("appendfsync everysec may lose up to 2 s of Redis writes (%d admissions at %g/s); it lost %d here", limit, r.o.Rate, res.RedisBehind)
+		}
+	}
 	if res.Lost > 0 {
-		r.problem("lost: %d 202s without an active row (%d no row, %d FAILED, %d probes); ids in lost-ids.txt", res.Lost, res.MissingRows, res.FailedRows, probeLost)
+		report("lost: %d 202s without an active row (%d no row, %d FAILED, %d probes); ids in lost-ids.txt", res.Lost, res.MissingRows, res.FailedRows, probeLost)
 		_ = os.WriteFile(filepath.Join(r.c.logs, "lost-ids.txt"), []byte(strings.Join(lostIDs, "\n")+"\n"), 0o644)
 	}
 	if res.Duplicated > 0 {
@@ -166,7 +194,7 @@ func (r *run) audit(ctx context.Context, b *bench.Result) error {
 		r.problem("%d rows whose request got no 202, but only %d answers were in doubt: a request told no was written", res.UnackedRows, res.InDoubt)
 	}
 	if res.RedisBehind > 0 {
-		r.problem("Redis forgot %d seats the rows hold (its stock would sell them again)", res.RedisBehind)
+		report("Redis forgot %d seats the rows hold (its stock sells them again)", res.RedisBehind)
 	}
 	if res.DBMismatch != 0 {
 		r.problem("concerts.remaining disagrees with the rows by %d", res.DBMismatch)

@@ -283,13 +283,14 @@ func (c *cluster) spawn(kind, addr string, bin string, args []string, env []stri
 }
 
 // startRedis starts redis-server on the cluster's port and directory. With
-// aof, every write goes to an append-only file fsynced once a second
-// (appendfsync everysec), and a restart replays it; without, nothing is kept.
+// aof, every write goes to an append-only file fsynced as o.AppendFsync says
+// (everysec: once a second), and a restart replays it; without, nothing is
+// kept.
 func (c *cluster) startRedis(ctx context.Context) error {
 	args := []string{"--port", strconv.Itoa(c.redisPort), "--bind", "127.0.0.1", "--dir", filepath.Join(c.dir, "redis"),
 		"--save", "", "--daemonize", "no", "--protected-mode", "yes", "--maxclients", "10000"}
 	if c.aof {
-		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
+		args = append(args, "--appendonly", "yes", "--appendfsync", c.o.AppendFsync)
 	} else {
 		args = append(args, "--appendonly", "no")
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,12 +52,17 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("%d results for %d scenarios", len(rep.Scenarios), len(scenarios))
 	}
 	for _, r := range rep.Scenarios {
-		want := StatusOK
-		if r.Scenario == "redis-wipe" {
-			want = StatusPending // until reconcile is wired in (HOOK(reconcile) in scenarios.go)
+		want := []string{StatusOK}
+		switch r.Scenario {
+		case "redis-wipe":
+			want = []string{StatusPending} // until reconcile is wired in (HOOK(reconcile) in scenarios.go)
+		case "redis-aof-kill":
+			// appendfsync everysec may lose the last writes before the
+			// kill; the audit bounds them (README: Faults).
+			want = append(want, StatusBounded)
 		}
-		if r.Status != want {
-			t.Errorf("%s: %s, want %s: %v", r.Scenario, r.Status, want, r.Problems)
+		if !slices.Contains(want, r.Status) {
+			t.Errorf("%s: %s, want %v: %v", r.Scenario, r.Status, want, r.Problems)
 		}
 		if r.Accepted == 0 || r.Rows == 0 {
 			t.Errorf("%s: %d 202s, %d rows: the load did not get through", r.Scenario, r.Accepted, r.Rows)

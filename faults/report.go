@@ -29,23 +29,16 @@ func PrintTable(w io.Writer, rep *Report) {
 	}
 }
 
-// note is the table's last column: the fault, the status when not ok, and
-// what explains the figures.
+// note is the table's last column: the fault, the status when not ok, the
+// problems and bounds, and the notes that explain the figures.
 func note(r Result) string {
 	parts := []string{r.Fault}
 	if r.Status != StatusOK {
 		parts = append(parts, "**"+r.Status+"**")
 	}
 	parts = append(parts, r.Problems...)
-	if r.UnackedRows > 0 {
-		parts = append(parts, fmt.Sprintf("%d rows without a 202 (requests in doubt, of %d)", r.UnackedRows, r.InDoubt))
-	}
-	if len(r.Errors) > 0 {
-		parts = append(parts, "errors: "+sortedCodes(r.Errors))
-	}
-	if r.Dropped > 0 {
-		parts = append(parts, fmt.Sprintf("%d not sent (1,000 outstanding)", r.Dropped))
-	}
+	parts = append(parts, r.Bounded...)
+	parts = append(parts, r.Notes...)
 	return strings.ReplaceAll(strings.Join(parts, "; "), "|", "/")
 }
 
@@ -111,6 +104,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "requests per second (the fault comes half-way through)")
 	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "seats of the rushed concert; fewer than --requests, so that the last seats are fought over")
 	fs.DurationVar(&o.Grace, "inflight-grace", o.Grace, "the gateways' and writers' --inflight-grace: short, so that the sweeper completes a dead gateway's reservations within the run")
+	fs.StringVar(&o.AppendFsync, "appendfsync", o.AppendFsync, "redis-aof-kill: Redis's appendfsync, everysec or always (to compare what each loses)")
 	fs.DurationVar(&o.KafkaDown, "kafka-down", o.KafkaDown, "how long kafka-stop keeps the broker down")
 	fs.DurationVar(&o.Recovery, "recovery-timeout", o.Recovery, "longest wait for the probes to get through after a fault")
 	fs.DurationVar(&o.Settle, "settle-timeout", o.Settle, "longest wait, after the load, for nothing to be in flight")

@@ -97,7 +97,7 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		name: "redis-aof-kill", fault: "kill -9 Redis (appendonly yes, appendfsync everysec), restart from its AOF", gateways: 1, writers: 1, aof: true,
+		name: "redis-aof-kill", fault: "kill -9 Redis (appendonly yes), restart from its AOF", gateways: 1, writers: 1, aof: true,
 		inject: func(ctx context.Context, r *run) error {
 			// How often an fsync was still running when the next write
 			// was due: Redis then answers before it writes the AOF, the
