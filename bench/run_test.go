@@ -450,7 +450,9 @@ func TestTargetsIDsAndLoadStarted(t *testing.T) {
 	if len(lines) != 41 || lines[1] != "async\t1\t"+s.AcceptedIDs[0] {
 		t.Errorf("ids file: %d lines, first %q", len(lines), lines[min(1, len(lines)-1)])
 	}
-	if h0, h1 := hits[0].Load(), hits[1].Load(); h0 == 0 || h1 == 0 || h0-h1 > 1 || h1-h0 > 1 {
+	// The load alternates; the strategy probe before it goes to the first
+	// target only, hence a difference of up to 2.
+	if h0, h1 := hits[0].Load(), hits[1].Load(); h0 == 0 || h1 == 0 || h0-h1 > 2 || h1-h0 > 2 {
 		t.Errorf("requests per target %d and %d, want them taken in turn", h0, h1)
 	}
 	if len(started) != 1 || started[0].Before(before) {

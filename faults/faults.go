@@ -287,6 +287,8 @@ type run struct {
 	recovery chan struct{} // closed when the prober is done
 	recErr   error
 	recDur   time.Duration
+	// probeCtx ends the prober when the scenario ends, recovered or not.
+	probeCtx context.Context
 }
 
 // faultEnded marks the end of the fault and starts measuring recovery
@@ -303,7 +305,7 @@ func (r *run) faultEnded() {
 func (r *run) startProber(from time.Time) {
 	go func() {
 		defer close(r.recovery)
-		r.recDur, r.recErr = r.p.recover(context.Background(), from, r.o.Recovery)
+		r.recDur, r.recErr = r.p.recover(r.probeCtx, from, r.o.Recovery)
 	}()
 }
 
@@ -316,8 +318,10 @@ func runScenario(ctx context.Context, o Options, s scenario) (Result, *bench.Mac
 	if s.aof {
 		res.Fault = strings.Replace(s.fault, "appendonly yes", "appendonly yes, appendfsync "+o.AppendFsync, 1)
 	}
-	r := &run{o: o, s: s, res: &res, recovery: make(chan struct{})}
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	r := &run{o: o, s: s, res: &res, recovery: make(chan struct{}), probeCtx: probeCtx}
 	machine, err := r.execute(ctx)
+	stopProbes()
 	if r.c != nil {
 		r.c.close()
 	}
@@ -380,14 +384,17 @@ func (r *run) execute(ctx context.Context) (*bench.Machine, error) {
 	}
 
 	benchRes, injected, benchErr := r.load(ctx)
+	// The fault is over before anything else, also when the load failed:
+	// a restart still under way must not outlive the clean-up.
+	injectErr := <-injected
 	if benchRes == nil {
 		return nil, fmt.Errorf("bench: %w", benchErr)
 	}
 	if benchErr != nil && !errors.Is(benchErr, bench.ErrInvariant) {
 		r.note("bench: %v", benchErr)
 	}
-	if err := <-injected; err != nil {
-		return &benchRes.Machine, fmt.Errorf("injecting the fault: %w", err)
+	if injectErr != nil {
+		return &benchRes.Machine, fmt.Errorf("injecting the fault: %w", injectErr)
 	}
 	if s.reconcile != nil {
 		if err := s.reconcile(ctx, r); err != nil {
