@@ -9,6 +9,7 @@
 #   make run             boxoffice dev: everything in one process, embedded services, nothing to install
 #   make run-real        migrate, seed, writer (background) + gateway (foreground) on the real services
 #   make bench           bin/boxoffice bench compare, report in bench/report/
+#   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
 #   make up / down       the docker compose stack (needs a Docker engine)
 #
 # make test PKG=./store TESTFLAGS='-run TestX -v'   narrows the run (TESTFLAGS the stand-in run too);
@@ -30,7 +31,7 @@ STANDINS  ?= standins
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 
-.PHONY: all build services services-stop services-status services-env test test-standins vet fmt run run-real bench up down clean
+.PHONY: all build services services-stop services-status services-env test test-standins vet fmt run run-real bench faults up down clean
 
 all: build
 
@@ -90,6 +91,16 @@ bench: build $(SERVICES)
 	$(SERVICES_ENV); \
 	$(BIN) bench compare --rate 15000 --duration 10s --capacity 200000 --members 250000 --max-inflight 2000 --rounds 5 --warmup 3s \
 	  --report bench/report --json bench/report/results.json
+
+# Every fault scenario at full size (20,000 requests at 2,000/s, the fault
+# half-way), each on services of its own: free loopback ports, a temporary
+# directory, stopped at the end (the shared services are not touched, so
+# SERVICES is not needed). FAULTSFLAGS narrows or resizes the run, e.g.
+# FAULTSFLAGS='--scenarios kafka-stop --requests 5000'.
+FAULTSFLAGS ?=
+faults: build
+	mkdir -p bench/out
+	$(BIN) faults --json bench/out/faults.json --logs bench/out/faults $(FAULTSFLAGS)
 
 up:
 	docker compose up -d --build

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/bench"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/stock"
@@ -114,6 +117,65 @@ func (e *BenchEnv) Audit(ctx context.Context, concerts int) (bench.Counts, error
 		out.RedisTaken += c.Capacity - left
 		out.Rows += c.Active
 		out.InFlight += inflight[id]
+		out.Duplicates += c.Duplicates
+		out.DBRemaining += c.Remaining
+	}
+	return out, nil
+}
+
+// Statuses reads the status of every id that has a row; an id without a row
+// is absent from the map. The fault suite checks each accepted reservation
+// id with it. One primary-key read per id, over the pool's connections.
+func (e *BenchEnv) Statuses(ctx context.Context, ids []string) (map[string]boxoffice.Status, error) {
+	const workers = 2 // the pool's size (OpenBenchEnv)
+	out := make(map[string]boxoffice.Status, len(ids))
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan string)
+	for range workers {
+		wg.Go(func() {
+			for id := range next {
+				r, err := e.DB.Reservation(ctx, id)
+				mu.Lock()
+				switch {
+				case err == nil:
+					out[id] = r.Status
+				case !errors.Is(err, boxoffice.ErrNotFound) && firstErr == nil:
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, id := range ids {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	return out, firstErr
+}
+
+// RowCounts is Audit without Redis: the database's counts of concerts
+// 1..concerts (Capacity, Rows, Duplicates, DBRemaining), for when Redis has
+// lost the stock it would be compared with.
+func (e *BenchEnv) RowCounts(ctx context.Context, concerts int) (bench.Counts, error) {
+	var out bench.Counts
+	for id := int64(1); id <= int64(concerts); id++ {
+		c, err := e.DB.AuditCounts(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		out.Capacity += c.Capacity
+		out.Rows += c.Active
 		out.Duplicates += c.Duplicates
 		out.DBRemaining += c.Remaining
 	}

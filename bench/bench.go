@@ -33,22 +33,47 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, env Env) 
 	return run(ctx, args, stdout, stderr, env, os.Getenv)
 }
 
+// Hooks let a program that embeds the harness act during a run (the fault
+// suite injects its fault in the middle of the load).
+type Hooks struct {
+	// LoadStarted, when set, is called as each measured load starts (after
+	// the reset and the connection warm-up), with the load's time zero: the
+	// instant its first request is due. It must not block.
+	LoadStarted func(strategy string, start time.Time)
+}
+
+// RunWith is Run for a program that embeds the harness: it also calls hooks
+// and returns the results (nil when nothing ran), the accepted reservation
+// ids included when args ask for --ids. Flags not given on the command line
+// fall back to getenv (nil: none).
+func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, getenv func(string) string, hooks Hooks) (*Result, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	return runWith(ctx, args, stdout, stderr, env, getenv, hooks)
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, getenv func(string) string) error {
+	_, err := runWith(ctx, args, stdout, stderr, env, getenv, Hooks{})
+	return err
+}
+
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, getenv func(string) string, hooks Hooks) (*Result, error) {
 	o, err := parseOptions(args, getenv, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := newClient(o.Target, o.maxConns(), o.Timeout)
+	c, err := newClient(o.targets(), o.maxConns(), o.Timeout)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r := &runner{o: o, c: c, env: env, stderr: stderr}
+	r := &runner{o: o, c: c, env: env, stderr: stderr, hooks: hooks}
 	if !o.Quiet {
 		r.status = stderr
 	}
 	res, runErr := r.run(ctx)
 	if res == nil {
-		return runErr
+		return nil, runErr
 	}
 	printTable(stdout, res)
 	var errs []error
@@ -57,6 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, 
 	}
 	if o.JSON != "" {
 		if err := writeJSON(o.JSON, res); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.IDs != "" {
+		if err := writeIDs(o.IDs, r.ids); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -70,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, 
 	if err := invariantErr(res); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return res, errors.Join(errs...)
 }
 
 // invariantErr names the strategies (unsafe excepted) whose audit failed.
@@ -114,6 +144,16 @@ type runner struct {
 	// shuffle of 1..members, the same for every strategy so that each faces
 	// the same requests.
 	members []int32
+	hooks   Hooks
+	// ids are the accepted reservation ids of every measured load (--ids).
+	ids []loadIDs
+}
+
+// loadIDs are the accepted reservation ids of one measured load.
+type loadIDs struct {
+	strategy string
+	round    int
+	ids      []string
 }
 
 func (r *runner) note(format string, args ...any) {
@@ -135,12 +175,15 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		Machine:       readMachine(),
 		Notes:         []string{},
 	}
-	status, _, err := r.c.check(request{method: fasthttp.MethodGet, path: "/healthz"})
-	if err != nil {
-		return nil, fmt.Errorf("target %s unreachable: %w", o.Target, err)
-	}
-	if status < 200 || status > 299 {
-		r.note("GET /healthz answered %d; running anyway", status)
+	for i := range r.c.hosts {
+		h := &r.c.hosts[i]
+		status, _, err := r.c.checkOn(h, request{method: fasthttp.MethodGet, path: "/healthz"})
+		if err != nil {
+			return nil, fmt.Errorf("target %s unreachable: %w", h.base, err)
+		}
+		if status < 200 || status > 299 {
+			r.note("GET %s/healthz answered %d; running anyway", h.base, status)
+		}
 	}
 	if r.env == nil {
 		r.note("no Env: stock is not reset between strategies and nothing is audited")
@@ -281,6 +324,10 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 
 	st := l.rec.stats()
 	fillLoad(&sr, st)
+	if l.ids && !r.warming {
+		sr.AcceptedIDs = st.ids
+		r.ids = append(r.ids, loadIDs{strategy: name, round: r.round, ids: st.ids})
+	}
 	sr.Notes = append(sr.Notes, r.loadNotes(st, l.limit)...)
 	if r.o.Scenario == scenarioRush {
 		sr.SellOut = sellOut(st, capacity)
@@ -303,7 +350,10 @@ func (r *runner) strategy(ctx context.Context, name string) (StrategyResult, err
 // many requests at most, and (rush) the stop when every concert is sold out.
 func (r *runner) reservers(name string, capacity int64) *load {
 	o := r.o
-	l := &load{c: r.c, rec: newRecorder(capacity), seed: o.Seed, limit: o.Requests}
+	l := &load{c: r.c, rec: newRecorder(capacity), seed: o.Seed, limit: o.Requests, ids: o.IDs != ""}
+	if r.hooks.LoadStarted != nil && !r.warming {
+		l.started = func(start time.Time) { r.hooks.LoadStarted(name, start) }
+	}
 	switch o.Scenario {
 	case scenarioCompare, scenarioRush:
 		l.next = orderedPicker(name, o.Concerts, r.members)

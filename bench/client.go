@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,62 +11,87 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// client sends requests to the one target of a run.
+// client sends requests to the targets of a run: one gateway, or several
+// (gateways without a load balancer in front), taken in turn.
 type client struct {
-	hc      *fasthttp.HostClient
-	base    string // scheme://host[:port], no trailing slash
+	hosts   []host
+	next    atomic.Uint64 // round-robin over hosts
 	timeout time.Duration
 }
 
-// newClient returns a client for target (already validated) that keeps up to
-// maxConns connections open: one per request that may be outstanding, so a
-// request never waits for a connection inside the client, where its wait
-// would be invisible.
-func newClient(target string, maxConns int, timeout time.Duration) (*client, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, err
-	}
-	addr := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(u.Hostname(), port)
-	}
-	return &client{
-		hc: &fasthttp.HostClient{
-			Addr:                addr,
-			Name:                "boxoffice-bench",
-			IsTLS:               u.Scheme == "https",
-			MaxConns:            maxConns + 4, // + probes and health checks
-			ReadTimeout:         timeout,
-			WriteTimeout:        timeout,
-			MaxIdleConnDuration: 30 * time.Second,
-			// Answers are a few hundred bytes; a huge one is a wrong target.
-			MaxResponseBodySize: 1 << 20,
-		},
-		base:    u.Scheme + "://" + u.Host,
-		timeout: timeout,
-	}, nil
+// host is one target.
+type host struct {
+	hc   *fasthttp.HostClient
+	base string // scheme://host[:port], no trailing slash
 }
 
-// warm opens up to n connections before a measured load (n health checks at
-// once), so that neither side spends the first seconds of the load dialling
-// and accepting: every strategy starts from the same open connections.
+// newClient returns a client for targets (already validated) that keeps up to
+// maxConns connections open to each: one per request that may be outstanding,
+// so a request never waits for a connection inside the client, where its wait
+// would be invisible.
+func newClient(targets []string, maxConns int, timeout time.Duration) (*client, error) {
+	c := &client{timeout: timeout}
+	for _, target := range targets {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		addr := u.Host
+		if u.Port() == "" {
+			port := "80"
+			if u.Scheme == "https" {
+				port = "443"
+			}
+			addr = net.JoinHostPort(u.Hostname(), port)
+		}
+		c.hosts = append(c.hosts, host{
+			hc: &fasthttp.HostClient{
+				Addr:                addr,
+				Name:                "boxoffice-bench",
+				IsTLS:               u.Scheme == "https",
+				MaxConns:            maxConns + 4, // + probes and health checks
+				ReadTimeout:         timeout,
+				WriteTimeout:        timeout,
+				MaxIdleConnDuration: 30 * time.Second,
+				// Answers are a few hundred bytes; a huge one is a wrong target.
+				MaxResponseBodySize: 1 << 20,
+			},
+			base: u.Scheme + "://" + u.Host,
+		})
+	}
+	if len(c.hosts) == 0 {
+		return nil, errors.New("no target")
+	}
+	return c, nil
+}
+
+// warm opens up to n connections to each target before a measured load (n
+// health checks at once), so that neither side spends the first seconds of
+// the load dialling and accepting: every strategy starts from the same open
+// connections.
 func (c *client) warm(n int) {
 	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() { c.raw(request{method: fasthttp.MethodGet, path: "/healthz"}) })
+	for i := range c.hosts {
+		for range n {
+			wg.Go(func() { c.rawTo(&c.hosts[i], request{method: fasthttp.MethodGet, path: "/healthz"}, false) })
+		}
 	}
 	wg.Wait()
+}
+
+// pick is the target of the next request of a load.
+func (c *client) pick() *host {
+	if len(c.hosts) == 1 {
+		return &c.hosts[0]
+	}
+	return &c.hosts[(c.next.Add(1)-1)%uint64(len(c.hosts))]
 }
 
 // request is one HTTP call of a load.
@@ -90,32 +116,60 @@ func memberRead(member int) request {
 	return request{method: fasthttp.MethodGet, path: "/api/members/" + strconv.Itoa(member)}
 }
 
-// do sends r and classifies the answer.
-func (c *client) do(r request) (outcome, string) {
-	status, body, err := c.raw(r)
-	return classify(status, body, err)
+// do sends r to the next target and classifies the answer. With wantID it
+// also returns the reservation id of a 2xx answer (the body's
+// reservationId), which costs a copy of the body; without it only error
+// bodies are read, as before.
+func (c *client) do(r request, wantID bool) (kind outcome, code, id string) {
+	status, body, err := c.rawTo(c.pick(), r, wantID)
+	kind, code = classify(status, body, err)
+	if wantID && kind == accepted {
+		id = reservationID(body)
+	}
+	return kind, code, id
 }
 
-// raw sends r and returns the status and a copy of the body.
-func (c *client) raw(r request) (int, []byte, error) {
+// raw sends r to the first target and returns the status and a copy of the
+// error body.
+func (c *client) raw(r request) (int, []byte, error) { return c.rawTo(&c.hosts[0], r, false) }
+
+// rawTo sends r to h and returns the status and a copy of the body: of an
+// error always, of a success only with okBody.
+func (c *client) rawTo(h *host, r request, okBody bool) (int, []byte, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(c.base + r.path)
+	req.SetRequestURI(h.base + r.path)
 	req.Header.SetMethod(r.method)
 	if r.body != nil {
 		req.Header.SetContentType("application/json")
 		req.SetBodyRaw(r.body)
 	}
-	if err := c.hc.DoTimeout(req, resp, c.timeout); err != nil {
+	if err := h.hc.DoTimeout(req, resp, c.timeout); err != nil {
 		return 0, nil, err
 	}
 	var body []byte
-	if s := resp.StatusCode(); s < 200 || s > 299 {
-		body = append(body, resp.Body()...) // only error bodies are read
+	if s := resp.StatusCode(); okBody || s < 200 || s > 299 {
+		body = append(body, resp.Body()...)
 	}
 	return resp.StatusCode(), body, nil
+}
+
+// reservationID is the "reservationId" of a success body, or "" when it has
+// none (a byte search: the gateway writes the field itself, first).
+func reservationID(body []byte) string {
+	const field = `"reservationId":"`
+	i := bytes.Index(body, []byte(field))
+	if i < 0 {
+		return ""
+	}
+	rest := body[i+len(field):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || j > 64 {
+		return ""
+	}
+	return string(rest[:j])
 }
 
 // outcome is how a response counts.
@@ -195,11 +249,17 @@ func connErrorKind(err error) string {
 	}
 }
 
-// check is a one-off call outside the measured load (health, probes).
+// check is a one-off call to the first target, outside the measured load
+// (probes).
 func (c *client) check(r request) (status int, code string, err error) {
-	status, body, err := c.raw(r)
+	return c.checkOn(&c.hosts[0], r)
+}
+
+// checkOn is a one-off call to h.
+func (c *client) checkOn(h *host, r request) (status int, code string, err error) {
+	status, body, err := c.rawTo(h, r, false)
 	if err != nil {
-		return 0, "", fmt.Errorf("%s %s%s: %w", r.method, c.base, r.path, err)
+		return 0, "", fmt.Errorf("%s %s%s: %w", r.method, h.base, r.path, err)
 	}
 	if status < 200 || status > 299 {
 		code = errorCode(body)

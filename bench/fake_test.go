@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,10 +112,14 @@ func writeErr(ctx *fasthttp.RequestCtx, status int, code string) {
 	ctx.SetBody(b)
 }
 
+// okIDs numbers the fake's reservations, so that each answer has an id of
+// its own, as the gateway's ULIDs are.
+var okIDs atomic.Int64
+
 func writeOK(ctx *fasthttp.RequestCtx, status int, state string) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"reservationId":"1","status":"` + state + `"}`)
+	ctx.SetBodyString(`{"reservationId":"r` + strconv.FormatInt(okIDs.Add(1), 10) + `","status":"` + state + `"}`)
 }
 
 func (f *fakeSystem) handle(ctx *fasthttp.RequestCtx) {

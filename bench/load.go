@@ -21,6 +21,18 @@ type load struct {
 	// stop, when closed, ends the load early (the requests out still finish).
 	stop <-chan struct{}
 	seed uint64
+	// ids: keep the reservation id of every 2xx answer (--ids).
+	ids bool
+	// started, when set, is told the load's time zero (Hooks.LoadStarted).
+	started func(time.Time)
+}
+
+// begin sets the load's time zero and tells whoever asked.
+func (l *load) begin(start time.Time) {
+	l.rec.begin(start)
+	if l.started != nil {
+		l.started(start)
+	}
 }
 
 // fire sends one request and records it. from is the instant latency counts
@@ -32,9 +44,9 @@ func (l *load) fire(r request, from time.Time) {
 		from = sent
 	}
 	l.rec.noteSent(sent)
-	kind, code := l.c.do(r)
+	kind, code, id := l.c.do(r, l.ids)
 	done := time.Now()
-	l.rec.record(result{done: done, latency: done.Sub(from), kind: kind, code: code, concert: r.concert})
+	l.rec.record(result{done: done, latency: done.Sub(from), kind: kind, code: code, concert: r.concert, id: id})
 }
 
 func (l *load) stopped(ctx context.Context) bool {
@@ -66,7 +78,7 @@ func runOpen(ctx context.Context, l *load, rate float64, d time.Duration, maxInF
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	start := time.Now()
-	l.rec.begin(start)
+	l.begin(start)
 	for i := int64(0); i < n; i++ {
 		due := start.Add(time.Duration(float64(i) * float64(time.Second) / rate))
 		if wait := time.Until(due); wait > 0 {
@@ -162,7 +174,7 @@ func runClosed(ctx context.Context, l *load, stages []stage) {
 	tick := time.NewTicker(rampTick)
 	defer tick.Stop()
 	start := time.Now()
-	l.rec.begin(start)
+	l.begin(start)
 loop:
 	for {
 		n, done := vusAt(stages, time.Since(start))

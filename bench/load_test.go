@@ -17,7 +17,7 @@ import (
 
 func testLoad(t *testing.T, target string, maxConns int) *load {
 	t.Helper()
-	c, err := newClient(target, maxConns, 5*time.Second)
+	c, err := newClient([]string{target}, maxConns, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

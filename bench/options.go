@@ -85,6 +85,7 @@ type options struct {
 	Warmup       time.Duration
 	JSON         string
 	Report       string
+	IDs          string
 	Quiet        bool
 }
 
@@ -163,7 +164,7 @@ func (l *stringList) Set(s string) error {
 // register binds every flag to o; o's current values are the defaults shown.
 func register(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.Scenario, "scenario", o.Scenario, "scenario to run (also the first argument): "+strings.Join(scenarios, ", "))
-	fs.StringVar(&o.Target, "target", o.Target, "base URL of the gateway")
+	fs.StringVar(&o.Target, "target", o.Target, "base URL of the gateway; several, comma-separated, take the requests in turn (gateways without a load balancer)")
 	fs.Var((*stringList)(&o.Strategies), "strategies", "comma-separated strategies to drive: "+strings.Join(allStrategies, ", "))
 	fs.IntVar(&o.Concerts, "concerts", o.Concerts, "concerts 1..N that Env.Reset creates and requests target")
 	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "seats per concert")
@@ -186,6 +187,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the member order and random picks (same seed, same requests)")
 	fs.StringVar(&o.JSON, "json", o.JSON, "write the results as JSON to this file (schema: bench/SCHEMA.md)")
 	fs.StringVar(&o.Report, "report", o.Report, "write index.html and charts (PNG and SVG) into this directory")
+	fs.StringVar(&o.IDs, "ids", o.IDs, "write the reservation id of every 2xx answer of the measured loads to this file (strategy, round, id: one a line), to check each against the database; off by default because it costs a copy of every success body")
 	fs.BoolVar(&o.Quiet, "quiet", o.Quiet, "no progress line on stderr")
 }
 
@@ -298,16 +300,20 @@ func (o *options) validate() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	u, err := url.Parse(o.Target)
-	switch {
-	case err != nil:
-		errs = append(errs, fmt.Errorf("--target %q: %w", o.Target, err))
-	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("--target %q: want an http:// or https:// URL", o.Target))
-	case u.Host == "":
-		errs = append(errs, fmt.Errorf("--target %q: no host", o.Target))
-	case u.Path != "" && u.Path != "/", u.RawQuery != "":
-		errs = append(errs, fmt.Errorf("--target %q: want the gateway's base URL, without path or query", o.Target))
+	targets := o.targets()
+	check(len(targets) > 0, "--target: empty")
+	for _, target := range targets {
+		u, err := url.Parse(target)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--target %q: %w", target, err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			errs = append(errs, fmt.Errorf("--target %q: want an http:// or https:// URL", target))
+		case u.Host == "":
+			errs = append(errs, fmt.Errorf("--target %q: no host", target))
+		case u.Path != "" && u.Path != "/", u.RawQuery != "":
+			errs = append(errs, fmt.Errorf("--target %q: want the gateway's base URL, without path or query", target))
+		}
 	}
 	seen := map[string]bool{}
 	for _, s := range o.Strategies {
@@ -346,6 +352,17 @@ func (o *options) validate() error {
 	check(o.DrainTimeout >= 0 && o.DrainTimeout <= maxRunTime, "--drain-timeout must be in [0, %s], got %s", maxRunTime, o.DrainTimeout)
 	check(o.AuditEvery >= time.Millisecond && o.AuditEvery <= time.Minute, "--audit-every must be in [1ms, 1m], got %s", o.AuditEvery)
 	return errors.Join(errs...)
+}
+
+// targets are the base URLs of --target.
+func (o *options) targets() []string {
+	var out []string
+	for _, t := range strings.Split(o.Target, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, strings.TrimSuffix(t, "/"))
+		}
+	}
+	return out
 }
 
 // maxConns is how many connections the client may open: one per request

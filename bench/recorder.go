@@ -2,6 +2,7 @@ package bench
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type result struct {
 	kind    outcome
 	code    string
 	concert int
+	id      string // reservation id of a 2xx answer, with --ids
 }
 
 // second holds one second of a run, by completion time.
@@ -62,6 +64,8 @@ type recorder struct {
 	capacity     int64
 	capacityAt   time.Time
 	firstSoldOut time.Time
+	// ids are the reservation ids of the 2xx answers (with --ids).
+	ids []string
 }
 
 func newRecorder(capacity int64) *recorder {
@@ -144,6 +148,9 @@ func (r *recorder) record(res result) {
 		if r.capacity > 0 && r.accepted == r.capacity {
 			r.capacityAt = res.done
 		}
+		if res.id != "" {
+			r.ids = append(r.ids, res.id)
+		}
 	case rejected:
 		r.rejected++
 		s.rejected++
@@ -198,6 +205,7 @@ type loadStats struct {
 	rejectedBy, errorsBy                                map[string]int64
 	latency                                             Latency
 	series                                              []Second
+	ids                                                 []string
 }
 
 func (r *recorder) stats() loadStats {
@@ -211,6 +219,7 @@ func (r *recorder) stats() loadStats {
 		rejectedBy: maps.Clone(r.rejectedBy), errorsBy: maps.Clone(r.errorsBy),
 		latency: latencyOf(r.hist),
 		series:  make([]Second, len(r.secs)),
+		ids:     slices.Clone(r.ids),
 	}
 	for i, s := range r.secs {
 		st.series[i] = Second{

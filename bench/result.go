@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -85,6 +86,10 @@ type StrategyResult struct {
 	// summarises every round in order (empty with one round).
 	Round  int          `json:"round"`
 	Rounds []RoundBrief `json:"rounds"`
+	// AcceptedIDs are the reservation ids of the 2xx answers, in the order
+	// they came (with --ids; not in the JSON, which would grow with the
+	// load: --ids writes them to their own file).
+	AcceptedIDs []string `json:"-"`
 }
 
 // RoundBrief is one round of a strategy.
@@ -161,6 +166,22 @@ type Machine struct {
 	Kernel      string `json:"kernel"`
 	Arch        string `json:"arch"`
 	Go          string `json:"go"`
+}
+
+// writeIDs writes the accepted reservation ids of each measured load, one a
+// line: strategy, round, id, tab-separated.
+func writeIDs(path string, loads []loadIDs) error {
+	var b strings.Builder
+	b.WriteString("# strategy\tround\treservation id (the 2xx answers of each measured load)\n")
+	for _, l := range loads {
+		for _, id := range l.ids {
+			fmt.Fprintf(&b, "%s\t%d\t%s\n", l.strategy, l.round, id)
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("--ids: %w", err)
+	}
+	return nil
 }
 
 func writeJSON(path string, res *Result) error {

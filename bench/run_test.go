@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func noEnv(string) string { return "" }
@@ -391,5 +394,80 @@ func TestMachineParsing(t *testing.T) {
 	}
 	if got := parseMemTotal(strings.NewReader("nothing")); got != 0 {
 		t.Errorf("memory of nothing %d", got)
+	}
+}
+
+// Several targets take the requests in turn; --ids keeps the reservation id
+// of every 2xx answer (in the results and in its file), and LoadStarted is
+// told the load's time zero once, before any request of it is answered.
+func TestTargetsIDsAndLoadStarted(t *testing.T) {
+	t.Parallel()
+	f := newFakeSystem()
+	var hits [2]atomic.Int64
+	targets := make([]string, 2)
+	for i := range targets {
+		targets[i] = serve(t, func(ctx *fasthttp.RequestCtx) {
+			if ctx.IsPost() {
+				hits[i].Add(1)
+			}
+			f.handle(ctx)
+		})
+	}
+	idsFile := filepath.Join(t.TempDir(), "ids.tsv")
+	var started []time.Time
+	hooks := Hooks{LoadStarted: func(strategy string, start time.Time) {
+		if strategy != "async" {
+			t.Errorf("LoadStarted(%q)", strategy)
+		}
+		started = append(started, start)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := time.Now()
+	var stdout, stderr bytes.Buffer
+	res, err := RunWith(ctx, []string{"rush", "--target", strings.Join(targets, ","), "--capacity", "40", "--members", "60",
+		"--rate", "400", "--duration", "1s", "--quiet", "--ids", idsFile, "--audit-every", "20ms", "--drain-timeout", "3s"},
+		&stdout, &stderr, f, nil, hooks)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	s := strategyOf(t, res, "async")
+	if s.Accepted != 40 || len(s.AcceptedIDs) != 40 {
+		t.Fatalf("accepted %d, ids %d, want 40 each", s.Accepted, len(s.AcceptedIDs))
+	}
+	seen := map[string]bool{}
+	for _, id := range s.AcceptedIDs {
+		if id == "" || seen[id] {
+			t.Fatalf("id %q empty or twice in %v", id, s.AcceptedIDs)
+		}
+		seen[id] = true
+	}
+	b, err := os.ReadFile(idsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 41 || lines[1] != "async\t1\t"+s.AcceptedIDs[0] {
+		t.Errorf("ids file: %d lines, first %q", len(lines), lines[min(1, len(lines)-1)])
+	}
+	// The load alternates; the strategy probe before it goes to the first
+	// target only, hence a difference of up to 2.
+	if h0, h1 := hits[0].Load(), hits[1].Load(); h0 == 0 || h1 == 0 || h0-h1 > 2 || h1-h0 > 2 {
+		t.Errorf("requests per target %d and %d, want them taken in turn", h0, h1)
+	}
+	if len(started) != 1 || started[0].Before(before) {
+		t.Errorf("LoadStarted called %d times (%v)", len(started), started)
+	}
+}
+
+// Without --ids no success body is read and no id kept.
+func TestNoIDsByDefault(t *testing.T) {
+	t.Parallel()
+	res, _, err := runBench(t, newFakeSystem(), "rush", "--capacity", "10", "--members", "20", "--rate", "200", "--duration", "1s", "--quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := strategyOf(t, res, "async"); s.Accepted != 10 || s.AcceptedIDs != nil {
+		t.Errorf("accepted %d, ids %v", s.Accepted, s.AcceptedIDs)
 	}
 }

@@ -69,6 +69,7 @@ var tools = []tool{
 	{"bench", "drive a running gateway and report (see boxoffice bench -h)", runBench},
 	{"dev", "everything in one process, nothing installed (see boxoffice dev -h)", runDev},
 	{"dlq", "list, show and replay dead-lettered messages (see boxoffice dlq -h)", runDLQ},
+	{"faults", "the fault suite: faults injected under load, then audited (see boxoffice faults -h)", runFaults},
 }
 
 func main() {
