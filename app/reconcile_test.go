@@ -210,3 +210,48 @@ func TestSeedAdoptsOnlyAnAgreeingUnmarkedStock(t *testing.T) {
 		t.Fatalf("seed over a disagreeing unmarked stock: %v, want a refusal naming %s", err, reconcile.Leaked)
 	}
 }
+
+// Redis forgot an admission (appendfsync everysec lost its last second): it
+// then admits one more than MySQL has room for, and the writer writes that
+// reservation FAILED (no seat left in the database). The seat it "returns"
+// was never there: giving it back to Redis would sell it again, and again,
+// each one a 202 then FAILED. So none goes back, and Redis is right again.
+func TestPhantomSeatIsNotReturned(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity, cfg.Members = 1, 10
+	cfg.HoldTTL = 0
+	s := newSystem(t, cfg, true)
+	if r := s.reserve(1, 1, ""); r.Status != 202 {
+		t.Fatalf("reserve: %d %v", r.Status, r.Body)
+	}
+	s.drained(1, 1)
+	// Redis loses that admission: its stock and its member.
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	defer rdb.Close()
+	if err := rdb.Incr(ctx, cfg.RedisPrefix+":{c1}:stock").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.SRem(ctx, cfg.RedisPrefix+":{c1}:members", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	phantom := s.reserve(1, 2, "")
+	if phantom.Status != 202 {
+		t.Fatalf("the phantom seat: %d %v", phantom.Status, phantom.Body)
+	}
+	s.waitStatus(phantom.id(), "FAILED", 20*time.Second)
+	servicetest.Eventually(t, 10*time.Second, "the failure settled in Redis", func() (bool, error) {
+		n, err := s.stock.InFlightCount(ctx, 1)
+		return err == nil && n == 0, err
+	})
+	if n, _, _ := s.stock.Remaining(ctx, 1); n != 0 {
+		t.Fatalf("Redis offers %d seats after the phantom failed; MySQL has none", n)
+	}
+	if r := s.reserve(1, 3, ""); r.Status != 409 || r.code() != "sold_out" {
+		t.Fatalf("next member: %d %v, want 409 sold_out", r.Status, r.Body)
+	}
+	// Member 2 holds nothing and may try again later.
+	if ok, _ := rdb.SIsMember(ctx, cfg.RedisPrefix+":{c1}:members", 2).Result(); ok {
+		t.Fatal("the phantom's member is still recorded as holding a seat")
+	}
+}

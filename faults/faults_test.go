@@ -54,8 +54,6 @@ func TestFaults(t *testing.T) {
 	for _, r := range rep.Scenarios {
 		want := []string{StatusOK}
 		switch r.Scenario {
-		case "redis-wipe":
-			want = []string{StatusPending} // until reconcile is wired in (HOOK(reconcile) in scenarios.go)
 		case "redis-aof-kill":
 			// appendfsync everysec may lose the last writes before the
 			// kill; the audit bounds them (README: Faults).

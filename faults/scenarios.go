@@ -112,20 +112,12 @@ var scenarios = []scenario{
 	},
 }
 
-// reconcile is the hook where scenario redis-wipe rebuilds Redis from MySQL
-// once the writer has consumed what Kafka held (the load is over and the
-// fault ended when it is called).
-//
-// HOOK(reconcile) — issue 12 item 2. When `boxoffice reconcile` exists,
-// replace the body with:
-//
-//	return r.c.runBin(ctx, "reconcile", "--fix")
-//
-// (runBin runs the binary on this scenario's services; its output lands in
-// the scenario's logs as reconcile.log). The scenario then measures recovery,
-// waits for the settle and audits Redis as the others do.
+// reconcile rebuilds Redis from MySQL for scenario redis-wipe, once the
+// writer has consumed what Kafka held (reconcile --fix waits for that, and
+// refuses if it does not come); the load is over and the fault ended when it
+// is called. Until then the wiped concert answered 503 stock_not_loaded.
 func reconcile(ctx context.Context, r *run) error {
-	return errReconcilePending
+	return r.c.runBin(ctx, "reconcile", "--fix")
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

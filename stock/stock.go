@@ -459,20 +459,50 @@ func (s *Store) Done(ctx context.Context, concert int64, ids []string) error {
 	return nil
 }
 
-// Seat names one reservation and its member.
+// Seat names one failed reservation, its member, and what it gives back.
 type Seat struct {
 	ID       string
 	MemberID int64
+	// Back says what Redis gets back (the zero value: seat and member).
+	Back Giveback
 }
 
-// Fail returns the seats of reservations that can never be written; each seat
-// goes back once however often this is called. It returns how many went back.
+// Giveback is what a failed reservation returns to Redis.
+type Giveback int
+
+// What a failed reservation gives back, by why it failed.
+const (
+	// SeatAndMember: the database could not store it; it took a seat and a
+	// member that are both free again.
+	SeatAndMember Giveback = iota
+	// MemberOnly: the database had no seat for it: Redis had admitted one
+	// more than there was (it lost an earlier admission), so giving the
+	// seat back would sell it again.
+	MemberOnly
+	// Nothing: its member already holds a seat in the database, which
+	// Redis had forgotten; this admission's seat stands for that one.
+	Nothing
+)
+
+func (g Giveback) arg() string {
+	switch g {
+	case MemberOnly:
+		return "m"
+	case Nothing:
+		return "0"
+	}
+	return "1"
+}
+
+// Fail settles reservations that can never be written: each gives back what
+// its Back says, once however often this is called. It returns how many
+// seats went back.
 func (s *Store) Fail(ctx context.Context, concert int64, seats []Seat) (int64, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	args := []any{time.Now().UnixMilli(), TombstoneRetention.Milliseconds()}
 	for _, st := range seats {
-		args = append(args, st.ID, st.MemberID)
+		args = append(args, st.ID, st.MemberID, st.Back.arg())
 	}
 	c := concert
 	n, err := failScript.Run(ctx, s.rdb, []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.holdsKey(c)}, args...).Int64()

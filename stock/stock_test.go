@@ -391,3 +391,32 @@ func TestLoadAndSnapshot(t *testing.T) {
 		t.Fatalf("EpochDeployment = %q", got)
 	}
 }
+
+// What a failed reservation gives back depends on why it failed.
+func TestFailGivesBackByReason(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		back       stock.Giveback
+		stock      int64
+		memberFree bool
+	}{
+		{stock.SeatAndMember, 3, true},
+		{stock.MemberOnly, 2, true},
+		{stock.Nothing, 2, false},
+	}
+	for _, c := range cases {
+		st := newStore(t, 3)
+		st.Reserve(ctx, res("A", 7, ""))
+		st.Claim(ctx, 1, []string{"A"})
+		if _, err := st.Fail(ctx, 1, []stock.Seat{{ID: "A", MemberID: 7, Back: c.back}}); err != nil {
+			t.Fatal(err)
+		}
+		if n := remaining(t, st); n != c.stock {
+			t.Errorf("giveback %d: remaining %d, want %d", c.back, n, c.stock)
+		}
+		_, err := st.Reserve(ctx, res("B", 7, ""))
+		if free := !errors.Is(err, boxoffice.ErrAlreadyReserved); free != c.memberFree {
+			t.Errorf("giveback %d: member free %v (%v), want %v", c.back, free, err, c.memberFree)
+		}
+	}
+}

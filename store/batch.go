@@ -123,21 +123,27 @@ func batchConcerts(batch []NewReservation) []int64 {
 	return concerts
 }
 
+// written is what an earlier delivery made of a reservation.
+type written struct {
+	status boxoffice.Status
+	reason string
+}
+
 // existingOutcomes reads the status of every reservation of the batch that an
 // earlier delivery already wrote.
-func existingOutcomes(ctx context.Context, tx *sqlx.Tx, batch []NewReservation) (map[string]boxoffice.Status, error) {
+func existingOutcomes(ctx context.Context, tx *sqlx.Tx, batch []NewReservation) (map[string]written, error) {
 	ids := make([]string, len(batch))
 	for i, r := range batch {
 		ids[i] = r.ID
 	}
-	existing := map[string]boxoffice.Status{}
-	if err := selectIn(ctx, tx, `SELECT id, status FROM reservations WHERE id IN (?)`, ids, func(rows *sqlx.Rows) error {
+	existing := map[string]written{}
+	if err := selectIn(ctx, tx, `SELECT id, status, COALESCE(reason, '') FROM reservations WHERE id IN (?)`, ids, func(rows *sqlx.Rows) error {
 		var id string
-		var st boxoffice.Status
-		if err := rows.Scan(&id, &st); err != nil {
+		var w written
+		if err := rows.Scan(&id, &w.status, &w.reason); err != nil {
 			return err
 		}
-		existing[id] = st
+		existing[id] = w
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("existing reservations: %w", err)
@@ -148,7 +154,7 @@ func existingOutcomes(ctx context.Context, tx *sqlx.Tx, batch []NewReservation) 
 // splitRedelivered reports each redelivered reservation in out with the
 // outcome it had the first time, and returns the rest (each id once) with
 // their concerts in the order first seen.
-func splitRedelivered(batch []NewReservation, existing map[string]boxoffice.Status, out *Outcome) (fresh []NewReservation, concerts []int64) {
+func splitRedelivered(batch []NewReservation, existing map[string]written, out *Outcome) (fresh []NewReservation, concerts []int64) {
 	seen := map[string]bool{}
 	seenConcert := map[int64]bool{}
 	for _, r := range batch {
@@ -156,11 +162,13 @@ func splitRedelivered(batch []NewReservation, existing map[string]boxoffice.Stat
 			continue // the same event twice in one batch
 		}
 		seen[r.ID] = true
-		if st, ok := existing[r.ID]; ok {
+		if w, ok := existing[r.ID]; ok {
 			out.Redelivered++
-			if st == boxoffice.StatusFailed {
+			if w.status == boxoffice.StatusFailed {
+				// Its reason as the first time, so Redis settles it the same
+				// way if that delivery died before it could.
 				out.Failed = append(out.Failed, r)
-				out.Reasons[r.ID] = "failed before"
+				out.Reasons[r.ID] = w.reason
 			} else {
 				out.Written = append(out.Written, r)
 			}

@@ -388,7 +388,7 @@ func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 	}
 	failed := map[int64][]stock.Seat{}
 	for _, r := range out.Failed {
-		failed[r.ConcertID] = append(failed[r.ConcertID], stock.Seat{ID: r.ID, MemberID: r.MemberID})
+		failed[r.ConcertID] = append(failed[r.ConcertID], stock.Seat{ID: r.ID, MemberID: r.MemberID, Back: giveback(out.Reasons[r.ID])})
 		w.Log.Warn("reservation failed", "id", r.ID, "concert", r.ConcertID, "member", r.MemberID, "reason", out.Reasons[r.ID])
 	}
 	for c, seats := range failed {
@@ -404,6 +404,19 @@ func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 		w.Metrics.returned.Add(float64(n))
 	}
 	return nil
+}
+
+// giveback is what a reservation that failed for reason returns to Redis:
+// when the database had no seat, or the member already held one, Redis had
+// lost earlier state, and the seat it counted for this one was never free.
+func giveback(reason string) stock.Giveback {
+	switch reason {
+	case store.ReasonNoSeat:
+		return stock.MemberOnly
+	case store.ReasonDuplicate:
+		return stock.Nothing
+	}
+	return stock.SeatAndMember
 }
 
 func (w *Writer) deadLetter(ctx context.Context, m *sarama.ConsumerMessage, reason string) error {
