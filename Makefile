@@ -4,7 +4,7 @@
 #   make services-stop   stop them (data kept in .services/)
 #   make test            go vet + go test -race against the local services (what CI runs)
 #   make run             boxoffice dev: everything in one process, embedded services, nothing to install
-#   make run-real        migrate, seed, writer (background) + gateway (foreground) on the real services
+#   make run-real        migrate, seed, writer (background) + gateway (foreground, --trust-body-member) on the real services
 #   make bench           bin/boxoffice bench compare, report in bench/report/
 #   make up / down       the docker compose stack (needs a Docker engine)
 #
@@ -67,7 +67,7 @@ run-real: build $(SERVICES)
 	  $(BIN) writer & writer_pid=$$!; \
 	  trap 'kill $$writer_pid 2>/dev/null || true; wait $$writer_pid 2>/dev/null || true' EXIT; \
 	  trap 'exit 130' INT TERM; \
-	  $(BIN) gateway; }
+	  $(BIN) gateway --trust-body-member; }
 
 bench: build $(SERVICES)
 	mkdir -p bench/report

@@ -28,7 +28,7 @@ type command struct {
 
 // commands, in the order the usage lists them.
 var commands = []command{
-	{"gateway", config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	{"gateway", config.Redis | config.Kafka | config.MySQL | config.Gateway | config.AuthKey | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g, err := app.OpenGateway(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -54,6 +54,7 @@ var commands = []command{
 	}},
 	{"migrate", config.MySQL, "create or update the MySQL schema", app.Migrate},
 	{"seed", config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
+	{"token", config.AuthKey | config.Token, "mint a member's HS256 token (--member, --ttl) with --auth-secret[-file]", app.Token},
 	{"reconcile", config.Redis | config.Kafka | config.MySQL | config.Reconcile, "compare Redis with MySQL per concert; --fix rebuilds Redis once the writer has caught up", app.Reconcile},
 }
 
