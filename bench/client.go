@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/boxoffice/boxoffice/auth"
 )
 
 // client sends requests to the one target of a run.
@@ -21,6 +23,10 @@ type client struct {
 	hc      *fasthttp.HostClient
 	base    string // scheme://host[:port], no trailing slash
 	timeout time.Duration
+	// tokens[m] is member m's Authorization header value, minted before
+	// the load (mintTokens); nil sends no token (a gateway started with
+	// --trust-body-member).
+	tokens []string
 }
 
 // newClient returns a client for target (already validated) that keeps up to
@@ -74,6 +80,7 @@ type request struct {
 	path    string
 	body    []byte
 	concert int // 0 when the request is not about a concert
+	member  int // whose token it carries; 0: none
 }
 
 func reservation(strategy string, concert, member int) request {
@@ -83,11 +90,11 @@ func reservation(strategy string, concert, member int) request {
 	b = append(b, `,"memberId":`...)
 	b = strconv.AppendInt(b, int64(member), 10)
 	b = append(b, '}')
-	return request{method: fasthttp.MethodPost, path: "/api/reservations/" + strategy, body: b, concert: concert}
+	return request{method: fasthttp.MethodPost, path: "/api/reservations/" + strategy, body: b, concert: concert, member: member}
 }
 
 func memberRead(member int) request {
-	return request{method: fasthttp.MethodGet, path: "/api/members/" + strconv.Itoa(member)}
+	return request{method: fasthttp.MethodGet, path: "/api/members/" + strconv.Itoa(member), member: member}
 }
 
 // do sends r and classifies the answer.
@@ -104,6 +111,9 @@ func (c *client) raw(r request) (int, []byte, error) {
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(c.base + r.path)
 	req.Header.SetMethod(r.method)
+	if r.member > 0 && r.member < len(c.tokens) {
+		req.Header.Set("Authorization", c.tokens[r.member])
+	}
 	if r.body != nil {
 		req.Header.SetContentType("application/json")
 		req.SetBodyRaw(r.body)
@@ -205,4 +215,27 @@ func (c *client) check(r request) (status int, code string, err error) {
 		code = errorCode(body)
 	}
 	return status, code, nil
+}
+
+// maxTokens bounds the members a run mints tokens for (about 200 bytes
+// each): the ramp's 1,000,000 fit in some 200 MB.
+const maxTokens = 2_000_000
+
+// mintTokens returns each member's Authorization header value ("Bearer
+// <HS256 token>"), indexed by member id 1..members, good for the longest
+// run. Minted once, before the load, so that signing is not measured; the
+// gateway's verifying is.
+func mintTokens(secret []byte, members int, now time.Time) ([]string, error) {
+	if members > maxTokens {
+		return nil, fmt.Errorf("--auth-secret: tokens for at most %d members, not %d", maxTokens, members)
+	}
+	out := make([]string, members+1)
+	for m := 1; m <= members; m++ {
+		tok, err := auth.Mint(secret, int64(m), maxRunTime+time.Hour, now)
+		if err != nil {
+			return nil, err
+		}
+		out[m] = "Bearer " + tok
+	}
+	return out, nil
 }

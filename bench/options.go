@@ -86,6 +86,10 @@ type options struct {
 	JSON         string
 	Report       string
 	Quiet        bool
+	// AuthSecret (or the file) signs a token per member, sent with each of
+	// its requests, for a gateway that verifies them.
+	AuthSecret     string
+	AuthSecretFile string
 }
 
 // defaults returns the options of a scenario before any flag is read.
@@ -187,6 +191,8 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.JSON, "json", o.JSON, "write the results as JSON to this file (schema: bench/SCHEMA.md)")
 	fs.StringVar(&o.Report, "report", o.Report, "write index.html and charts (PNG and SVG) into this directory")
 	fs.BoolVar(&o.Quiet, "quiet", o.Quiet, "no progress line on stderr")
+	fs.StringVar(&o.AuthSecret, "auth-secret", o.AuthSecret, "the gateway's HS256 secret: each member's token is minted with it once, before the load, and sent with its requests (empty: no tokens, for a gateway started with --trust-body-member)")
+	fs.StringVar(&o.AuthSecretFile, "auth-secret-file", o.AuthSecretFile, "file holding that secret")
 }
 
 // usage prints the command line help for scenario (compare when empty).
