@@ -1,20 +1,19 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
+	"io"
 	"time"
 
 	"github.com/boxoffice/boxoffice/auth"
 	"github.com/boxoffice/boxoffice/config"
 )
 
-// Token is boxoffice token: it prints an HS256 token for --member, good for
-// --ttl, signed with the gateway's --auth-secret (or its file).
-func Token(_ context.Context, cfg config.Config, _ *slog.Logger) error {
+// Token is boxoffice token: it prints to stdout an HS256 token for
+// --member, good for --ttl, signed with the gateway's --auth-secret (or its
+// file).
+func Token(cfg config.Config, stdout io.Writer) error {
 	secret, err := config.Secret(cfg.AuthSecret, cfg.AuthSecretFile)
 	if err != nil {
 		return fmt.Errorf("auth secret: %w", err)
@@ -26,6 +25,6 @@ func Token(_ context.Context, cfg config.Config, _ *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(os.Stdout, tok)
+	_, err = fmt.Fprintln(stdout, tok)
 	return err
 }

@@ -54,7 +54,6 @@ var commands = []command{
 	}},
 	{"migrate", config.MySQL, "create or update the MySQL schema", app.Migrate},
 	{"seed", config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
-	{"token", config.AuthKey | config.Token, "mint a member's HS256 token (--member, --ttl) with --auth-secret[-file]", app.Token},
 	{"reconcile", config.Redis | config.Kafka | config.MySQL | config.Reconcile, "compare Redis with MySQL per concert; --fix rebuilds Redis once the writer has caught up", app.Reconcile},
 }
 
@@ -69,6 +68,7 @@ type tool struct {
 var tools = []tool{
 	{"bench", "drive a running gateway and report (see boxoffice bench -h)", runBench},
 	{"dev", "everything in one process, nothing installed (see boxoffice dev -h)", runDev},
+	{"token", "print a member's HS256 token: --member 42 --ttl 1h, signed with --auth-secret[-file]", runToken},
 	{"dlq", "list, show and replay dead-lettered messages (see boxoffice dlq -h)", runDLQ},
 }
 
