@@ -2,14 +2,19 @@
 #
 #   make services        start Redis, MariaDB, Kafka locally (installs what is missing; idempotent)
 #   make services-stop   stop them (data kept in .services/)
-#   make test            go vet + go test -race against the local services (what CI runs)
+#   make test            go vet + go test -race against the local services, then
+#                        make test-standins (what CI runs)
+#   make test-standins   the integration packages against the dev stand-ins (miniredis,
+#                        kfake, go-mysql-server); dev/standins.skip says what they skip and why
 #   make run             boxoffice dev: everything in one process, embedded services, nothing to install
 #   make run-real        migrate, seed, writer (background) + gateway (foreground, --trust-body-member) on the real services
 #   make bench           bin/boxoffice bench compare, report in bench/report/
 #   make up / down       the docker compose stack (needs a Docker engine)
 #
-# make test PKG=./store TESTFLAGS='-run TestX -v'   narrows the run;
-# make test SERVICES=                              skips starting the services.
+# make test PKG=./store TESTFLAGS='-run TestX -v'   narrows the run (TESTFLAGS the stand-in run too);
+# make test SERVICES=                              skips starting the services;
+# make test STANDINS=                              skips the stand-in run;
+# make test-standins STANDINS_PKGS=./store/        narrows the stand-in run's packages.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -20,11 +25,12 @@ BIN       := bin/boxoffice
 PKG       ?= ./...
 TESTFLAGS ?=
 SERVICES  ?= services
+STANDINS  ?= standins
 # Exports BOX_REDIS_ADDR, BOX_KAFKA_BROKERS, BOX_MYSQL_DSN, BOX_PROMETHEUS_BIN,
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 
-.PHONY: all build services services-stop services-status services-env test vet fmt run run-real bench up down clean
+.PHONY: all build services services-stop services-status services-env test test-standins vet fmt run run-real bench up down clean
 
 all: build
 
@@ -46,10 +52,20 @@ services-env:
 vet:
 	$(GO) vet ./...
 
+# The contract matrix: every package against the real services, then the
+# integration packages once more against the stand-ins of `make run`.
 test: $(SERVICES)
 	$(GO) vet ./...
 	$(SERVICES_ENV); export BOX_REQUIRE_SERVICES=1; \
 	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) $(PKG)
+ifneq ($(STANDINS),)
+	GO=$(GO) bash scripts/standins-test.sh $(TESTFLAGS)
+endif
+
+# Starts its own stand-ins (on free 127.0.0.1 ports) and stops them on exit;
+# needs no services. The packages are STANDINS_PKGS in the script.
+test-standins:
+	GO=$(GO) bash scripts/standins-test.sh $(TESTFLAGS)
 
 fmt:
 	$(GO) fmt ./...

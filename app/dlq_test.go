@@ -97,7 +97,7 @@ func ensureTopics(t *testing.T, cfg config.Config) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, int32(cfg.Partitions), cfg.Topic, cfg.DLQTopic()); err != nil {
+	if err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, kafka.TopicSpec{Partitions: int32(cfg.Partitions), ReplicationFactor: 1, MinInsyncReplicas: 1}, cfg.Topic, cfg.DLQTopic()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -42,7 +42,7 @@ func OpenNotifier(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *
 	// The writer publishes on this topic, but a notifier started first would
 	// otherwise have the broker auto-create it with its default partitions.
 	if err = waitFor(ctx, "kafka", func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, cfg.KafkaBrokers, int32(cfg.Partitions), cfg.NotificationsTopic)
+		return kafka.EnsureTopics(ctx, cfg.KafkaBrokers, topicSpec(cfg), cfg.NotificationsTopic)
 	}); err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func Seed(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer st.Close()
 	tctx, cancel := context.WithTimeout(ctx, startupWait)
 	defer cancel()
-	if err := kafka.EnsureTopics(tctx, cfg.KafkaBrokers, int32(cfg.Partitions), cfg.Topic, cfg.DLQTopic(), cfg.NotificationsTopic); err != nil {
+	if err := kafka.EnsureTopics(tctx, cfg.KafkaBrokers, topicSpec(cfg), cfg.Topic, cfg.DLQTopic(), cfg.NotificationsTopic); err != nil {
 		return err
 	}
 	if err := db.SeedConcerts(ctx, cfg.Concerts, cfg.Capacity, cfg.Reset); err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
@@ -97,6 +98,11 @@ type Config struct {
 	Members    int
 	Partitions int
 	Reset      bool
+	// ReplicationFactor and MinInsyncReplicas are given to the topics seed
+	// (and the notifier) create; see kafka.TopicSpec for what acks=all then
+	// promises.
+	ReplicationFactor int
+	MinInsyncReplicas int
 }
 
 // DLQTopic is where the writer sends messages it cannot decode.
@@ -135,6 +141,10 @@ func Default() Config {
 		Capacity:           100,
 		Members:            1000,
 		Partitions:         4,
+		// One broker is what `make services` and compose run; a cluster of
+		// three would take 3 and 2.
+		ReplicationFactor: 1,
+		MinInsyncReplicas: 1,
 
 		// Next to the writer's 9091, clear of Prometheus (9090) and of
 		// Kafka's broker and controller (9092, 9093).
@@ -274,6 +284,12 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of the reservations topic when it is created")
 		fs.BoolVar(&c.Reset, "reset", c.Reset, "start the concerts over: delete their reservations and restore full stock")
 	}
+	if groups&(Seed|Notifier) != 0 {
+		// Both create topics (the notifier its own, when it starts first);
+		// no subcommand takes both groups (the flags would be defined twice).
+		fs.IntVar(&c.ReplicationFactor, "replication-factor", c.ReplicationFactor, "replicas of each topic when it is created (at most the number of brokers); an existing topic is left as it is")
+		fs.IntVar(&c.MinInsyncReplicas, "min-insync-replicas", c.MinInsyncReplicas, "min.insync.replicas of each topic when it is created: with acks=all, the broker refuses a message (the gateway answers 503) while fewer replicas than this are in sync")
+	}
 }
 
 // EnvName is the environment variable that overrides the flag name.
@@ -319,6 +335,14 @@ func (c Config) Validate() error {
 	check(c.LockLease > 0 && c.LockWait > 0, "lock-lease and lock-wait must be positive")
 	check(c.Concerts >= 0 && c.Capacity >= 0 && c.Members >= 0, "seed sizes must not be negative")
 	check(c.Partitions > 0, "partitions must be positive, got %d", c.Partitions)
+	// Kafka's replication factor is an int16.
+	check(c.ReplicationFactor >= 1 && c.ReplicationFactor <= math.MaxInt16, "replication-factor must be at least 1 (and at most %d), got %d", math.MaxInt16, c.ReplicationFactor)
+	check(c.MinInsyncReplicas >= 1, "min-insync-replicas must be at least 1, got %d", c.MinInsyncReplicas)
+	// More replicas in sync than a topic has cannot be had: the topic would
+	// promise more than it keeps (Kafka 4.1 caps it at the replication
+	// factor — measured: acks=all on 1 replica with min.insync.replicas 2
+	// was acknowledged).
+	check(c.ReplicationFactor < 1 || c.MinInsyncReplicas <= c.ReplicationFactor, "min-insync-replicas (%d) must not exceed replication-factor (%d): a topic cannot have more replicas in sync than it has", c.MinInsyncReplicas, c.ReplicationFactor)
 	check(validPrefix.MatchString(c.RedisPrefix), "redis-prefix %q: use letters, digits, '_', '-', '.'", c.RedisPrefix)
 	check(c.Topic != "", "topic must not be empty")
 	check(c.HoldTTL >= 0, "hold-ttl must not be negative, got %s", c.HoldTTL)

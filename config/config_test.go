@@ -72,6 +72,50 @@ func TestRejects(t *testing.T) {
 	}
 }
 
+// TestTopicReplication: the topics' replication flags default to one
+// broker's values, take a cluster's, and refuse what no broker could honour,
+// in seed and in the notifier (both create topics).
+func TestTopicReplication(t *testing.T) {
+	cases := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		rf, isr  int
+		rejected string
+	}{
+		{name: "defaults: one broker", rf: 1, isr: 1},
+		{name: "three brokers", args: []string{"--replication-factor", "3", "--min-insync-replicas", "2"}, rf: 3, isr: 2},
+		{name: "from the environment", env: map[string]string{"BOX_REPLICATION_FACTOR": "3", "BOX_MIN_INSYNC_REPLICAS": "3"}, rf: 3, isr: 3},
+		{name: "zero replicas", args: []string{"--replication-factor", "0"}, rejected: "replication-factor must be at least 1"},
+		{name: "too many for an int16", args: []string{"--replication-factor", "40000", "--min-insync-replicas", "1"}, rejected: "replication-factor must be at least 1 (and at most 32767), got 40000"},
+		{name: "zero in sync", args: []string{"--min-insync-replicas", "0"}, rejected: "min-insync-replicas must be at least 1, got 0"},
+		{name: "more in sync than replicas", args: []string{"--replication-factor", "2", "--min-insync-replicas", "3"}, rejected: "min-insync-replicas (3) must not exceed replication-factor (2)"},
+		{name: "more in sync than the default replicas", env: map[string]string{"BOX_MIN_INSYNC_REPLICAS": "2"}, rejected: "min-insync-replicas (2) must not exceed replication-factor (1)"},
+	}
+	for _, groups := range []struct {
+		name string
+		g    int
+	}{{"seed", config.Redis | config.Kafka | config.MySQL | config.Seed}, {"notifier", config.Kafka | config.Notifier}} {
+		for _, c := range cases {
+			t.Run(groups.name+"/"+c.name, func(t *testing.T) {
+				got, err := config.Parse(groups.name, groups.g, c.args, env(c.env), io.Discard)
+				if c.rejected != "" {
+					if err == nil || !strings.Contains(err.Error(), c.rejected) {
+						t.Fatalf("err %v, want it to mention %q", err, c.rejected)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.ReplicationFactor != c.rf || got.MinInsyncReplicas != c.isr {
+					t.Fatalf("replication-factor %d, min-insync-replicas %d; want %d, %d", got.ReplicationFactor, got.MinInsyncReplicas, c.rf, c.isr)
+				}
+			})
+		}
+	}
+}
+
 func TestMaskDSN(t *testing.T) {
 	if got := config.MaskDSN("u:secret@tcp(h:3306)/db"); strings.Contains(got, "secret") {
 		t.Fatalf("password shown: %s", got)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -236,6 +237,36 @@ func readYAML(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// interpolate resolves compose's variable references in s the way compose
+// does: ${VAR:-default} (default when unset or empty), ${VAR-default}
+// (when unset), ${VAR} and $VAR, and $$ for a dollar sign.
+func interpolate(s string, lookup func(string) (string, bool)) string {
+	return composeVar.ReplaceAllStringFunc(s, func(ref string) string {
+		m := composeVar.FindStringSubmatch(ref)
+		switch {
+		case ref == "$$":
+			return "$"
+		case m[4] != "":
+			v, _ := lookup(m[4])
+			return v
+		}
+		v, set := lookup(m[1])
+		switch m[2] {
+		case ":-":
+			if v == "" {
+				return m[3]
+			}
+		case "-":
+			if !set {
+				return m[3]
+			}
+		}
+		return v
+	})
+}
+
+var composeVar = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
 
 // serviceNames returns the services in a stable order.
 func (c *composeFile) serviceNames() []string {

@@ -303,6 +303,66 @@ func TestComposeVolumesExist(t *testing.T) {
 	}
 }
 
+// TestComposeRedisAppendOnly: compose's Redis keeps an append-only file on
+// a named volume, fsynced each second unless BOX_REDIS_APPENDFSYNC says
+// otherwise, and the value that variable passes is one Redis accepts.
+func TestComposeRedisAppendOnly(t *testing.T) {
+	c := loadCompose(t)
+	s, ok := c.Services["redis"]
+	if !ok {
+		t.Fatal("no redis service")
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "everysec"},
+		{map[string]string{"BOX_REDIS_APPENDFSYNC": ""}, "everysec"},
+		{map[string]string{"BOX_REDIS_APPENDFSYNC": "always"}, "always"},
+	} {
+		lookup := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+		var cmd []string
+		for _, w := range s.Command {
+			cmd = append(cmd, interpolate(w, lookup))
+		}
+		args := redisArgs(t, cmd)
+		if args["appendonly"] != "yes" {
+			t.Errorf("env %v: redis command %q: appendonly %q, want yes", tc.env, cmd, args["appendonly"])
+		}
+		if args["appendfsync"] != tc.want {
+			t.Errorf("env %v: redis command %q: appendfsync %q, want %s", tc.env, cmd, args["appendfsync"], tc.want)
+		}
+	}
+	dir := redisArgs(t, s.Command)["dir"]
+	if dir == "" {
+		dir = "/data" // the redis image's working directory
+	}
+	for _, v := range s.Volumes {
+		if v.Target == dir && v.Source != "" && !v.isBind() {
+			return
+		}
+	}
+	t.Errorf("redis writes its append-only file in %s, and no named volume is mounted there (volumes %+v): it would not survive the container", dir, s.Volumes)
+}
+
+// redisArgs reads redis-server's --name value options.
+func redisArgs(t *testing.T, cmd []string) map[string]string {
+	t.Helper()
+	if len(cmd) == 0 || cmd[0] != "redis-server" {
+		t.Fatalf("redis command %q: want redis-server with options", cmd)
+	}
+	args := map[string]string{}
+	for i := 1; i < len(cmd); i++ {
+		name, ok := strings.CutPrefix(cmd[i], "--")
+		if !ok || i+1 >= len(cmd) {
+			t.Fatalf("redis command %q: cannot read option %q", cmd, cmd[i])
+		}
+		args[name] = cmd[i+1]
+		i++
+	}
+	return args
+}
+
 // promConfig is the part of prometheus.yml the tests look at.
 type promConfig struct {
 	Global struct {

@@ -7,6 +7,10 @@
 // up, health checks back every depends_on condition, and every dashboard
 // expression names metrics and labels that the gateway and writer export.
 //
+// services_test.go starts a Redis of its own through scripts/services.sh
+// (a temporary state folder, a free port) and checks that it keeps an
+// append-only file, fsynced as BOX_REDIS_APPENDFSYNC says.
+//
 // prometheus_test.go runs a real Prometheus against an in-process gateway and
 // writer under a short load and evaluates every dashboard expression through
 // Prometheus's HTTP API. It needs Redis, MySQL, Kafka (the same BOX_*

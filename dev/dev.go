@@ -98,14 +98,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 	log := o.Log
-	// Fail before starting anything when a port is taken, most often :8080
-	// by a gateway already running.
-	for flagName, addr := range map[string]string{"http-addr": o.Config.HTTPAddr, "metrics-addr": o.Config.MetricsAddr} {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("--%s %s: %w (is a gateway or writer already running? pick another with --%s)", flagName, addr, err, flagName)
-		}
-		ln.Close()
+	if err := checkPorts(o.Config); err != nil {
+		return err
 	}
 	svc, cfg, err := Start(o.Config, o.Embed, log)
 	if err != nil {
@@ -114,16 +108,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer func() { err = errors.Join(err, svc.Close()) }()
 	cfg.Log(log, "dev", Groups)
 
-	if err := app.Migrate(ctx, cfg, log); err != nil {
-		return err
-	}
-	seed := cfg
-	if o.Embed.MySQL && !o.Embed.Redis {
-		// The embedded database starts empty, so stock a real Redis kept
-		// from an earlier run would disagree with it: start it over.
-		seed.Reset = true
-	}
-	if err := app.Seed(ctx, seed, log); err != nil {
+	if err := migrateAndSeed(ctx, cfg, o.Embed, log); err != nil {
 		return err
 	}
 	g, err := app.OpenGateway(ctx, cfg, log)
@@ -131,26 +116,14 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	defer g.Close()
-	// One process, one pprof: the gateway's --debug-addr profiles the writer too.
-	wcfg := cfg
-	wcfg.DebugAddr = ""
-	w, err := app.OpenWriter(ctx, wcfg, log)
+	w, err := openWriter(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 
-	// Each process gets its own context so that they stop in order.
-	gctx, stopGateway := context.WithCancel(context.Background())
-	defer stopGateway()
-	wctx, stopWriter := context.WithCancel(context.Background())
-	defer stopWriter()
-	gdone := make(chan error, 1)
-	wdone := make(chan error, 1)
-	go func() { gdone <- g.Run(gctx) }()
-	go func() { wdone <- w.Run(wctx) }()
-
-	var runErr error
+	p := serve(g, w)
+	defer p.cancel()
 	if o.Demo {
 		if err := demo(ctx, cfg, g.Addr, o.Stdout, o.Stderr, log); err != nil && ctx.Err() == nil {
 			// The demo is a show; a failed one is reported and the system keeps serving.
@@ -160,32 +133,106 @@ func Run(ctx context.Context, o Options) (err error) {
 	if ctx.Err() == nil {
 		printBanner(o.Stdout, cfg, o.Embed, g.Addr, w.Addr)
 	}
-
-	select {
-	case <-ctx.Done():
-	case err := <-gdone:
-		gdone <- err
-		runErr = fmt.Errorf("gateway stopped: %w", err)
-	case err := <-wdone:
-		wdone <- err
-		runErr = fmt.Errorf("writer stopped: %w", err)
-	}
+	runErr := p.wait(ctx)
 	log.Info("stopping")
-	stopGateway()
-	if err := <-gdone; err != nil && runErr == nil {
-		runErr = fmt.Errorf("gateway: %w", err)
-	}
-	if o.Embed.Kafka {
-		// Events still in the embedded broker die with it; a real broker
-		// keeps them for the next writer.
-		waitDrained(g, log)
-	}
-	stopWriter()
-	if err := <-wdone; err != nil && runErr == nil {
-		runErr = fmt.Errorf("writer: %w", err)
+	// Events still in the embedded broker die with it; a real broker keeps
+	// them for the next writer.
+	if err := p.shutdown(o.Embed.Kafka, log); err != nil && runErr == nil {
+		runErr = err
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// checkPorts fails before anything starts when a listen port is taken, most
+// often :8080 by a gateway already running.
+func checkPorts(cfg config.Config) error {
+	for flagName, addr := range map[string]string{"http-addr": cfg.HTTPAddr, "metrics-addr": cfg.MetricsAddr} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("--%s %s: %w (is a gateway or writer already running? pick another with --%s)", flagName, addr, err, flagName)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+// migrateAndSeed creates the schema and seeds the demo concerts.
+func migrateAndSeed(ctx context.Context, cfg config.Config, embed Embed, log *slog.Logger) error {
+	if err := app.Migrate(ctx, cfg, log); err != nil {
+		return err
+	}
+	if embed.MySQL && !embed.Redis {
+		// The embedded database starts empty, so stock a real Redis kept
+		// from an earlier run would disagree with it: start it over.
+		cfg.Reset = true
+	}
+	return app.Seed(ctx, cfg, log)
+}
+
+// openWriter opens the writer without a pprof listener of its own: one
+// process, one pprof, and the gateway's --debug-addr profiles the writer too.
+func openWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.Writer, error) {
+	cfg.DebugAddr = ""
+	return app.OpenWriter(ctx, cfg, log)
+}
+
+// processes are the gateway and the writer running, each under a context of
+// its own so that shutdown can stop them in order.
+type processes struct {
+	g                       *app.Gateway
+	stopGateway, stopWriter context.CancelFunc
+	gdone, wdone            chan error
+}
+
+// serve runs the gateway and the writer in goroutines of their own.
+func serve(g *app.Gateway, w *app.Writer) *processes {
+	gctx, stopGateway := context.WithCancel(context.Background())
+	wctx, stopWriter := context.WithCancel(context.Background())
+	p := &processes{g: g, stopGateway: stopGateway, stopWriter: stopWriter, gdone: make(chan error, 1), wdone: make(chan error, 1)}
+	go func() { p.gdone <- g.Run(gctx) }()
+	go func() { p.wdone <- w.Run(wctx) }()
+	return p
+}
+
+// cancel stops both at once; after shutdown it does nothing.
+func (p *processes) cancel() {
+	p.stopGateway()
+	p.stopWriter()
+}
+
+// wait returns when ctx ends (nil) or either process stops by itself (why).
+// The stopped one's result is put back for shutdown to read.
+func (p *processes) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-p.gdone:
+		p.gdone <- err
+		return fmt.Errorf("gateway stopped: %w", err)
+	case err := <-p.wdone:
+		p.wdone <- err
+		return fmt.Errorf("writer stopped: %w", err)
+	}
+}
+
+// shutdown stops the gateway, then (when drain is set) waits for the writer
+// to write what the gateway accepted, then stops the writer. It returns the
+// first of their errors.
+func (p *processes) shutdown(drain bool, log *slog.Logger) error {
+	var first error
+	p.stopGateway()
+	if err := <-p.gdone; err != nil {
+		first = fmt.Errorf("gateway: %w", err)
+	}
+	if drain {
+		waitDrained(p.g, log)
+	}
+	p.stopWriter()
+	if err := <-p.wdone; err != nil && first == nil {
+		first = fmt.Errorf("writer: %w", err)
+	}
+	return first
 }
 
 // waitDrained waits until no reservation is in flight (accepted by the

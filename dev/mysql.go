@@ -2,7 +2,9 @@ package dev
 
 import (
 	"context"
+	"errors"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -135,6 +137,30 @@ func (h *serial) leave(c *mysql.Conn, query string, err error) {
 	}
 }
 
+// erCheckConstraintViolated is MySQL's number for a row refused by a CHECK
+// constraint (ER_CHECK_CONSTRAINT_VIOLATED).
+const erCheckConstraintViolated = 3819
+
+// checkViolated is how go-mysql-server words a CHECK refusal, which it sends
+// as the catch-all 1105 (ER_UNKNOWN_ERROR).
+var checkViolated = regexp.MustCompile(`^Check constraint "(.*)" violated$`)
+
+// mysqlNumber gives an engine error the number MySQL would send, where our
+// code tells errors apart by number: the writer's insert-first path
+// (store.applyFresh) falls back to deciding row by row on a CHECK refusal
+// (3819), and took 1105 for a failure (TestApplyBatch, a redelivery once
+// seats are short).
+func mysqlNumber(err error) error {
+	var se *mysql.SQLError
+	if !errors.As(err, &se) || se.Num != mysql.ERUnknownError {
+		return err
+	}
+	if m := checkViolated.FindStringSubmatch(se.Message); m != nil {
+		return mysql.NewSQLError(erCheckConstraintViolated, "HY000", "Check constraint '%s' is violated.", m[1])
+	}
+	return err
+}
+
 type verb int
 
 const (
@@ -184,7 +210,7 @@ func (h *serial) ComQuery(ctx context.Context, c *mysql.Conn, query string, call
 	}
 	err := h.Handler.ComQuery(ctx, c, query, callback)
 	h.leave(c, query, err)
-	return err
+	return mysqlNumber(err)
 }
 
 func (h *serial) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, callback mysql.ResultSpoolFn) (string, error) {
@@ -193,7 +219,7 @@ func (h *serial) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string,
 	}
 	rest, err := h.Handler.ComMultiQuery(ctx, c, query, callback)
 	h.leave(c, query, err) // the verb of the first statement, the one just run
-	return rest, err
+	return rest, mysqlNumber(err)
 }
 
 func (h *serial) ComPrepare(ctx context.Context, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
@@ -211,7 +237,7 @@ func (h *serial) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *mys
 	}
 	err := h.Handler.ComStmtExecute(ctx, c, prepare, callback)
 	h.leave(c, prepare.PrepareStmt, err)
-	return err
+	return mysqlNumber(err)
 }
 
 func (h *serial) ComResetConnection(c *mysql.Conn) error {

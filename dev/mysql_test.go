@@ -185,3 +185,40 @@ func TestTxVerb(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedMySQLCheckNumber: a CHECK refusal arrives with MySQL's number,
+// 3819, which the store's insert-first path tells apart from a failure; the
+// engine's own is the catch-all 1105. Both protocols: text (interpolated
+// arguments) and prepared statements.
+func TestEmbeddedMySQLCheckNumber(t *testing.T) {
+	srv, addr, err := startMySQL(lockWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	open := func(interpolate bool) *sql.DB {
+		db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/%s?interpolateParams=%v", mysqlUser, mysqlPassword, addr, mysqlDatabase, interpolate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	text, prepared := open(true), open(false)
+	exec(t, text,
+		"CREATE TABLE c (id BIGINT NOT NULL PRIMARY KEY, n INT NOT NULL, CONSTRAINT c_n CHECK (n >= 0))",
+		"INSERT INTO c VALUES (1, 1)")
+	for name, db := range map[string]*sql.DB{"text": text, "prepared": prepared} {
+		_, err := db.Exec("UPDATE c SET n = n - ? WHERE id = 1", 2)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != erCheckConstraintViolated {
+			t.Errorf("%s: %v, want error %d", name, err, erCheckConstraintViolated)
+		}
+	}
+	// Other errors keep their numbers.
+	_, err = text.Exec("INSERT INTO c VALUES (1, 5)")
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1062 {
+		t.Errorf("duplicate key: %v, want error 1062", err)
+	}
+}

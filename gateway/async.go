@@ -123,7 +123,7 @@ func (a *Async) replay(ctx context.Context, concert int64, id string, state stoc
 			return Reservation{}, true, nil
 		}
 	}
-	if state != stock.Gone {
+	if state != stock.Gone || a.Rows == nil {
 		return Reservation{ID: id, Status: boxoffice.StatusPending, Replayed: true}, false, nil
 	}
 	// No longer in flight: the row says how the first attempt ended, and one

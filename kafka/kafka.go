@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -167,18 +168,47 @@ func (p *Producer) Ready(ctx context.Context, topic string) error {
 	}
 }
 
-// EnsureTopics creates the topics that do not exist yet.
-func EnsureTopics(ctx context.Context, brokers []string, partitions int32, topics ...string) error {
+// TopicSpec is how EnsureTopics creates a topic that does not exist yet.
+//
+// With the producer's acks=all, the broker acknowledges a message once every
+// replica in sync with the leader has it, and refuses it (NOT_ENOUGH_REPLICAS,
+// the gateway then answers 503) while fewer than MinInsyncReplicas are in
+// sync. So ReplicationFactor 3 with MinInsyncReplicas 2 keeps every
+// acknowledged event through the loss of one broker and keeps admitting while
+// one is down; 1 and 1 (one broker) means a lost broker disk loses events.
+type TopicSpec struct {
+	Partitions        int32
+	ReplicationFactor int16
+	// MinInsyncReplicas is set on the topic (min.insync.replicas), so that it
+	// says what it was created with instead of following whatever the
+	// brokers' default is; 0 leaves the brokers' default.
+	MinInsyncReplicas int
+}
+
+// EnsureTopics creates the topics that do not exist yet, as spec says. A
+// topic that exists is left as it is, whatever its settings.
+func EnsureTopics(ctx context.Context, brokers []string, spec TopicSpec, topics ...string) error {
 	admin, err := sarama.NewClusterAdmin(brokers, baseConfig("boxoffice-admin"))
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
 	defer admin.Close()
+	detail := &sarama.TopicDetail{NumPartitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor}
+	if spec.MinInsyncReplicas > 0 {
+		v := strconv.Itoa(spec.MinInsyncReplicas)
+		detail.ConfigEntries = map[string]*string{"min.insync.replicas": &v}
+	}
 	errc := make(chan error, 1)
 	go func() {
 		for _, t := range topics {
-			err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
-			if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			err := admin.CreateTopic(t, detail, false)
+			switch {
+			case err == nil, errors.Is(err, sarama.ErrTopicAlreadyExists):
+			case errors.Is(err, sarama.ErrInvalidReplicationFactor):
+				errc <- fmt.Errorf("create topic %s: replication factor %d needs at least that many brokers, and the cluster has %s: %w",
+					t, spec.ReplicationFactor, brokerCount(admin), err)
+				return
+			default:
 				errc <- fmt.Errorf("create topic %s: %w", t, err)
 				return
 			}
@@ -191,6 +221,15 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions int32, topic
 	case <-ctx.Done():
 		return fmt.Errorf("create topics: %w", ctx.Err())
 	}
+}
+
+// brokerCount says how many brokers the cluster has, for an error message.
+func brokerCount(admin sarama.ClusterAdmin) string {
+	brokers, _, err := admin.DescribeCluster()
+	if err != nil {
+		return "an unknown number (" + err.Error() + ")"
+	}
+	return strconv.Itoa(len(brokers))
 }
 
 // Reachable reports whether some broker answers a metadata request.

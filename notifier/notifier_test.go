@@ -206,7 +206,7 @@ func newKafka(t *testing.T) *kafkaEnv {
 	cfg.NotifierGroup = "notifier-t" + name
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, int32(cfg.Partitions), cfg.NotificationsTopic); err != nil {
+	if err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, kafka.TopicSpec{Partitions: int32(cfg.Partitions), ReplicationFactor: 1, MinInsyncReplicas: 1}, cfg.NotificationsTopic); err != nil {
 		t.Fatal(err)
 	}
 	p, err := kafka.NewProducer(cfg.KafkaBrokers, "notifier-test")

@@ -10,11 +10,26 @@
 #   scripts/services.sh status    show what is running (exit 0 only if all three are up)
 #   scripts/services.sh env       print the export lines the Go code reads, e.g.
 #                                 eval "$(scripts/services.sh env)"
+#   start and stop take the services to act on (redis, mariadb, kafka; default all three),
+#   e.g. "scripts/services.sh start redis".
 #
 # State (configs, data, logs, pid files) lives in ${BOX_SERVICES_DIR:-<repo>/.services}.
 # A Redis / MariaDB that already listens on the port and answers (MariaDB: with
 # the boxoffice credentials) is reused as is, and left alone by "stop".
 # Progress goes to stderr; only "env" writes to stdout.
+#
+# Redis keeps an append-only file (appendonly yes, in <state>/redis/appendonlydir): the
+# live stock and every admission decision are in Redis, and a restart must not forget
+# them. BOX_REDIS_APPENDFSYNC says how often that file is flushed to disk; it is read when
+# this script starts a Redis (a Redis it reuses keeps its own settings; start warns when
+# they differ):
+#   everysec (default)  fsync once a second: a crash of the machine (power, kernel) can
+#                       lose up to about the last second of acknowledged writes; a crash
+#                       of Redis alone loses none (each write reached the kernel), unless
+#                       a stalled disk held the writes back (Redis waits up to 2 s)
+#   always              fsync before replying: no acknowledged write is lost, at the cost
+#                       measured in the README (Operations, Durability)
+#   no                  the kernel flushes when it likes (about every 30 s on Linux)
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +41,7 @@ MYSQL_PORT=${BOX_MYSQL_PORT:-3306}
 KAFKA_PORT=${BOX_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${BOX_KAFKA_CONTROLLER_PORT:-9093}
 KAFKA_INSTANCE=main
+REDIS_APPENDFSYNC=${BOX_REDIS_APPENDFSYNC:-everysec}
 PROMETHEUS_BIN=/usr/bin/prometheus
 
 DB_NAME=boxoffice
@@ -65,13 +81,23 @@ read_pid() { [ -f "$1" ] && cat "$1" 2>/dev/null || true; }
 # one apt-get install, nothing at all when everything is there.
 ensure_packages() {
   local pkgs=()
-  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || pkgs+=(redis-server redis-tools)
-  { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null || pkgs+=(mariadb-server)
-  command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null || pkgs+=(mariadb-client)
-  [ -x "$PROMETHEUS_BIN" ] || pkgs+=(prometheus)
-  command -v java >/dev/null || pkgs+=(openjdk-17-jre-headless)
-  command -v mvn >/dev/null || [ -n "$(ls "$REPO_DIR"/deploy/kafka/lib/kafka_2.13-*.jar 2>/dev/null)" ] || pkgs+=(maven)
-  command -v ss >/dev/null || pkgs+=(iproute2)
+  # Only what the selected services need ("start redis" installs no JVM);
+  # Prometheus, which no service here runs, with the full set.
+  if selected redis; then
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null || pkgs+=(redis-server redis-tools)
+  fi
+  if selected mariadb; then
+    { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null || pkgs+=(mariadb-server)
+    command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null || pkgs+=(mariadb-client)
+  fi
+  if [ ${#SELECTED[@]} -eq 3 ]; then
+    [ -x "$PROMETHEUS_BIN" ] || pkgs+=(prometheus)
+  fi
+  if selected kafka; then
+    command -v java >/dev/null || pkgs+=(openjdk-17-jre-headless)
+    command -v mvn >/dev/null || [ -n "$(ls "$REPO_DIR"/deploy/kafka/lib/kafka_2.13-*.jar 2>/dev/null)" ] || pkgs+=(maven)
+    command -v ss >/dev/null || pkgs+=(iproute2)
+  fi
   if [ ${#pkgs[@]} -eq 0 ]; then
     log "packages: all present"
     return 0
@@ -98,20 +124,27 @@ ensure_packages() {
 
 redis_ping() { [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
-redis_start() {
-  local pid
-  pid=$(read_pid "$REDIS_PID")
-  if redis_ping; then
-    if pid_alive "$pid"; then
-      log "redis: already running (pid $pid, 127.0.0.1:$REDIS_PORT)"
-    else
-      log "redis: reusing the server already answering on 127.0.0.1:$REDIS_PORT"
-    fi
-    return 0
+# redis_config_get NAME prints the running server's value of a setting.
+redis_config_get() { timeout 3 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config get "$1" 2>/dev/null | sed -n 2p; }
+
+# A reused Redis keeps its own settings: say so when its durability is not the
+# one this script would give it, rather than restart a server others may use.
+redis_check_durability() {
+  local aof fsync
+  aof=$(redis_config_get appendonly)
+  fsync=$(redis_config_get appendfsync)
+  if [ "$aof" != yes ] || [ "$fsync" != "$REDIS_APPENDFSYNC" ]; then
+    log "redis: WARNING: it runs with appendonly ${aof:-?}, appendfsync ${fsync:-?}; one this script starts gets appendonly yes, appendfsync $REDIS_APPENDFSYNC (stop it and start again for those)"
   fi
-  port_open "$REDIS_PORT" && die "redis: port $REDIS_PORT is taken by something that does not answer PING"
+}
+
+redis_write_conf() {
+  case "$REDIS_APPENDFSYNC" in
+    always | everysec | no) ;;
+    *) die "BOX_REDIS_APPENDFSYNC=$REDIS_APPENDFSYNC: use always, everysec or no" ;;
+  esac
   mkdir -p "$REDIS_DIR"
-  cat >"$REDIS_CONF" <<EOF
+  cat >"$REDIS_CONF.tmp" <<EOF
 # Generated by scripts/services.sh -- edits are overwritten.
 bind 127.0.0.1
 port $REDIS_PORT
@@ -121,16 +154,37 @@ pidfile $REDIS_PID
 logfile $REDIS_LOG
 loglevel notice
 dir $REDIS_DIR
+# No RDB snapshots: the append-only file is the durable copy (its rewrites
+# start with an RDB preamble, so loading it at start-up stays fast).
 save ""
-appendonly no
+appendonly yes
+appenddirname "appendonlydir"
+appendfsync $REDIS_APPENDFSYNC
 databases 16
 maxclients 10000
 tcp-backlog 511
 timeout 0
 tcp-keepalive 60
 EOF
+  mv "$REDIS_CONF.tmp" "$REDIS_CONF"
+}
+
+redis_start() {
+  local pid
+  pid=$(read_pid "$REDIS_PID")
+  if redis_ping; then
+    if pid_alive "$pid"; then
+      log "redis: already running (pid $pid, 127.0.0.1:$REDIS_PORT)"
+    else
+      log "redis: reusing the server already answering on 127.0.0.1:$REDIS_PORT"
+    fi
+    redis_check_durability
+    return 0
+  fi
+  port_open "$REDIS_PORT" && die "redis: port $REDIS_PORT is taken by something that does not answer PING"
+  redis_write_conf
   : >"$REDIS_LOG"
-  log "redis: starting on 127.0.0.1:$REDIS_PORT"
+  log "redis: starting on 127.0.0.1:$REDIS_PORT (appendonly yes, appendfsync $REDIS_APPENDFSYNC)"
   redis-server "$REDIS_CONF" >&2 || die "redis-server failed to start (see $REDIS_LOG)"
   local i
   for ((i = 0; i < 100; i++)); do
@@ -315,6 +369,21 @@ export BOX_SERVICES_DIR='$SERVICES_DIR'
 EOF
 }
 
+# The services start and stop act on: the names given after the command, or
+# all three.
+SELECTED=()
+select_services() {
+  local name
+  for name in "$@"; do
+    case "$name" in
+      redis | mariadb | kafka) SELECTED+=("$name") ;;
+      *) die "unknown service $name (use redis, mariadb, kafka)" ;;
+    esac
+  done
+  [ ${#SELECTED[@]} -gt 0 ] || SELECTED=(redis mariadb kafka)
+}
+selected() { [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+
 cmd_start() {
   local t0=$SECONDS
   abs_services_dir
@@ -322,29 +391,35 @@ cmd_start() {
   ensure_packages
   # Kafka (a JVM, the slowest) starts in the background while Redis and
   # MariaDB come up.
-  local kafka_log="$SERVICES_DIR/kafka-start.log" kafka_pid kafka_rc=0
-  bash "$KAFKA_SH" start "$KAFKA_INSTANCE" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" >"$kafka_log" 2>&1 &
-  kafka_pid=$!
+  local kafka_log="$SERVICES_DIR/kafka-start.log" kafka_pid="" kafka_rc=0
+  if selected kafka; then
+    bash "$KAFKA_SH" start "$KAFKA_INSTANCE" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" >"$kafka_log" 2>&1 &
+    kafka_pid=$!
+  fi
   local rc=0
-  redis_start || rc=$?
-  [ "$rc" = 0 ] && { mysql_start || rc=$?; }
-  wait "$kafka_pid" || kafka_rc=$?
-  sed 's/^/  /' "$kafka_log" >&2
+  if selected redis; then redis_start || rc=$?; fi
+  if [ "$rc" = 0 ] && selected mariadb; then mysql_start || rc=$?; fi
+  if [ -n "$kafka_pid" ]; then
+    wait "$kafka_pid" || kafka_rc=$?
+    sed 's/^/  /' "$kafka_log" >&2
+  fi
   [ "$rc" = 0 ] || exit "$rc"
   [ "$kafka_rc" = 0 ] || die "kafka failed to start (rc $kafka_rc)"
-  log "prometheus: $PROMETHEUS_BIN present (not started)"
-  log "all services up in $((SECONDS - t0))s; use: eval \"\$(bash scripts/services.sh env)\""
+  if [ ${#SELECTED[@]} -eq 3 ]; then log "prometheus: $PROMETHEUS_BIN present (not started)"; fi
+  log "${SELECTED[*]} up in $((SECONDS - t0))s; use: eval \"\$(bash scripts/services.sh env)\""
 }
 
 cmd_stop() {
   abs_services_dir
   export BOX_SERVICES_DIR="$SERVICES_DIR"
-  local rc=0 kafka_pid
-  bash "$KAFKA_SH" stop "$KAFKA_INSTANCE" &
-  kafka_pid=$!
-  mysql_stop || rc=$?
-  redis_stop || rc=$?
-  wait "$kafka_pid" || rc=$?
+  local rc=0 kafka_pid=""
+  if selected kafka; then
+    bash "$KAFKA_SH" stop "$KAFKA_INSTANCE" &
+    kafka_pid=$!
+  fi
+  if selected mariadb; then mysql_stop || rc=$?; fi
+  if selected redis; then redis_stop || rc=$?; fi
+  if [ -n "$kafka_pid" ]; then wait "$kafka_pid" || rc=$?; fi
   return "$rc"
 }
 
@@ -360,9 +435,10 @@ cmd_status() {
 }
 
 case "${1:-start}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
+  start) shift $(($# > 0)); select_services "$@"; cmd_start ;;
+  stop) shift; select_services "$@"; cmd_stop ;;
   status) cmd_status ;;
   env) print_env ;;
-  *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  # The usage is the header: the comment lines after the shebang.
+  *) sed -n '2,/^[^#]/{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
