@@ -2,8 +2,14 @@ package app_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -236,4 +242,34 @@ func TestConfirmIsASignedPayment(t *testing.T) {
 		}
 	})
 	s.waitStatusAs(id, token(t, 1), "CONFIRMED")
+}
+
+// An identity provider's tokens: EdDSA, verified with its public key from a
+// file; an HS256 token is refused by a gateway that holds no secret.
+func TestIdentityProviderTokens(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "idp.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := authConfig(t)
+	cfg.AuthSecret, cfg.AuthPublicKeyFile = "", file
+	s := newSystem(t, cfg, false)
+	idp, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "9", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.reserveAs(idp, `{"concertId":1}`); r.Status != 202 {
+		t.Fatalf("the provider's token: %d %v", r.Status, r.Body)
+	}
+	if r := s.reserveAs(token(t, 10), `{"concertId":1}`); r.Status != 401 {
+		t.Fatalf("an HS256 token on a public-key gateway: %d %v", r.Status, r.Body)
+	}
 }

@@ -62,3 +62,24 @@ func TestTokenPerMember(t *testing.T) {
 		t.Errorf("no note of the tokens: %s", stderr.String())
 	}
 }
+
+// Without the secret, a verifying gateway's strategies are skipped with the
+// reason, not run into a wall of 401s.
+func TestNoTokenForAVerifyingGateway(t *testing.T) {
+	t.Parallel()
+	f := newFakeSystem()
+	target := serve(t, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/healthz" {
+			f.handle(ctx)
+			return
+		}
+		writeErr(ctx, 401, "unauthorized")
+	})
+	var stdout, stderr bytes.Buffer
+	_ = run(context.Background(), []string{"compare", "--strategies", "async", "--rate", "100", "--duration", "100ms",
+		"--members", "10", "--target", target, "--quiet"}, &stdout, &stderr, nil, noEnv)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	if !strings.Contains(stdout.String()+stderr.String(), "--auth-secret-file") {
+		t.Fatalf("no word of the secret:\n%s\n%s", stdout.String(), stderr.String())
+	}
+}

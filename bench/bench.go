@@ -251,6 +251,8 @@ func (r *runner) probe(name string) (skipReason string) {
 	switch {
 	case err != nil:
 		return fmt.Sprintf("probe failed: %v", err)
+	case status == fasthttp.StatusUnauthorized && r.c.tokens == nil:
+		return fmt.Sprintf("the gateway verifies member tokens (401 %s): give the bench its secret with --auth-secret-file (or BOX_AUTH_SECRET_FILE), or start the gateway with --trust-body-member", code)
 	case status == fasthttp.StatusNotFound && code == "not_found":
 		reason := fmt.Sprintf("the gateway does not serve POST /api/reservations/%s (404 not_found)", name)
 		if name == strategyUnsafe {
