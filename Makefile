@@ -7,7 +7,7 @@
 #   make test-standins   the integration packages against the dev stand-ins (miniredis,
 #                        kfake, go-mysql-server); dev/standins.skip says what they skip and why
 #   make run             boxoffice dev: everything in one process, embedded services, nothing to install
-#   make run-real        migrate, seed, writer (background) + gateway (foreground) on the real services
+#   make run-real        migrate, seed, writer (background) + gateway (foreground, --trust-body-member) on the real services
 #   make bench           bin/boxoffice bench compare, report in bench/report/
 #   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
 #   make up / down       the docker compose stack (needs a Docker engine)
@@ -84,7 +84,7 @@ run-real: build $(SERVICES)
 	  $(BIN) writer & writer_pid=$$!; \
 	  trap 'kill $$writer_pid 2>/dev/null || true; wait $$writer_pid 2>/dev/null || true' EXIT; \
 	  trap 'exit 130' INT TERM; \
-	  $(BIN) gateway; }
+	  $(BIN) gateway --trust-body-member; }
 
 bench: build $(SERVICES)
 	mkdir -p bench/report

@@ -45,8 +45,15 @@ var (
 	// stock (its marker is gone: Redis lost its data, or reconcile is
 	// rebuilding it); nobody is admitted until it is reconciled.
 	ErrStockNotLoaded = errors.New("the concert's stock is not loaded in Redis")
-	ErrLockTimeout    = errors.New("lock wait timed out")
-	ErrNotSupported   = errors.New("not supported")
+	// ErrUnauthorized: the request does not say who sent it in a way the
+	// gateway can verify (no token, a bad or expired one, a payment
+	// callback's signature that does not match).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the sender is known, and this is not theirs to do (a
+	// body memberId that is not the token's member).
+	ErrForbidden    = errors.New("forbidden")
+	ErrLockTimeout  = errors.New("lock wait timed out")
+	ErrNotSupported = errors.New("not supported")
 	// A hold decided otherwise: confirm after expiry, cancel after confirm, ...
 	ErrExpired   = errors.New("the hold expired")
 	ErrCancelled = errors.New("the reservation was cancelled")

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/boxoffice/boxoffice/admission"
+	"github.com/boxoffice/boxoffice/auth"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/gateway"
 	"github.com/boxoffice/boxoffice/kafka"
@@ -38,6 +40,12 @@ type Gateway struct {
 // OpenGateway connects to every service and starts listening; Run serves.
 func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Gateway, err error) {
 	g := &Gateway{log: log, debugAddr: cfg.DebugAddr}
+	// Before any connection: a gateway that cannot tell members apart
+	// must not start by accident.
+	members, payments, err := identity(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -87,10 +95,12 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		Reads:  &gateway.Reads{DB: g.DB, Stock: g.Stock},
 		Lifecycle: &gateway.Lifecycle{Stock: g.Stock, DB: g.DB, Producer: g.Producer, Topic: cfg.Topic,
 			ProduceTimeout: cfg.ProduceTimeout, Grace: cfg.InflightGrace, Log: log},
-		Ready:   g.ready(cfg),
-		Metrics: g.Metrics,
-		Log:     log,
-		MaxBody: cfg.MaxBody,
+		Members:  members,
+		Payments: payments,
+		Ready:    g.ready(cfg),
+		Metrics:  g.Metrics,
+		Log:      log,
+		MaxBody:  cfg.MaxBody,
 		// Long enough for the slowest strategy (a full lock wait plus the DB work).
 		RequestTimeout: cfg.LockWait + cfg.ProduceTimeout + cfg.DBTimeout,
 	})
@@ -181,4 +191,53 @@ func (g *Gateway) Close() error {
 		errs = append(errs, g.Stock.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// identity builds the verifiers of member tokens and payment callbacks from
+// the configuration. Without an auth key the gateway starts only when told
+// plainly (--trust-body-member) that members come from the request body.
+func identity(cfg config.Config, log *slog.Logger) (*auth.Verifier, *auth.Payments, error) {
+	var payments *auth.Payments
+	paySecret, err := config.Secret(cfg.PaymentSecret, cfg.PaymentSecretFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("payment secret: %w", err)
+	}
+	if paySecret != nil {
+		if payments, err = auth.NewPayments(paySecret, cfg.PaymentWindow); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !cfg.HasAuthKey() {
+		if !cfg.TrustBodyMember {
+			return nil, nil, errors.New("no --auth-secret, --auth-secret-file or --auth-public-key-file: the gateway could not tell members apart. " +
+				"Give a key, or --trust-body-member (BOX_TRUST_BODY_MEMBER=true) to take the member from the request body, for dev, benchmarks and load generators only")
+		}
+		msg := "--trust-body-member: the member is whatever the request body says, and anyone may read or cancel any reservation and read any member; never serve this to the public"
+		if payments == nil {
+			msg += "; without --payment-secret anyone may confirm (pay for) any reservation too"
+		}
+		log.Warn(msg)
+		return nil, payments, nil
+	}
+	if cfg.TrustBodyMember {
+		return nil, nil, errors.New("--trust-body-member and an auth key: choose one (with a key the member is the token's)")
+	}
+	secret, err := config.Secret(cfg.AuthSecret, cfg.AuthSecretFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth secret: %w", err)
+	}
+	var public []byte
+	if cfg.AuthPublicKeyFile != "" {
+		if public, err = os.ReadFile(cfg.AuthPublicKeyFile); err != nil {
+			return nil, nil, fmt.Errorf("auth public key: %w", err)
+		}
+	}
+	members, err := auth.NewVerifier(auth.Keys{Secret: secret, PublicKeyPEM: public, Leeway: cfg.AuthLeeway})
+	if err != nil {
+		return nil, nil, err
+	}
+	if payments == nil && cfg.HoldTTL > 0 {
+		log.Warn("no --payment-secret: nothing can confirm a hold (confirm answers 403), so every hold expires")
+	}
+	return members, payments, nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/boxoffice/boxoffice/config"
 )
 
 // ErrInvariant is returned (wrapped) by Run when a strategy other than unsafe
@@ -66,6 +68,17 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env E
 	c, err := newClient(o.targets(), o.maxConns(), o.Timeout)
 	if err != nil {
 		return nil, err
+	}
+	secret, err := config.Secret(o.AuthSecret, o.AuthSecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("auth secret: %w", err)
+	}
+	if secret != nil {
+		start := time.Now()
+		if c.tokens, err = mintTokens(secret, o.Members, start); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "minted %d member tokens in %s (not measured)\n", o.Members, time.Since(start).Round(time.Millisecond))
 	}
 	r := &runner{o: o, c: c, env: env, stderr: stderr, hooks: hooks}
 	if !o.Quiet {
@@ -185,6 +198,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			r.note("GET %s/healthz answered %d; running anyway", h.base, status)
 		}
 	}
+	if r.c.tokens != nil {
+		r.note("each request carried its member's HS256 token (--auth-secret), minted before the load")
+	}
 	if r.env == nil {
 		r.note("no Env: stock is not reset between strategies and nothing is audited")
 	}
@@ -272,10 +288,14 @@ func (r *runner) reset(ctx context.Context) error {
 // concert_not_found, and one not served (unsafe without --enable-unsafe)
 // answers 404 not_found.
 func (r *runner) probe(name string) (skipReason string) {
-	status, code, err := r.c.check(reservation(name, 0, 0))
+	probe := reservation(name, 0, 0)
+	probe.member = 1 // a verifying gateway looks at the token first
+	status, code, err := r.c.check(probe)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("probe failed: %v", err)
+	case status == fasthttp.StatusUnauthorized && r.c.tokens == nil:
+		return fmt.Sprintf("the gateway verifies member tokens (401 %s): give the bench its secret with --auth-secret-file (or BOX_AUTH_SECRET_FILE), or start the gateway with --trust-body-member", code)
 	case status == fasthttp.StatusNotFound && code == "not_found":
 		reason := fmt.Sprintf("the gateway does not serve POST /api/reservations/%s (404 not_found)", name)
 		if name == strategyUnsafe {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/boxoffice/boxoffice/auth"
 )
 
 // client sends requests to the targets of a run: one gateway, or several
@@ -24,6 +26,10 @@ type client struct {
 	hosts   []host
 	next    atomic.Uint64 // round-robin over hosts
 	timeout time.Duration
+	// tokens[m] is member m's Authorization header value, minted before
+	// the load (mintTokens); nil sends no token (a gateway started with
+	// --trust-body-member).
+	tokens []string
 }
 
 // host is one target.
@@ -100,6 +106,7 @@ type request struct {
 	path    string
 	body    []byte
 	concert int // 0 when the request is not about a concert
+	member  int // whose token it carries; 0: none
 }
 
 func reservation(strategy string, concert, member int) request {
@@ -109,11 +116,11 @@ func reservation(strategy string, concert, member int) request {
 	b = append(b, `,"memberId":`...)
 	b = strconv.AppendInt(b, int64(member), 10)
 	b = append(b, '}')
-	return request{method: fasthttp.MethodPost, path: "/api/reservations/" + strategy, body: b, concert: concert}
+	return request{method: fasthttp.MethodPost, path: "/api/reservations/" + strategy, body: b, concert: concert, member: member}
 }
 
 func memberRead(member int) request {
-	return request{method: fasthttp.MethodGet, path: "/api/members/" + strconv.Itoa(member)}
+	return request{method: fasthttp.MethodGet, path: "/api/members/" + strconv.Itoa(member), member: member}
 }
 
 // do sends r to the next target and classifies the answer. With wantID it
@@ -142,6 +149,9 @@ func (c *client) rawTo(h *host, r request, okBody bool) (int, []byte, error) {
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(h.base + r.path)
 	req.Header.SetMethod(r.method)
+	if r.member > 0 && r.member < len(c.tokens) {
+		req.Header.Set("Authorization", c.tokens[r.member])
+	}
 	if r.body != nil {
 		req.Header.SetContentType("application/json")
 		req.SetBodyRaw(r.body)
@@ -265,4 +275,27 @@ func (c *client) checkOn(h *host, r request) (status int, code string, err error
 		code = errorCode(body)
 	}
 	return status, code, nil
+}
+
+// maxTokens bounds the members a run mints tokens for (about 200 bytes
+// each): the ramp's 1,000,000 fit in some 200 MB.
+const maxTokens = 2_000_000
+
+// mintTokens returns each member's Authorization header value ("Bearer
+// <HS256 token>"), indexed by member id 1..members, good for the longest
+// run. Minted once, before the load, so that signing is not measured; the
+// gateway's verifying is.
+func mintTokens(secret []byte, members int, now time.Time) ([]string, error) {
+	if members > maxTokens {
+		return nil, fmt.Errorf("--auth-secret: tokens for at most %d members, not %d", maxTokens, members)
+	}
+	out := make([]string, members+1)
+	for m := 1; m <= members; m++ {
+		tok, err := auth.Mint(secret, int64(m), maxRunTime+time.Hour, now)
+		if err != nil {
+			return nil, err
+		}
+		out[m] = "Bearer " + tok
+	}
+	return out, nil
 }

@@ -87,6 +87,10 @@ type options struct {
 	Report       string
 	IDs          string
 	Quiet        bool
+	// AuthSecret (or the file) signs a token per member, sent with each of
+	// its requests, for a gateway that verifies them.
+	AuthSecret     string
+	AuthSecretFile string
 }
 
 // defaults returns the options of a scenario before any flag is read.
@@ -189,6 +193,8 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.Report, "report", o.Report, "write index.html and charts (PNG and SVG) into this directory")
 	fs.StringVar(&o.IDs, "ids", o.IDs, "write the reservation id of every 2xx answer of the measured loads to this file (strategy, round, id: one a line), to check each against the database; off by default because it costs a copy of every success body")
 	fs.BoolVar(&o.Quiet, "quiet", o.Quiet, "no progress line on stderr")
+	fs.StringVar(&o.AuthSecret, "auth-secret", o.AuthSecret, "the gateway's HS256 secret: each member's token is minted with it once, before the load, and sent with its requests (empty: no tokens, for a gateway started with --trust-body-member)")
+	fs.StringVar(&o.AuthSecretFile, "auth-secret-file", o.AuthSecretFile, "file holding that secret")
 }
 
 // usage prints the command line help for scenario (compare when empty).

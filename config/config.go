@@ -5,6 +5,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,22 @@ type Config struct {
 	LockLease    time.Duration
 	LockWait     time.Duration
 	EnableUnsafe bool
+
+	// Identity (gateway). Without a key the gateway refuses to start
+	// unless TrustBodyMember says plainly that members come from the body.
+	AuthSecret        string
+	AuthSecretFile    string
+	AuthPublicKeyFile string
+	AuthLeeway        time.Duration
+	TrustBodyMember   bool
+	// The payment service's callback secret; confirm needs its signature.
+	PaymentSecret     string
+	PaymentSecretFile string
+	PaymentWindow     time.Duration
+
+	// Token (boxoffice token).
+	TokenMember int64
+	TokenTTL    time.Duration
 
 	// Writer.
 	Group         string
@@ -111,6 +128,9 @@ func Default() Config {
 		DBPool:             10,
 		LockLease:          5 * time.Second,
 		LockWait:           2 * time.Second,
+		AuthLeeway:         30 * time.Second,
+		PaymentWindow:      5 * time.Minute,
+		TokenTTL:           time.Hour,
 		Group:              "boxoffice-writer",
 		BatchSize:          1000,
 		BatchWait:          20 * time.Millisecond,
@@ -145,6 +165,10 @@ const (
 	Holds
 	// Reconcile is boxoffice reconcile's own flags.
 	Reconcile
+	// AuthKey is the HS256 secret, read by the gateway and boxoffice token.
+	AuthKey
+	// Token is boxoffice token's own flags.
+	Token
 )
 
 // Parse builds the configuration of subcommand cmd from args and the
@@ -227,6 +251,27 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.DurationVar(&c.LockWait, "lock-wait", c.LockWait, "distlock: longest wait for the lock before 503 lock_timeout")
 		fs.BoolVar(&c.EnableUnsafe, "enable-unsafe", c.EnableUnsafe, "serve POST /api/reservations/unsafe (no concurrency control; for demonstrations only)")
 	}
+	if groups&AuthKey != 0 {
+		fs.StringVar(&c.AuthSecret, "auth-secret", c.AuthSecret, "HS256 secret of member tokens, at least 32 bytes (prefer --auth-secret-file: a flag shows in ps)")
+		fs.StringVar(&c.AuthSecretFile, "auth-secret-file", c.AuthSecretFile, "file holding the HS256 secret of member tokens (a trailing newline is ignored)")
+	}
+	if groups&Gateway != 0 {
+		fs.StringVar(&c.AuthPublicKeyFile, "auth-public-key-file", c.AuthPublicKeyFile, "PEM public key (RSA ≥ 2048 bits: RS256, or Ed25519: EdDSA) of an identity provider whose member tokens are accepted")
+		// Clocks of a token's issuer and the gateway drift by seconds, not
+		// minutes; 30 s absorbs that and keeps an expired token's extra life short.
+		fs.DurationVar(&c.AuthLeeway, "auth-leeway", c.AuthLeeway, "clock skew allowed on a token's exp and nbf")
+		fs.BoolVar(&c.TrustBodyMember, "trust-body-member", c.TrustBodyMember, "run without an auth key: the member is whatever the body says and anyone may act on any reservation (dev, benchmarks, load generators; never in front of the public)")
+		fs.StringVar(&c.PaymentSecret, "payment-secret", c.PaymentSecret, "shared secret of the payment service's signed confirm callbacks, at least 32 bytes (prefer --payment-secret-file)")
+		fs.StringVar(&c.PaymentSecretFile, "payment-secret-file", c.PaymentSecretFile, "file holding the payment callbacks' secret (a trailing newline is ignored)")
+		// Payment providers sign with a 5-minute tolerance (Stripe's
+		// default): long enough for a retry and clock drift, short enough
+		// that the seen signatures fit in memory.
+		fs.DurationVar(&c.PaymentWindow, "payment-window", c.PaymentWindow, "how far a payment callback's timestamp may be from now; a signature is accepted once within it")
+	}
+	if groups&Token != 0 {
+		fs.Int64Var(&c.TokenMember, "member", c.TokenMember, "token: the member id (sub) of the token")
+		fs.DurationVar(&c.TokenTTL, "ttl", c.TokenTTL, "token: how long the token is good for")
+	}
 	if groups&Writer != 0 {
 		fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "a batch closes at this many messages…")
 		fs.DurationVar(&c.BatchWait, "batch-wait", c.BatchWait, "…or this long after its first message, whichever comes first")
@@ -307,6 +352,10 @@ func (c Config) Validate() error {
 	check(c.ReconcileConcert >= 0, "concert must not be negative, got %d", c.ReconcileConcert)
 	check(c.FixWait >= 0, "fix-wait must not be negative, got %s", c.FixWait)
 	check(c.WebhookTimeout > 0, "webhook-timeout must be positive")
+	check(c.AuthLeeway >= 0, "auth-leeway must not be negative, got %s", c.AuthLeeway)
+	check(c.PaymentWindow > 0, "payment-window must be positive, got %s", c.PaymentWindow)
+	check(c.AuthSecret == "" || c.AuthSecretFile == "", "give auth-secret or auth-secret-file, not both")
+	check(c.PaymentSecret == "" || c.PaymentSecretFile == "", "give payment-secret or payment-secret-file, not both")
 	return errors.Join(errs...)
 }
 
@@ -325,6 +374,9 @@ func (c Config) Log(logger *slog.Logger, cmd string, groups int) {
 		v := fs.Lookup(n).Value.String()
 		if n == "mysql-dsn" {
 			v = MaskDSN(v)
+		}
+		if (n == "auth-secret" || n == "payment-secret") && v != "" {
+			v = "***"
 		}
 		if n == "webhook-url" && v != "" {
 			v = maskURL(v)
@@ -365,4 +417,26 @@ func maskURL(raw string) string {
 		return "***"
 	}
 	return u.Scheme + "://" + u.Host + "/***"
+}
+
+// HasAuthKey reports whether member tokens can be verified: a secret or a
+// public key is configured.
+func (c Config) HasAuthKey() bool {
+	return c.AuthSecret != "" || c.AuthSecretFile != "" || c.AuthPublicKeyFile != ""
+}
+
+// Secret returns a secret given inline or in a file (one of the two; a
+// trailing newline of the file is not part of it), nil when neither is set.
+func Secret(inline, file string) ([]byte, error) {
+	if inline != "" {
+		return []byte(inline), nil
+	}
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b, "\r\n"), nil
 }

@@ -3,6 +3,7 @@ package config_test
 import (
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -57,10 +58,13 @@ func TestRejects(t *testing.T) {
 		{"bad prefix", []string{"--redis-prefix", "a b"}, nil, "redis-prefix"},
 		{"zero grace", []string{"--inflight-grace", "0"}, nil, "inflight-grace must be positive"},
 		{"negative grace", []string{"--inflight-grace", "-1s"}, nil, "inflight-grace must be positive"},
+		{"negative leeway", []string{"--auth-leeway", "-1s"}, nil, "auth-leeway must not be negative"},
+		{"zero payment window", []string{"--payment-window", "0"}, nil, "payment-window must be positive"},
+		{"secret twice", []string{"--auth-secret", "x", "--auth-secret-file", "f"}, nil, "not both"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := config.Parse("x", config.Redis|config.Gateway|config.Writer, c.args, env(c.env), io.Discard)
+			_, err := config.Parse("x", config.Redis|config.Gateway|config.Writer|config.AuthKey, c.args, env(c.env), io.Discard)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err %v, want it to mention %q", err, c.want)
 			}
@@ -127,7 +131,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 	c := config.Default()
 	// The notifier's group apart: its --metrics-addr is the writer's flag
 	// name on a field of its own.
-	for _, groups := range []int{config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds | config.Reconcile, config.Notifier} {
+	for _, groups := range []int{config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds | config.Reconcile | config.AuthKey | config.Token, config.Notifier} {
 		fs := flag.NewFlagSet("all", flag.ContinueOnError)
 		config.Register(fs, &c, groups)
 		fs.VisitAll(func(f *flag.Flag) {
@@ -136,5 +140,35 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 				t.Errorf("README has no row starting %s", row)
 			}
 		})
+	}
+}
+
+// Secrets never reach the start-up log line.
+func TestLogMasksSecrets(t *testing.T) {
+	c := config.Default()
+	c.AuthSecret, c.PaymentSecret = "auth-secret-value", "payment-secret-value"
+	var out strings.Builder
+	c.Log(slog.New(slog.NewTextHandler(&out, nil)), "gateway", config.Gateway|config.AuthKey)
+	if strings.Contains(out.String(), "secret-value") {
+		t.Fatalf("a secret is logged: %s", out.String())
+	}
+	if !strings.Contains(out.String(), "auth-secret=***") {
+		t.Fatalf("auth-secret not shown masked: %s", out.String())
+	}
+}
+
+func TestSecret(t *testing.T) {
+	f := t.TempDir() + "/s"
+	if err := os.WriteFile(f, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ inline, file, want string }{{"x", "", "x"}, {"", f, "from-file"}, {"", "", ""}} {
+		got, err := config.Secret(c.inline, c.file)
+		if err != nil || string(got) != c.want {
+			t.Errorf("Secret(%q, %q) = %q, %v; want %q", c.inline, c.file, got, err, c.want)
+		}
+	}
+	if _, err := config.Secret("", f+".missing"); err == nil {
+		t.Error("a missing file gave no error")
 	}
 }

@@ -341,6 +341,7 @@ func subcommandGroups(t *testing.T) map[string]int {
 		"Redis": config.Redis, "Kafka": config.Kafka, "MySQL": config.MySQL,
 		"Gateway": config.Gateway, "Writer": config.Writer, "Seed": config.Seed,
 		"Notifier": config.Notifier, "Holds": config.Holds, "Reconcile": config.Reconcile,
+		"AuthKey": config.AuthKey, "Token": config.Token,
 	}
 	var eval func(e ast.Expr) (int, error)
 	eval = func(e ast.Expr) (int, error) {

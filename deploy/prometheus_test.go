@@ -88,6 +88,8 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.EnableUnsafe = true
+	// The harness below sends members in the body.
+	cfg.TrustBodyMember = true
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 
 // Groups are the configuration flags `boxoffice dev` accepts (besides --demo):
 // everything the gateway, the writer and seed take.
-const Groups = config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds
+const Groups = config.Redis | config.Kafka | config.MySQL | config.Gateway | config.AuthKey | config.Writer | config.Seed | config.Holds
 
 // Options is one `boxoffice dev` run.
 type Options struct {
@@ -74,6 +74,11 @@ flags:
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	set := func(name string) bool { return given[name] || getenv(config.EnvName(name)) != "" }
+	if !set("trust-body-member") {
+		// dev is for trying things with curl: members come from the body
+		// unless a key is given (then the token's, as in production).
+		o.Config.TrustBodyMember = !o.Config.HasAuthKey()
+	}
 	o.Embed = Embed{Redis: !set("redis-addr"), Kafka: !set("kafka-brokers"), MySQL: !set("mysql-dsn")}
 	return o, o.Config.Validate()
 }

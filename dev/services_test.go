@@ -128,3 +128,24 @@ func mysqlAddr(t *testing.T, dsn string) string {
 	}
 	return dsn[start+4 : end]
 }
+
+// dev takes members from the body unless a key is given; then the token's.
+func TestParseTrustsTheBodyUnlessGivenAKey(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"--auth-secret", "0123456789abcdef0123456789abcdef"}, false},
+		{[]string{"--trust-body-member=false"}, false},
+	} {
+		o, err := Parse(c.args, none, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Config.TrustBodyMember != c.want {
+			t.Errorf("%q: trust-body-member %v, want %v", c.args, o.Config.TrustBodyMember, c.want)
+		}
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/admission"
 	"github.com/boxoffice/boxoffice/event"
@@ -67,7 +65,7 @@ func (a *Async) Reserve(ctx context.Context, req ReserveRequest) (Reservation, e
 
 func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservation, retry bool, err error) {
 	now := time.Now().UTC()
-	ev := event.Event{V: event.Version, Type: event.Requested, ID: ulid.Make().String(),
+	ev := event.Event{V: event.Version, Type: event.Requested, ID: newID(now),
 		ConcertID: req.ConcertID, MemberID: req.MemberID, At: now, IdempotencyKey: req.IdempotencyKey}
 	var expires time.Time
 	if a.HoldTTL > 0 {

@@ -20,6 +20,10 @@ func httpError(err error) (status int, code string) {
 	switch {
 	case errors.Is(err, boxoffice.ErrInvalid):
 		return http.StatusBadRequest, "invalid_request"
+	case errors.Is(err, boxoffice.ErrUnauthorized):
+		return http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, boxoffice.ErrForbidden):
+		return http.StatusForbidden, "forbidden"
 	case errors.Is(err, boxoffice.ErrSoldOut):
 		return http.StatusConflict, "sold_out"
 	case errors.Is(err, boxoffice.ErrAlreadyReserved):

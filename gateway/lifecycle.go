@@ -31,14 +31,16 @@ type Lifecycle struct {
 	Log   *slog.Logger
 }
 
-// Confirm confirms a reservation.
+// Confirm confirms a reservation (the caller checked the payment).
 func (l *Lifecycle) Confirm(ctx context.Context, id string) (Reservation, error) {
-	return l.decide(ctx, id, event.Confirm)
+	return l.decide(ctx, id, event.Confirm, 0)
 }
 
-// Cancel cancels a reservation and gives its seat back.
-func (l *Lifecycle) Cancel(ctx context.Context, id string) (Reservation, error) {
-	return l.decide(ctx, id, event.Cancel)
+// Cancel cancels a reservation of owner and gives its seat back; another
+// member's is not found. Owner 0 cancels anyone's (a gateway that trusts the
+// body).
+func (l *Lifecycle) Cancel(ctx context.Context, id string, owner int64) (Reservation, error) {
+	return l.decide(ctx, id, event.Cancel, owner)
 }
 
 // held is what the lifecycle needs to know of a reservation.
@@ -63,10 +65,13 @@ func (l *Lifecycle) find(ctx context.Context, id string) (held, error) {
 	return held{concert: f.concert, member: ev.MemberID, status: boxoffice.StatusPending, hold: ev.ExpiresAt != nil}, nil
 }
 
-func (l *Lifecycle) decide(ctx context.Context, id string, decision event.Decision) (Reservation, error) {
+func (l *Lifecycle) decide(ctx context.Context, id string, decision event.Decision, owner int64) (Reservation, error) {
 	h, err := l.find(ctx, id)
 	if err != nil {
 		return Reservation{}, err
+	}
+	if owner != 0 && h.member != owner {
+		return Reservation{}, notYours("reservation " + id)
 	}
 	want := decision.Status()
 	stands, inRedis, err := l.Stock.Decide(ctx, h.concert, id, h.member, decision, time.Now().Add(l.Grace))

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/store"
 )
@@ -33,7 +31,8 @@ func (p *Pessimistic) Reserve(ctx context.Context, req ReserveRequest) (Reservat
 // itself. An Idempotency-Key is not needed there: a retry of a request that
 // took a seat finds the member holding it (already_reserved).
 func newSyncReservation(req ReserveRequest) store.NewReservation {
-	return store.NewReservation{ID: ulid.Make().String(), ConcertID: req.ConcertID, MemberID: req.MemberID, CreatedAt: time.Now().UTC()}
+	now := time.Now().UTC()
+	return store.NewReservation{ID: newID(now), ConcertID: req.ConcertID, MemberID: req.MemberID, CreatedAt: now}
 }
 
 // syncError passes the answers a client can act on and turns everything else

@@ -48,8 +48,9 @@ func parseReserve(ctx *fasthttp.RequestCtx) (ReserveRequest, error) {
 	return r, nil
 }
 
-// parseReserveBody reads {"concertId": N, "memberId": M}: both required,
-// positive integers, nothing else.
+// parseReserveBody reads {"concertId": N, "memberId": M}: positive integers,
+// nothing else; concertId required, memberId 0 when absent (the token names
+// the member, or the caller refuses).
 func parseReserveBody(b []byte) (concert, member int64, err error) {
 	if c, m, ok := canonicalBody(b); ok {
 		return c, m, nil
@@ -74,10 +75,11 @@ func decodeReserveBody(b []byte) (concert, member int64, err error) {
 	switch {
 	case body.ConcertID == nil:
 		return 0, 0, boxoffice.Invalidf("concertId is required")
-	case body.MemberID == nil:
-		return 0, 0, boxoffice.Invalidf("memberId is required")
 	case *body.ConcertID <= 0:
 		return 0, 0, boxoffice.Invalidf("concertId must be a positive integer")
+	case body.MemberID == nil:
+		// Optional: a verified token names the member (the caller decides).
+		return *body.ConcertID, 0, nil
 	case *body.MemberID <= 0:
 		return 0, 0, boxoffice.Invalidf("memberId must be a positive integer")
 	}

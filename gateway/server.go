@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/auth"
 )
 
 // Strategy is one way of taking a seat.
@@ -43,11 +44,17 @@ type Server struct {
 	routes    map[string]Route
 	reads     *Reads
 	lifecycle *Lifecycle
-	ready     func(ctx context.Context) map[string]error
-	metrics   *Metrics
-	log       *slog.Logger
-	base      context.Context
-	cancel    context.CancelFunc
+	// members verifies the bearer token of member requests; nil trusts
+	// the body's memberId (--trust-body-member) and checks no owner.
+	members *auth.Verifier
+	// payments verifies confirm callbacks; nil leaves confirm to anyone
+	// when members is nil too, and to nobody otherwise.
+	payments *auth.Payments
+	ready    func(ctx context.Context) map[string]error
+	metrics  *Metrics
+	log      *slog.Logger
+	base     context.Context
+	cancel   context.CancelFunc
 	// shards are children of base that request contexts hang from:
 	// WithTimeout registers each child in its parent's map under the
 	// parent's mutex, and with 2,000 requests in flight one shared parent's
@@ -66,6 +73,8 @@ type Options struct {
 	Routes         []Route
 	Reads          *Reads
 	Lifecycle      *Lifecycle
+	Members        *auth.Verifier
+	Payments       *auth.Payments
 	Ready          func(ctx context.Context) map[string]error
 	Metrics        *Metrics
 	Log            *slog.Logger
@@ -76,7 +85,7 @@ type Options struct {
 // NewServer builds the server; Serve starts it.
 func NewServer(o Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
-	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, ready: o.Ready, metrics: o.Metrics, log: o.Log,
+	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout}
 	for _, r := range o.Routes {
 		s.routes[r.Name] = r
@@ -216,10 +225,38 @@ func (s *Server) requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.shards[s.next.Add(1)%uint32(len(s.shards))], s.requestTimeout)
 }
 
+// member is the verified member who sent the request, or 0 when the
+// gateway trusts the body (no verifier).
+func (s *Server) member(ctx *fasthttp.RequestCtx) (int64, error) {
+	if s.members == nil {
+		return 0, nil
+	}
+	token := auth.Bearer(string(ctx.Request.Header.Peek("Authorization")))
+	if token == "" {
+		return 0, fmt.Errorf("%w: no bearer token (Authorization: Bearer <token>)", boxoffice.ErrUnauthorized)
+	}
+	return s.members.Member(token)
+}
+
 func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
+	member, err := s.member(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
 	req, err := parseReserve(ctx)
 	if err != nil {
 		writeError(ctx, err)
+		return
+	}
+	switch {
+	case member == 0 && req.MemberID == 0:
+		writeError(ctx, boxoffice.Invalidf("memberId is required"))
+		return
+	case member != 0 && req.MemberID == 0:
+		req.MemberID = member
+	case member != 0 && req.MemberID != member:
+		writeError(ctx, fmt.Errorf("%w: memberId %d is not the member of the token", boxoffice.ErrForbidden, req.MemberID))
 		return
 	}
 	rctx, cancel := s.requestContext()
@@ -243,16 +280,32 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 }
 
 func (s *Server) transition(ctx *fasthttp.RequestCtx, id, action string) {
+	var do func(ctx context.Context) (Reservation, error)
+	var receipt auth.Receipt
+	if action == "confirm" {
+		var err error
+		if receipt, err = s.paid(ctx, id); err != nil {
+			writeError(ctx, err)
+			return
+		}
+		do = func(ctx context.Context) (Reservation, error) { return s.lifecycle.Confirm(ctx, id) }
+	} else {
+		member, err := s.member(ctx)
+		if err != nil {
+			writeError(ctx, err)
+			return
+		}
+		do = func(ctx context.Context) (Reservation, error) { return s.lifecycle.Cancel(ctx, id, member) }
+	}
 	rctx, cancel := s.requestContext()
 	defer cancel()
-	do := s.lifecycle.Confirm
-	if action == "cancel" {
-		do = s.lifecycle.Cancel
-	}
-	res, err := do(rctx, id)
+	res, err := do(rctx)
 	if err != nil {
-		if status, _ := httpError(err); status >= 500 {
+		status, _ := httpError(err)
+		if status >= 500 {
 			s.log.Warn(action+" failed", "id", id, "err", err)
+			// Not done: the payment service retries with the same signature.
+			receipt.Forget()
 		}
 		writeError(ctx, err)
 		return
@@ -260,12 +313,55 @@ func (s *Server) transition(ctx *fasthttp.RequestCtx, id, action string) {
 	writeJSON(ctx, http.StatusOK, map[string]string{"reservationId": res.ID, "status": string(res.Status)})
 }
 
+// paid checks that a confirm is the payment service's signed callback for
+// this reservation: its signature (auth.SignatureHeader) over a body naming
+// the reservation. Without a payment secret, confirm is open only on a
+// gateway that trusts the body for everything else too.
+func (s *Server) paid(ctx *fasthttp.RequestCtx, id string) (auth.Receipt, error) {
+	if s.payments == nil {
+		if s.members != nil {
+			return auth.Receipt{}, fmt.Errorf("%w: confirm is the payment service's signed callback, and this gateway has no --payment-secret", boxoffice.ErrForbidden)
+		}
+		return auth.Receipt{}, nil
+	}
+	body := ctx.PostBody()
+	receipt, err := s.payments.Verify(string(ctx.Request.Header.Peek(auth.SignatureHeader)), body)
+	if err != nil {
+		return receipt, err
+	}
+	// The path is not signed: the body says which reservation was paid, so
+	// a signed callback for one reservation cannot confirm another.
+	var paid struct {
+		ReservationID string `json:"reservationId"`
+	}
+	if err := json.Unmarshal(body, &paid); err != nil || paid.ReservationID != id {
+		return receipt, fmt.Errorf("%w: the signed body's reservationId is not %s", boxoffice.ErrForbidden, id)
+	}
+	return receipt, nil
+}
+
+// notYours is what a member is told about a reservation or a member that is
+// someone else's: the same 404 as for one that does not exist, so that an
+// id does not confirm that it exists.
+func notYours(what string) error {
+	return fmt.Errorf("%s: %w", what, boxoffice.ErrNotFound)
+}
+
 func (s *Server) getReservation(ctx *fasthttp.RequestCtx, id string) {
+	member, err := s.member(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
 	rctx, cancel := s.requestContext()
 	defer cancel()
 	v, err := s.reads.Reservation(rctx, id)
 	if err != nil {
 		writeError(ctx, err)
+		return
+	}
+	if member != 0 && v.MemberID != member {
+		writeError(ctx, notYours("reservation "+id))
 		return
 	}
 	writeJSON(ctx, http.StatusOK, v)
@@ -288,9 +384,18 @@ func (s *Server) getConcert(ctx *fasthttp.RequestCtx, raw string) {
 }
 
 func (s *Server) getMember(ctx *fasthttp.RequestCtx, raw string) {
+	member, err := s.member(ctx)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
 	id, err := parseID("member id", raw)
 	if err != nil {
 		writeError(ctx, err)
+		return
+	}
+	if member != 0 && id != member {
+		writeError(ctx, notYours("member "+raw))
 		return
 	}
 	rctx, cancel := s.requestContext()
@@ -338,6 +443,10 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 		msg = "internal error"
 	}
 	ctx.SetUserValue(errorCodeKey, code)
+	if status == http.StatusUnauthorized {
+		// RFC 6750 §3: a 401 names the scheme that would have worked.
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="boxoffice"`)
+	}
 	body := map[string]string{"error": code, "message": msg}
 	var doubt inDoubt
 	if errors.As(err, &doubt) {

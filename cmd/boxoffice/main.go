@@ -28,7 +28,7 @@ type command struct {
 
 // commands, in the order the usage lists them.
 var commands = []command{
-	{"gateway", config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	{"gateway", config.Redis | config.Kafka | config.MySQL | config.Gateway | config.AuthKey | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g, err := app.OpenGateway(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -68,6 +68,7 @@ type tool struct {
 var tools = []tool{
 	{"bench", "drive a running gateway and report (see boxoffice bench -h)", runBench},
 	{"dev", "everything in one process, nothing installed (see boxoffice dev -h)", runDev},
+	{"token", "print a member's HS256 token: --member 42 --ttl 1h, signed with --auth-secret[-file]", runToken},
 	{"dlq", "list, show and replay dead-lettered messages (see boxoffice dlq -h)", runDLQ},
 	{"faults", "the fault suite: faults injected under load, then audited (see boxoffice faults -h)", runFaults},
 }

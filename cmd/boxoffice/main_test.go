@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/boxoffice/boxoffice/auth"
 )
 
 func TestUsageListsEachSubcommandWithItsHelp(t *testing.T) {
@@ -34,5 +36,23 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "usage: boxoffice") {
 		t.Fatalf("no usage on stderr:\n%s", stderr.String())
+	}
+}
+
+func TestTokenMintsAVerifiableToken(t *testing.T) {
+	secret := "cli-secret-0123456789abcdef012345"
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--member", "42", "--ttl", "1h", "--auth-secret", secret}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v (stderr %s)", err, stderr.String())
+	}
+	v, err := auth.NewVerifier(auth.Keys{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := v.Member(strings.TrimSpace(stdout.String())); err != nil || m != 42 {
+		t.Fatalf("member %d, err %v, from %q", m, err, stdout.String())
+	}
+	if err := run(context.Background(), []string{"token", "--member", "42"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "auth-secret") {
+		t.Fatalf("without a secret: err %v", err)
 	}
 }
