@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -104,7 +103,7 @@ func (r *run) audit(ctx context.Context, b *bench.Result) error {
 	if r.recErr == nil {
 		v := round2(r.recDur.Seconds())
 		res.RecoveryS = &v
-	} else if !errors.Is(r.recErr, errReconcilePending) {
+	} else {
 		r.problem("recovery: %v", r.recErr)
 	}
 

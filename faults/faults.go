@@ -91,10 +91,9 @@ func Names() []string {
 
 // Status of a scenario.
 const (
-	StatusOK      = "ok"
-	StatusFailed  = "failed" // a count that must be 0 is not, or recovery never came
-	StatusError   = "error"  // the scenario could not run (a service did not start)
-	StatusPending = "pending reconcile"
+	StatusOK     = "ok"
+	StatusFailed = "failed" // a count that must be 0 is not, or recovery never came
+	StatusError  = "error"  // the scenario could not run (a service did not start)
 	// StatusBounded: a count is not 0, but within what the scenario shows
 	// to be unavoidable (Bounded says what and how far).
 	StatusBounded = "bounded"
@@ -333,11 +332,6 @@ func runScenario(ctx context.Context, o Options, s scenario) (Result, *bench.Mac
 	case err != nil:
 		res.Status = StatusError
 		res.Problems = append(res.Problems, err.Error())
-	case errors.Is(r.recErr, errReconcilePending):
-		res.Status = StatusPending
-		if len(res.Problems) > 0 {
-			res.Status = StatusFailed
-		}
 	case len(res.Problems) > 0:
 		res.Status = StatusFailed
 	case len(res.Bounded) > 0:
@@ -491,8 +485,6 @@ func summary(r Result) string {
 
 func recoveryText(r Result) string {
 	switch {
-	case r.Status == StatusPending:
-		return "pending"
 	case r.RecoveryS == nil:
 		return "-"
 	default:

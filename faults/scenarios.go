@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -25,10 +24,6 @@ type scenario struct {
 	// measured only once it succeeded.
 	reconcile func(ctx context.Context, r *run) error
 }
-
-// errReconcilePending is what the reconcile hook answers until the command
-// exists; the scenario then reports "pending reconcile" instead of failing.
-var errReconcilePending = errors.New("pending reconcile: `boxoffice reconcile` is not wired in yet")
 
 // scenarios, in the order they run.
 var scenarios = []scenario{
