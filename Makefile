@@ -27,11 +27,16 @@ PKG       ?= ./...
 TESTFLAGS ?=
 SERVICES  ?= services
 STANDINS  ?= standins
+# make test fuzzes each parser of hostile input this long (make fuzz FUZZTIME=1m for longer;
+# under a few seconds Go may fail a target with "context deadline exceeded" before its baseline is read);
+# FUZZTIME= leaves it out. Each target's corpus is in its testdata/fuzz.
+FUZZTIME  ?= 10s
+FUZZ      := ./event/:FuzzDecode ./auth/:FuzzMember ./auth/:FuzzPaymentSignature ./gateway/:FuzzCanonicalBodyAgreesWithDecoder
 # Exports BOX_REDIS_ADDR, BOX_KAFKA_BROKERS, BOX_MYSQL_DSN, BOX_PROMETHEUS_BIN,
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 
-.PHONY: all build services services-stop services-status services-env test test-standins vet fmt run run-real bench faults up down clean
+.PHONY: all build services services-stop services-status services-env test test-standins fuzz vet fmt run run-real bench faults up down clean
 
 all: build
 
@@ -62,6 +67,17 @@ test: $(SERVICES)
 ifneq ($(STANDINS),)
 	GO=$(GO) bash scripts/standins-test.sh $(TESTFLAGS)
 endif
+ifneq ($(FUZZTIME),)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+endif
+
+# Each fuzz target of the parsers that read what anyone may send: the event
+# decoder (the topic), the member token, the payment signature, the body.
+fuzz:
+	@for t in $(FUZZ); do \
+	  echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; \
+	done
 
 # Starts its own stand-ins (on free 127.0.0.1 ports) and stops them on exit;
 # needs no services. The packages are STANDINS_PKGS in the script.
