@@ -23,10 +23,10 @@ func FuzzMember(f *testing.F) {
 	parts := strings.Split(good, ".")
 	for _, seed := range []string{
 		good,
-		parts[0] + "." + parts[1] + ".",                                            // signature stripped
-		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + ".",                     // alg: none
-		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + parts[1] + "." + parts[2],         // alg swapped to RS256
-		parts[0] + ".eyJzdWIiOiItMSIsImV4cCI6OTk5OTk5OTk5OX0." + parts[2],            // sub -1
+		parts[0] + "." + parts[1] + ".", // signature stripped
+		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + ".",             // alg: none
+		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + parts[1] + "." + parts[2], // alg swapped to RS256
+		parts[0] + ".eyJzdWIiOiItMSIsImV4cCI6OTk5OTk5OTk5OX0." + parts[2],   // sub -1
 		"", ".", "..", "a.b.c", strings.Repeat("A", 4096), "\xff\xfe.\x00.\x01",
 	} {
 		f.Add(seed)
