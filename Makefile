@@ -9,6 +9,8 @@
 #   make run             boxoffice dev: everything in one process, embedded services, nothing to install
 #   make run-real        migrate, seed, writer (background) + gateway (foreground, --trust-body-member) on the real services
 #   make bench           bin/boxoffice bench compare, report in bench/report/
+#                        (start the gateway with --strategies async,pessimistic,distlock
+#                        --enable-unsafe --trust-body-member, or compare skips what it does not serve)
 #   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
 #   make up / down       the docker compose stack (needs a Docker engine)
 #

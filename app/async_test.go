@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -140,9 +141,11 @@ func TestBadInput(t *testing.T) {
 	if a.RedisStock != 5 || a.InFlight != 0 {
 		t.Fatalf("bad input changed the stock: %+v", a)
 	}
-	if r := s.do("GET", "/readyz", "", nil, nil); r.Status != 200 {
-		t.Fatalf("readyz: %+v", r)
-	}
+	// The public /readyz answers from a round run every second.
+	servicetest.Eventually(t, 10*time.Second, "readyz 200", func() (bool, error) {
+		r := s.do("GET", "/readyz", "", nil, nil)
+		return r.Status == 200, fmt.Errorf("%+v", r)
+	})
 }
 
 // A gateway that dies between the Lua step and Kafka's ack leaves an

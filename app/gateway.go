@@ -22,15 +22,18 @@ import (
 
 // Gateway is a running gateway process.
 type Gateway struct {
-	Addr     string // the address it listens on (useful with port 0)
-	Stock    *stock.Store
-	DB       *store.Store
-	Producer *kafka.Producer
-	Metrics  *gateway.Metrics
-	Locks    *stock.Locker // distlock's shared pub/sub subscription
-	server   *gateway.Server
-	ln       net.Listener
-	log      *slog.Logger
+	Addr string // the address it listens on (useful with port 0)
+	// AdminAddr is where the admin listener is (empty when off).
+	AdminAddr string
+	Stock     *stock.Store
+	DB        *store.Store
+	Producer  *kafka.Producer
+	Metrics   *gateway.Metrics
+	Locks     *stock.Locker // distlock's shared pub/sub subscription
+	server    *gateway.Server
+	ln        net.Listener
+	admin     *adminServer
+	log       *slog.Logger
 	// debugAddr serves pprof when set.
 	debugAddr string
 	// stopCoalesce ends the Redis pipelining workers.
@@ -40,6 +43,10 @@ type Gateway struct {
 // OpenGateway connects to every service and starts listening; Run serves.
 func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Gateway, err error) {
 	g := &Gateway{log: log, debugAddr: cfg.DebugAddr}
+	served, err := cfg.StrategyNames()
+	if err != nil {
+		return nil, err
+	}
 	// Before any connection: a gateway that cannot tell members apart
 	// must not start by accident.
 	members, payments, err := identity(cfg, log)
@@ -68,7 +75,6 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 	g.Metrics = gateway.NewMetrics(g.DB.DB().DB)
 	async := &gateway.Async{Stock: g.Stock, Rows: g.DB, Concerts: &gateway.Concerts{DB: g.DB}, HoldTTL: cfg.HoldTTL, Admission: &admission.Protocol{Seats: g.Stock,
 		Producer: g.Producer, Topic: cfg.Topic, ProduceTimeout: cfg.ProduceTimeout, Log: log, Observe: g.Metrics}}
-	routes := []gateway.Route{{Name: "async", Strategy: async, Success: http.StatusAccepted}}
 	// The synchronous designs async replaces, kept for the benchmark. They
 	// write the row before answering: 201.
 	if g.Locks, err = g.Stock.NewLocker(ctx, stock.LockOptions{Lease: cfg.LockLease, Wait: cfg.LockWait, Log: log}); err != nil {
@@ -84,12 +90,18 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		pessimistic = gateway.Unsupported{Name: "pessimistic", Reason: "the embedded dev database has no row locks (FOR UPDATE is ignored); run against MySQL"}
 		unsafe = gateway.Unsupported{Name: "unsafe", Reason: "the embedded dev database does not isolate transactions like MySQL, so the race it shows would not be MySQL's; run against MySQL"}
 	}
-	routes = append(routes,
-		gateway.Route{Name: "pessimistic", Strategy: pessimistic, Success: http.StatusCreated},
-		gateway.Route{Name: "distlock", Strategy: &gateway.DistLock{Locks: g.Locks, DB: g.DB, Metrics: g.Metrics, Log: log}, Success: http.StatusCreated})
-	if cfg.EnableUnsafe {
-		routes = append(routes, gateway.Route{Name: "unsafe", Strategy: unsafe, Success: http.StatusCreated})
+	all := map[string]gateway.Route{
+		"async":       {Name: "async", Strategy: async, Success: http.StatusAccepted},
+		"pessimistic": {Name: "pessimistic", Strategy: pessimistic, Success: http.StatusCreated},
+		"distlock":    {Name: "distlock", Strategy: &gateway.DistLock{Locks: g.Locks, DB: g.DB, Metrics: g.Metrics, Log: log}, Success: http.StatusCreated},
+		"unsafe":      {Name: "unsafe", Strategy: unsafe, Success: http.StatusCreated},
 	}
+	// Only the named ones: any other strategy's route answers 404 not_found.
+	var routes []gateway.Route
+	for _, name := range served {
+		routes = append(routes, all[name])
+	}
+	log.Info("gateway strategies", "served", served)
 	g.server = gateway.NewServer(gateway.Options{
 		Routes: routes,
 		Reads:  &gateway.Reads{DB: g.DB, Stock: g.Stock},
@@ -108,6 +120,12 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
 	g.Addr = g.ln.Addr().String()
+	if cfg.AdminAddr != "" {
+		if g.admin, err = listenAdmin(cfg.AdminAddr, g.server, g.Metrics); err != nil {
+			return nil, err
+		}
+		g.AdminAddr = g.admin.ln.Addr().String()
+	}
 	return g, nil
 }
 
@@ -130,6 +148,19 @@ func (g *Gateway) ready(cfg config.Config) func(ctx context.Context) map[string]
 func (g *Gateway) Run(ctx context.Context) error {
 	g.log.Info("gateway listening", "addr", g.Addr)
 	serveDebug(ctx, g.debugAddr, g.log)
+	if g.admin != nil {
+		g.log.Info("gateway admin listening", "addr", g.AdminAddr)
+		go g.admin.http.Serve(g.admin.ln)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			g.admin.http.Shutdown(sctx)
+		}()
+	}
+	// Every second: fresh enough for a load balancer's probe, and the
+	// checks (about 15 Redis calls and a Kafka metadata request) cost the
+	// same whatever the probes' rate.
+	go g.server.WatchReady(ctx, time.Second)
 	go g.sample(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- g.server.Serve(g.ln) }()
@@ -174,6 +205,9 @@ func (g *Gateway) Close() error {
 	var errs []error
 	if g.ln != nil {
 		g.ln.Close()
+	}
+	if g.admin != nil {
+		g.admin.ln.Close()
 	}
 	if g.Producer != nil {
 		errs = append(errs, g.Producer.Close())

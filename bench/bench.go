@@ -285,8 +285,8 @@ func (r *runner) reset(ctx context.Context) error {
 
 // probe finds out whether the gateway serves a strategy, without reserving:
 // concert 0 does not exist, so a served strategy answers 400 or 404
-// concert_not_found, and one not served (unsafe without --enable-unsafe)
-// answers 404 not_found.
+// concert_not_found, and one not served (not in the gateway's --strategies,
+// or unsafe without --enable-unsafe) answers 404 not_found.
 func (r *runner) probe(name string) (skipReason string) {
 	probe := reservation(name, 0, 0)
 	probe.member = 1 // a verifying gateway looks at the token first
@@ -300,6 +300,8 @@ func (r *runner) probe(name string) (skipReason string) {
 		reason := fmt.Sprintf("the gateway does not serve POST /api/reservations/%s (404 not_found)", name)
 		if name == strategyUnsafe {
 			reason += "; start it with --enable-unsafe to include it"
+		} else {
+			reason += fmt.Sprintf("; start it with --strategies naming %s (e.g. --strategies async,pessimistic,distlock) to include it", name)
 		}
 		return reason
 	}

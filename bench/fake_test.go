@@ -43,6 +43,9 @@ type fakeSystem struct {
 	writerLag time.Duration
 	// unsafe serves the unsafe strategy (read, pause, write: oversells).
 	unsafe bool
+	// unserved strategies answer 404 not_found, as those a gateway's
+	// --strategies does not name.
+	unserved map[string]bool
 	// leakEvery > 0 drops every n-th async reservation after taking its
 	// stock: a planted leak.
 	leakEvery int
@@ -149,6 +152,10 @@ func (f *fakeSystem) handle(ctx *fasthttp.RequestCtx) {
 }
 
 func (f *fakeSystem) reserve(ctx *fasthttp.RequestCtx, strategy string) {
+	if f.unserved[strategy] {
+		writeErr(ctx, 404, "not_found")
+		return
+	}
 	switch strategy {
 	case strategyAsync, strategyPessimistic, strategyDistlock:
 	case strategyUnsafe:

@@ -471,3 +471,22 @@ func TestNoIDsByDefault(t *testing.T) {
 		t.Errorf("accepted %d, ids %v", s.Accepted, s.AcceptedIDs)
 	}
 }
+
+// A strategy the gateway does not serve (not in its --strategies) is
+// skipped with the flag that turns it on; the others run.
+func TestCompareSkipsUnservedStrategy(t *testing.T) {
+	t.Parallel()
+	f := newFakeSystem()
+	f.unserved = map[string]bool{strategyPessimistic: true}
+	res, _, err := runBench(t, f, "compare", "--strategies", "async,pessimistic",
+		"--capacity", "20", "--members", "50", "--rate", "500", "--duration", "100ms")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if p := strategyOf(t, res, "pessimistic"); !p.Skipped || !strings.Contains(p.SkipReason, "--strategies") {
+		t.Errorf("pessimistic: skipped %v reason %q, want skipped naming --strategies", p.Skipped, p.SkipReason)
+	}
+	if a := strategyOf(t, res, "async"); a.Skipped || a.Accepted != 20 {
+		t.Errorf("async: skipped %v accepted %d, want it run (20)", a.Skipped, a.Accepted)
+	}
+}

@@ -49,6 +49,11 @@ type Config struct {
 	LockLease    time.Duration
 	LockWait     time.Duration
 	EnableUnsafe bool
+	// AdminAddr is the gateway's admin listener: /metrics, the detailed
+	// /readyz and pprof; empty turns it off.
+	AdminAddr string
+	// Strategies names the reservation strategies the gateway serves.
+	Strategies string
 
 	// Identity (gateway). Without a key the gateway refuses to start
 	// unless TrustBodyMember says plainly that members come from the body.
@@ -124,6 +129,8 @@ func Default() Config {
 		ProduceTimeout:     2 * time.Second,
 		DBTimeout:          5 * time.Second,
 		HTTPAddr:           ":8080",
+		AdminAddr:          "127.0.0.1:9095",
+		Strategies:         "async",
 		MaxBody:            1024,
 		DBPool:             10,
 		LockLease:          5 * time.Second,
@@ -244,12 +251,19 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "how long a step may wait for the one after it before it is done again: the writer republishes an in-flight reservation with no row (a gateway died between admission and Kafka's ack), and a confirm, cancel or expiry the writer has not applied is republished from the outbox")
 	}
 	if groups&Gateway != 0 {
-		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address of the gateway (also serves /metrics)")
+		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address of the gateway's public API (/api/..., /healthz, a cached /readyz)")
+		// Loopback by default: metrics, check detail and profiles are for the
+		// operator, not the public; 9095 clashes with none of Prometheus
+		// (9090), the writer (9091), Kafka (9092/9093) or the notifier (9094).
+		fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "HTTP address of the gateway's admin listener: /metrics, /readyz with each check's detail, /debug/pprof/ (empty: off)")
+		// Only the product path by default: the comparison strategies write
+		// CONFIRMED rows Redis never hears of and share the gateway's MySQL pool.
+		fs.StringVar(&c.Strategies, "strategies", c.Strategies, "comma-separated strategies served at POST /api/reservations/{name}: async, pessimistic, distlock (unsafe also needs --enable-unsafe)")
 		fs.IntVar(&c.MaxBody, "max-body", c.MaxBody, "largest accepted request body in bytes (bigger → 413)")
 		fs.IntVar(&c.DBPool, "db-pool", c.DBPool, "MySQL connections of the gateway (used by reads and the lock strategies)")
 		fs.DurationVar(&c.LockLease, "lock-lease", c.LockLease, "distlock: lease of the Redis lock; a watchdog extends it while the holder works")
 		fs.DurationVar(&c.LockWait, "lock-wait", c.LockWait, "distlock: longest wait for the lock before 503 lock_timeout")
-		fs.BoolVar(&c.EnableUnsafe, "enable-unsafe", c.EnableUnsafe, "serve POST /api/reservations/unsafe (no concurrency control; for demonstrations only)")
+		fs.BoolVar(&c.EnableUnsafe, "enable-unsafe", c.EnableUnsafe, "serve POST /api/reservations/unsafe (no concurrency control; for demonstrations only), as if unsafe were in --strategies")
 	}
 	if groups&AuthKey != 0 {
 		fs.StringVar(&c.AuthSecret, "auth-secret", c.AuthSecret, "HS256 secret of member tokens, at least 32 bytes (prefer --auth-secret-file: a flag shows in ps)")
@@ -439,4 +453,39 @@ func Secret(inline, file string) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(b, "\r\n"), nil
+}
+
+// StrategyNames is the set of strategies the gateway serves: --strategies,
+// plus unsafe when --enable-unsafe is set. unsafe named in --strategies
+// without --enable-unsafe is refused, so one flag alone never serves it.
+func (c Config) StrategyNames() ([]string, error) {
+	seen := map[string]bool{}
+	var names []string
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, n := range strings.Split(c.Strategies, ",") {
+		switch n = strings.TrimSpace(n); n {
+		case "":
+		case "async", "pessimistic", "distlock":
+			add(n)
+		case "unsafe":
+			if !c.EnableUnsafe {
+				return nil, errors.New("--strategies names unsafe: give --enable-unsafe as well (it has no concurrency control and oversells)")
+			}
+			add(n)
+		default:
+			return nil, fmt.Errorf("--strategies: unknown strategy %q (async, pessimistic, distlock, unsafe)", n)
+		}
+	}
+	if c.EnableUnsafe {
+		add("unsafe")
+	}
+	if len(names) == 0 {
+		return nil, errors.New("--strategies names no strategy: the gateway would admit nobody")
+	}
+	return names, nil
 }

@@ -172,3 +172,35 @@ func TestSecret(t *testing.T) {
 		t.Error("a missing file gave no error")
 	}
 }
+
+func TestStrategyNames(t *testing.T) {
+	cases := []struct {
+		strategies string
+		unsafe     bool
+		want       string // joined by ","; "" when refused
+	}{
+		{"async", false, "async"},
+		{"async, pessimistic,distlock", false, "async,pessimistic,distlock"},
+		{"async,async", false, "async"},
+		{"async", true, "async,unsafe"},
+		{"async,unsafe", true, "async,unsafe"},
+		{"async,unsafe", false, ""}, // unsafe needs --enable-unsafe as well
+		{"async,optimistic", false, ""},
+		{"", false, ""},
+	}
+	for _, c := range cases {
+		got, err := config.Config{Strategies: c.strategies, EnableUnsafe: c.unsafe}.StrategyNames()
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%q unsafe=%v: %v, want refused", c.strategies, c.unsafe, got)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, ",") != c.want {
+			t.Errorf("%q unsafe=%v: %v %v, want %s", c.strategies, c.unsafe, got, err, c.want)
+		}
+	}
+	if d, _ := config.Parse("gateway", config.Gateway, nil, env(nil), io.Discard); d.Strategies != "async" || d.AdminAddr != "127.0.0.1:9095" {
+		t.Errorf("defaults: --strategies %q --admin-addr %q, want async and 127.0.0.1:9095", d.Strategies, d.AdminAddr)
+	}
+}

@@ -216,9 +216,10 @@ func TestComposeServicesAgreeOnAddresses(t *testing.T) {
 	}
 }
 
-// TestComposePortsLineUp: the gateway listens where it is published and
-// scraped (BOX_HTTP_ADDR), the writer's metrics likewise (BOX_METRICS_ADDR),
-// and Prometheus and Grafana are on their usual host ports.
+// TestComposePortsLineUp: the gateway's API listens where it is published
+// (BOX_HTTP_ADDR) and is not scraped — its metrics are on the admin listener
+// (BOX_ADMIN_ADDR), published and scraped, as are the writer's
+// (BOX_METRICS_ADDR); Prometheus and Grafana are on their usual host ports.
 func TestComposePortsLineUp(t *testing.T) {
 	c := loadCompose(t)
 	groups := subcommandGroups(t)
@@ -231,7 +232,7 @@ func TestComposePortsLineUp(t *testing.T) {
 			}
 		}
 	}
-	check := func(sub, hostPort string, listen func(config.Config) string) {
+	check := func(sub, hostPort string, scraped bool, listen func(config.Config) string) {
 		services := c.servicesRunning(sub)
 		if len(services) == 0 {
 			t.Errorf("no `boxoffice %s` service", sub)
@@ -246,13 +247,17 @@ func TestComposePortsLineUp(t *testing.T) {
 			if got := c.Services[name].publishes(p); got != hostPort {
 				t.Errorf("service %s listens on %s: published on host port %q, want %s", name, p, got, hostPort)
 			}
-			if !targets[name+":"+p] {
+			if scraped && !targets[name+":"+p] {
 				t.Errorf("service %s listens on %s, but Prometheus does not scrape %s:%s (targets %v)", name, p, name, p, sortedKeys(targets))
+			}
+			if !scraped && targets[name+":"+p] {
+				t.Errorf("Prometheus scrapes %s:%s, the public API: the gateway's metrics are on its admin listener", name, p)
 			}
 		}
 	}
-	check("gateway", "8080", func(c config.Config) string { return c.HTTPAddr })
-	check("writer", "9091", func(c config.Config) string { return c.MetricsAddr })
+	check("gateway", "8080", false, func(c config.Config) string { return c.HTTPAddr })
+	check("gateway", "9095", true, func(c config.Config) string { return c.AdminAddr })
+	check("writer", "9091", true, func(c config.Config) string { return c.MetricsAddr })
 
 	for svc, want := range map[string]string{"prometheus": "9090", "grafana": "3000"} {
 		s, ok := c.Services[svc]
@@ -676,7 +681,56 @@ func TestComposeConfigCLI(t *testing.T) {
 	}
 	c := exec.Command(cmd[0], append(cmd[1:], "-f", "docker-compose.yml", "config", "--quiet")...)
 	c.Dir = repoPath()
+	c.Env = append(os.Environ(), "GRAFANA_ADMIN_PASSWORD=compose-config-test") // required by the file
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("%s config: %v\n%s", strings.Join(cmd, " "), err, out)
+	}
+}
+
+// TestComposeBindsLoopback: every published port is bound to 127.0.0.1 —
+// the stack trusts the body's member and has no TLS, so nothing of it may
+// face a network.
+func TestComposeBindsLoopback(t *testing.T) {
+	c := loadCompose(t)
+	for _, name := range c.serviceNames() {
+		for _, p := range c.Services[name].Ports {
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("service %s publishes %s:%s on %q, want 127.0.0.1", name, p.Published, p.Target, p.HostIP)
+			}
+		}
+	}
+}
+
+// TestComposeGatewayServesAsyncOnly: the default stack serves the product
+// path only; the comparison strategies are turned on by hand.
+func TestComposeGatewayServesAsyncOnly(t *testing.T) {
+	c := loadCompose(t)
+	groups := subcommandGroups(t)
+	services := c.servicesRunning("gateway")
+	if len(services) == 0 {
+		t.Fatal("no `boxoffice gateway` service")
+	}
+	for _, name := range services {
+		_, cfg, problems := resolve(name, c.Services[name], groups)
+		if len(problems) > 0 {
+			t.Fatalf("service %s: %s", name, strings.Join(problems, "; "))
+		}
+		if got, err := cfg.StrategyNames(); err != nil || strings.Join(got, ",") != "async" {
+			t.Errorf("service %s serves %v (%v), want async only", name, got, err)
+		}
+	}
+}
+
+// TestComposeGrafanaPasswordFromEnvironment: no password is written in the
+// file, and compose refuses to start without one.
+func TestComposeGrafanaPasswordFromEnvironment(t *testing.T) {
+	c := loadCompose(t)
+	g, ok := c.Services["grafana"]
+	if !ok {
+		t.Fatal("no grafana service")
+	}
+	pw, ok := g.Environment["GF_SECURITY_ADMIN_PASSWORD"]
+	if !ok || !regexp.MustCompile(`^\$\{[A-Z_]+:\?[^}]*\}$`).MatchString(pw) {
+		t.Errorf("GF_SECURITY_ADMIN_PASSWORD is %q, want ${VARIABLE:?message} (required from the environment)", pw)
 	}
 }

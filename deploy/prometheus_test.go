@@ -87,6 +87,8 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	cfg.Partitions = 2
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MetricsAddr = "127.0.0.1:0"
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.Strategies = "async,pessimistic,distlock"
 	cfg.EnableUnsafe = true
 	// The harness below sends members in the body.
 	cfg.TrustBodyMember = true
@@ -119,7 +121,7 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	c := loadCompose(t)
 	addrs := map[string]string{}
 	for _, s := range c.servicesRunning("gateway") {
-		addrs[s] = gw.Addr
+		addrs[s] = gw.AdminAddr // the gateway's metrics are on its admin listener
 	}
 	for _, s := range c.servicesRunning("writer") {
 		addrs[s] = wr.Addr

@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}
 	if ctx.Err() == nil {
-		printBanner(o.Stdout, cfg, o.Embed, g.Addr, w.Addr)
+		printBanner(o.Stdout, cfg, o.Embed, g.Addr, g.AdminAddr, w.Addr)
 	}
 	runErr := p.wait(ctx)
 	log.Info("stopping")
@@ -147,7 +147,7 @@ func Run(ctx context.Context, o Options) (err error) {
 // checkPorts fails before anything starts when a listen port is taken, most
 // often :8080 by a gateway already running.
 func checkPorts(cfg config.Config) error {
-	for flagName, addr := range map[string]string{"http-addr": cfg.HTTPAddr, "metrics-addr": cfg.MetricsAddr} {
+	for flagName, addr := range map[string]string{"http-addr": cfg.HTTPAddr, "metrics-addr": cfg.MetricsAddr, "admin-addr": cfg.AdminAddr} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("--%s %s: %w (is a gateway or writer already running? pick another with --%s)", flagName, addr, err, flagName)
@@ -271,7 +271,7 @@ func inFlight(ctx context.Context, g *app.Gateway) (int64, error) {
 }
 
 // printBanner tells the user what runs where and what to try.
-func printBanner(out io.Writer, cfg config.Config, embed Embed, gatewayAddr, writerAddr string) {
+func printBanner(out io.Writer, cfg config.Config, embed Embed, gatewayAddr, adminAddr, writerAddr string) {
 	base := "http://" + hostPort(gatewayAddr)
 	where := func(embedded bool, what string) string {
 		if embedded {
@@ -295,7 +295,9 @@ func printBanner(out io.Writer, cfg config.Config, embed Embed, gatewayAddr, wri
 	fmt.Fprintf(&b, "  curl %s/api/concerts/1\n", base)
 	fmt.Fprintf(&b, "  BOX_REDIS_ADDR=%s BOX_MYSQL_DSN='%s' boxoffice bench rush --rate 500 --target %s\n", cfg.RedisAddr, dsn, base)
 	fmt.Fprintf(&b, "\nMetrics:\n")
-	fmt.Fprintf(&b, "  gateway  %s/metrics\n", base)
+	if adminAddr != "" { // the gateway's metrics are on its admin listener, not the public one
+		fmt.Fprintf(&b, "  gateway  http://%s/metrics\n", hostPort(adminAddr))
+	}
 	fmt.Fprintf(&b, "  writer   http://%s/metrics\n", hostPort(writerAddr))
 	if embed.Any() {
 		fmt.Fprintf(&b, "\nThe embedded services keep everything in memory: it is gone when you stop.\n")

@@ -17,9 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/auth"
@@ -63,7 +61,10 @@ type Server struct {
 	cancelShards [16]context.CancelFunc
 	next         atomic.Uint32
 	srv          *fasthttp.Server
-	promHTTP     fasthttp.RequestHandler
+	// readiness is the last result of the background checks (WatchReady)
+	// that the public /readyz answers from: a probe costs no Redis or
+	// Kafka call and shows no internal error text.
+	readiness atomic.Pointer[readiness]
 	// requestTimeout bounds one request's work end to end.
 	requestTimeout time.Duration
 }
@@ -96,7 +97,6 @@ func NewServer(o Options) *Server {
 	if s.requestTimeout == 0 {
 		s.requestTimeout = 10 * time.Second
 	}
-	s.promHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		Name:               "boxoffice",
@@ -132,9 +132,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	route, strategy := s.dispatch(ctx)
-	if route == "metrics" {
-		return // not worth a histogram of its own
-	}
 	code := strconv.Itoa(ctx.Response.StatusCode())
 	errCode := ""
 	if ctx.Response.StatusCode() >= 400 {
@@ -158,9 +155,6 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 			s.readyz(ctx)
 		}
 		return "readyz", ""
-	case path == "/metrics":
-		s.promHTTP(ctx)
-		return "metrics", ""
 	case strings.HasPrefix(path, "/api/reservations/"):
 		rest := strings.TrimPrefix(path, "/api/reservations/")
 		if r, ok := s.routes[rest]; ok {
@@ -408,20 +402,62 @@ func (s *Server) getMember(ctx *fasthttp.RequestCtx, raw string) {
 	writeJSON(ctx, http.StatusOK, v)
 }
 
-func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
-	rctx, cancel := context.WithTimeout(s.base, 3*time.Second)
+// readiness is one round of the readiness checks.
+type readiness struct {
+	ok bool
+	at time.Time
+}
+
+// readyStale is how old the last round may be before the public /readyz
+// says unavailable: a check stuck on a frozen Redis must not leave a
+// stale "ready" up for ever.
+const readyStale = 5 * time.Second
+
+// Ready runs every readiness check now and returns the status and each
+// check's result, error text included: for the admin listener only.
+func (s *Server) Ready(ctx context.Context) (int, map[string]string) {
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	checks := s.ready(rctx)
 	out := map[string]string{}
 	status := http.StatusOK
-	for name, err := range checks {
+	for name, err := range s.ready(rctx) {
 		out[name] = "ok"
 		if err != nil {
 			out[name] = err.Error()
 			status = http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(ctx, status, out)
+	return status, out
+}
+
+// WatchReady runs the readiness checks at once and then every interval
+// until ctx ends, for the public /readyz to answer from.
+func (s *Server) WatchReady(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		status, _ := s.Ready(ctx)
+		s.readiness.Store(&readiness{ok: status == http.StatusOK, at: time.Now()})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// readyz is the public probe: 200 or 503 with a one-word status, from the
+// last background round; the detail is on the admin listener.
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	r := s.readiness.Load()
+	switch {
+	case r == nil:
+		writeJSON(ctx, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+	case !r.ok || time.Since(r.at) > readyStale:
+		writeJSON(ctx, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	default:
+		writeJSON(ctx, http.StatusOK, map[string]string{"status": "ready"})
+	}
 }
 
 func parseID(what, raw string) (int64, error) {

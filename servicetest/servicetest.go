@@ -50,6 +50,10 @@ func Config(t testing.TB) config.Config {
 	cfg.Group = "writer-" + name
 	cfg.NotificationsTopic = "notifications-" + name
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.AdminAddr = "127.0.0.1:0"
+	// Every comparison strategy, as the tests written before --strategies
+	// expect; a test of the default sets it back to async.
+	cfg.Strategies = "async,pessimistic,distlock"
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.NotifierMetricsAddr = "127.0.0.1:0"
 	cfg.Partitions = 2

@@ -141,7 +141,7 @@ export function preflight(strategies) {
     const served = !(res.status === 404 && errorCode(res) === 'not_found');
     check(res, { [`${s} is served`]: () => served });
     if (!served) {
-      fail(`the gateway does not serve POST /api/reservations/${s}` + (s === 'unsafe' ? ' (start it with --enable-unsafe)' : ''));
+      fail(`the gateway does not serve POST /api/reservations/${s}` + (s === 'unsafe' ? ' (start it with --enable-unsafe)' : ` (start it with --strategies naming ${s}, e.g. --strategies async,pessimistic,distlock)`));
     }
   }
 }

@@ -1,0 +1,74 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boxoffice/boxoffice/servicetest"
+)
+
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The public listener serves the API; metrics, each check's detail and
+// pprof are on the admin listener.
+func TestAdminListener(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Concerts, cfg.Capacity, cfg.Members = 1, 5, 10
+	s := newSystem(t, cfg, false)
+	admin := "http://" + s.gw.AdminAddr
+	if s.gw.AdminAddr == "" || s.gw.AdminAddr == s.gw.Addr {
+		t.Fatalf("admin address %q, public %q", s.gw.AdminAddr, s.gw.Addr)
+	}
+	if status, _ := getBody(t, s.url+"/metrics"); status != http.StatusNotFound {
+		t.Errorf("public /metrics: %d, want 404", status)
+	}
+	if status, body := getBody(t, admin+"/metrics"); status != http.StatusOK || !strings.Contains(body, "boxoffice_") {
+		t.Errorf("admin /metrics: %d, want 200 with boxoffice_ metrics", status)
+	}
+	status, body := getBody(t, admin+"/readyz")
+	for _, check := range []string{`"redis"`, `"scripts"`, `"kafka"`} {
+		if status != http.StatusOK || !strings.Contains(body, check) {
+			t.Errorf("admin /readyz: %d %s, want 200 with the %s check", status, body, check)
+		}
+	}
+	servicetest.Eventually(t, 10*time.Second, "public readyz 200", func() (bool, error) {
+		status, body = getBody(t, s.url+"/readyz")
+		return status == http.StatusOK, nil
+	})
+	if strings.Contains(body, "redis") || strings.Contains(body, "kafka") {
+		t.Errorf("public /readyz names the checks: %s", body)
+	}
+	if status, _ := getBody(t, admin+"/debug/pprof/"); status != http.StatusOK {
+		t.Errorf("admin pprof: %d", status)
+	}
+}
+
+// By default only async is served; the comparison strategies answer 404
+// not_found like any unserved route.
+func TestDefaultStrategiesAsyncOnly(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Concerts, cfg.Capacity, cfg.Members = 1, 5, 10
+	cfg.Strategies = "async"
+	s := newSystem(t, cfg, false)
+	for _, name := range []string{"pessimistic", "distlock", "unsafe"} {
+		r := s.do("POST", "/api/reservations/"+name, "application/json", []byte(`{"concertId":1,"memberId":1}`), nil)
+		if r.Status != http.StatusNotFound || r.code() != "not_found" {
+			t.Errorf("%s: %d %s, want 404 not_found", name, r.Status, r.code())
+		}
+	}
+	if r := s.reserve(1, 1, ""); r.Status != http.StatusAccepted {
+		t.Errorf("async: %+v, want 202", r)
+	}
+}
