@@ -66,10 +66,17 @@ func Seed(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lag := func(ctx context.Context) (kafka.Lag, error) {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return kafka.GroupLag(ctx, cfg.KafkaBrokers, cfg.Group, cfg.Topic)
+	lag := func(ctx context.Context) (l kafka.Lag, err error) {
+		// The topics were created a moment ago, and a new partition has no
+		// leader to answer offsets for yet (a rare seed failure under load
+		// in the fault suite): wait for it as for the services.
+		err = waitFor(ctx, "kafka offsets", func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			l, err = kafka.GroupLag(ctx, cfg.KafkaBrokers, cfg.Group, cfg.Topic)
+			return err
+		})
+		return l, err
 	}
 	var refused []error
 	for id := int64(1); id <= int64(cfg.Concerts); id++ {
