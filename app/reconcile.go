@@ -13,9 +13,11 @@ import (
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/kafka"
 	"github.com/boxoffice/boxoffice/reconcile"
+	"github.com/boxoffice/boxoffice/stock"
+	"github.com/boxoffice/boxoffice/store"
 )
 
-// newReconciler wires a Reconciler to the services; close ends its clients.
+// newReconciler wires a Reconciler to the services; closeAll ends its clients.
 func newReconciler(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *reconcile.Reconciler, closeAll func(), err error) {
 	db, err := openMySQL(ctx, cfg, 2)
 	if err != nil {
@@ -26,14 +28,29 @@ func newReconciler(ctx context.Context, cfg config.Config, log *slog.Logger) (_ 
 		db.Close()
 		return nil, nil, err
 	}
-	r := &reconcile.Reconciler{Seats: st, Rows: db, Grace: cfg.InflightGrace,
-		Settle: cfg.ProduceTimeout + time.Second, Wait: cfg.FixWait, Log: log,
-		Lag: func(ctx context.Context) (kafka.Lag, error) {
+	return reconciler(cfg, st, db, log), func() { st.Close(); db.Close() }, nil
+}
+
+// reconciler is a Reconciler on clients the caller owns (seed's, or
+// newReconciler's).
+func reconciler(cfg config.Config, st *stock.Store, db *store.Store, log *slog.Logger) *reconcile.Reconciler {
+	return &reconcile.Reconciler{Seats: st, Rows: db, Grace: cfg.InflightGrace,
+		Settle: cfg.ProduceTimeout + time.Second, Wait: cfg.FixWait, Log: log, Lag: writerLag(cfg)}
+}
+
+// writerLag reads the writer group's lag on the reservations topic. A topic
+// created a moment ago (by seed) has partitions with no leader to answer
+// offsets for yet, so it is waited for as the services are.
+func writerLag(cfg config.Config) func(context.Context) (kafka.Lag, error) {
+	return func(ctx context.Context) (l kafka.Lag, err error) {
+		err = waitFor(ctx, "kafka offsets", func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			return kafka.GroupLag(ctx, cfg.KafkaBrokers, cfg.Group, cfg.Topic)
-		}}
-	return r, func() { st.Close(); db.Close() }, nil
+			l, err = kafka.GroupLag(ctx, cfg.KafkaBrokers, cfg.Group, cfg.Topic)
+			return err
+		})
+		return l, err
+	}
 }
 
 // Reconcile is `boxoffice reconcile`: the report, and with --fix the rebuild.

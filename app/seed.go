@@ -13,7 +13,6 @@ import (
 	"github.com/boxoffice/boxoffice/kafka"
 	"github.com/boxoffice/boxoffice/reconcile"
 	"github.com/boxoffice/boxoffice/stock"
-	"github.com/boxoffice/boxoffice/store"
 )
 
 // Migrate creates or updates the MySQL schema.
@@ -66,21 +65,10 @@ func Seed(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lag := func(ctx context.Context) (l kafka.Lag, err error) {
-		// The topics were created a moment ago, and a new partition has no
-		// leader to answer offsets for yet (a rare seed failure under load
-		// in the fault suite): wait for it as for the services.
-		err = waitFor(ctx, "kafka offsets", func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			l, err = kafka.GroupLag(ctx, cfg.KafkaBrokers, cfg.Group, cfg.Topic)
-			return err
-		})
-		return l, err
-	}
+	rec := reconciler(cfg, st, db, log)
 	var refused []error
 	for id := int64(1); id <= int64(cfg.Concerts); id++ {
-		if err := loadConcert(ctx, st, db, lag, deployment, id, cfg); err != nil {
+		if err := loadConcert(ctx, st, rec, deployment, id, cfg); err != nil {
 			if !errors.Is(err, errDisagree) {
 				return err
 			}
@@ -100,31 +88,19 @@ var errDisagree = errors.New("Redis disagrees with MySQL")
 
 // loadConcert loads one concert's stock into Redis unless Redis already
 // knows it from this database (see Seed).
-func loadConcert(ctx context.Context, st *stock.Store, db *store.Store, lag func(context.Context) (kafka.Lag, error), deployment string, id int64, cfg config.Config) error {
-	state, err := db.State(ctx, id)
+func loadConcert(ctx context.Context, st *stock.Store, rec *reconcile.Reconciler, deployment string, id int64, cfg config.Config) error {
+	sides, err := rec.Read(ctx, id, deployment)
 	if err != nil {
 		return err
 	}
 	epoch := stock.NewEpoch(deployment, time.Now())
-	holds := make([]stock.Hold, len(state.Held))
-	for i, h := range state.Held {
-		holds[i] = stock.Hold{ID: h.ID, MemberID: h.MemberID, ExpiresAt: h.ExpiresAt}
-	}
-	load := stock.Loading{Concert: id, Remaining: state.Remaining, Holders: state.Holders, Holds: holds, Epoch: epoch, Reset: cfg.Reset}
 	if cfg.Reset {
+		// Everything in Redis goes: the plan of the database alone.
+		load := reconcile.Sides{DB: sides.DB}.Plan()
+		load.Epoch, load.Reset = epoch, true
 		return st.Load(ctx, load)
 	}
-	snap, err := st.Snapshot(ctx, id)
-	if err != nil {
-		return err
-	}
-	how := func(c reconcile.Concert) string {
-		var parts []string
-		for _, d := range c.Differences {
-			parts = append(parts, fmt.Sprintf("%s (%d): %s", d.Kind, d.Count, d.Detail))
-		}
-		return strings.Join(parts, "; ")
-	}
+	snap := sides.Redis
 	switch {
 	case snap.Epoch != "" && stock.EpochDeployment(snap.Epoch) == deployment:
 		return nil // the live count, loaded from this database
@@ -135,27 +111,23 @@ func loadConcert(ctx context.Context, st *stock.Store, db *store.Store, lag func
 	case snap.Loaded:
 		// A stock without a marker (loaded before markers existed): adopt
 		// it if it agrees with this database, refuse otherwise.
-		written := map[string]bool{}
-		ids := make([]string, len(snap.InFlight))
-		for i, f := range snap.InFlight {
-			ids[i] = f.ID
-		}
-		if written, err = db.HaveRows(ctx, ids); err != nil {
-			return err
-		}
-		c := reconcile.Compare(state, snap, written, deployment, time.Now(), cfg.InflightGrace)
+		c := sides.Concert
 		c.Differences = slices.DeleteFunc(c.Differences, func(d reconcile.Difference) bool {
 			return d.Kind == reconcile.NotLoaded || d.Kind == reconcile.Orphans
 		})
 		if !c.OK() {
+			var how []string
+			for _, d := range c.Differences {
+				how = append(how, fmt.Sprintf("%s (%d): %s", d.Kind, d.Count, d.Detail))
+			}
 			return fmt.Errorf("concert %d: %w: %s; `boxoffice reconcile --concert %d` shows both sides, `--fix` rebuilds Redis from MySQL, `seed --reset` starts the concert over",
-				id, errDisagree, how(c), id)
+				id, errDisagree, strings.Join(how, "; "), id)
 		}
 		return st.Mark(ctx, id, epoch)
 	}
 	// Redis does not know the concert: load it, but never from a database
 	// that is behind the topic.
-	l, err := lag(ctx)
+	l, err := rec.Lag(ctx)
 	if err != nil {
 		return err
 	}
@@ -164,5 +136,7 @@ func loadConcert(ctx context.Context, st *stock.Store, db *store.Store, lag func
 			"loading from MySQL now would admit more than it can take: let the writer catch up and seed again, or run `boxoffice reconcile --fix`, which waits",
 			id, errDisagree, cfg.Group, l.Total, cfg.Topic)
 	}
+	load := sides.Plan()
+	load.Epoch = epoch
 	return st.Load(ctx, load)
 }

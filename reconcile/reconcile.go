@@ -106,30 +106,40 @@ func (r *Reconciler) Check(ctx context.Context, only []int64) (Report, error) {
 		return rep, err
 	}
 	for _, id := range ids {
-		c, _, _, err := r.compare(ctx, id, deployment)
+		sides, err := r.Read(ctx, id, deployment)
 		if err != nil {
 			return rep, err
 		}
-		rep.Concerts = append(rep.Concerts, c)
+		rep.Concerts = append(rep.Concerts, sides.Concert)
 	}
 	return rep, nil
 }
 
-// compare reads both sides of one concert and compares them.
-func (r *Reconciler) compare(ctx context.Context, id int64, deployment string) (Concert, store.ConcertState, stock.Snapshot, error) {
-	db, err := r.Rows.State(ctx, id)
-	if err != nil {
-		return Concert{}, db, stock.Snapshot{}, err
+// Sides is one concert as MySQL and Redis see it, and how they differ.
+type Sides struct {
+	Concert Concert
+	DB      store.ConcertState
+	Redis   stock.Snapshot
+	// Written says which of Redis's in-flight records have a row.
+	Written map[string]bool
+}
+
+// Read reads both sides of one concert and compares them; deployment is
+// this database's token.
+func (r *Reconciler) Read(ctx context.Context, id int64, deployment string) (Sides, error) {
+	var sides Sides
+	var err error
+	if sides.DB, err = r.Rows.State(ctx, id); err != nil {
+		return sides, err
 	}
-	rs, err := r.Seats.Snapshot(ctx, id)
-	if err != nil {
-		return Concert{}, db, rs, err
+	if sides.Redis, err = r.Seats.Snapshot(ctx, id); err != nil {
+		return sides, err
 	}
-	written, err := r.written(ctx, rs)
-	if err != nil {
-		return Concert{}, db, rs, err
+	if sides.Written, err = r.written(ctx, sides.Redis); err != nil {
+		return sides, err
 	}
-	return Compare(db, rs, written, deployment, r.now(), r.Grace), db, rs, nil
+	sides.Concert = Compare(sides.DB, sides.Redis, sides.Written, deployment, r.now(), r.Grace)
+	return sides, nil
 }
 
 func (r *Reconciler) written(ctx context.Context, rs stock.Snapshot) (map[string]bool, error) {
@@ -217,19 +227,11 @@ func (r *Reconciler) rebuild(ctx context.Context, id int64, deployment string) e
 	if err := r.caughtUp(ctx); err != nil {
 		return restore(err)
 	}
-	db, err := r.Rows.State(ctx, id)
+	sides, err := r.Read(ctx, id, deployment)
 	if err != nil {
 		return restore(err)
 	}
-	rs, err := r.Seats.Snapshot(ctx, id)
-	if err != nil {
-		return restore(err)
-	}
-	written, err := r.written(ctx, rs)
-	if err != nil {
-		return restore(err)
-	}
-	l := plan(db, rs, written)
+	l := sides.Plan()
 	l.Epoch = stock.NewEpoch(deployment, r.now())
 	if err := r.Seats.Load(ctx, l); err != nil {
 		return restore(err)
@@ -241,11 +243,12 @@ func (r *Reconciler) rebuild(ctx context.Context, id int64, deployment string) e
 	return nil
 }
 
-// plan is what Redis should hold for a concert: the database's seats less
-// the in-flight reservations it does not have yet (they keep their records
-// and holds), its holders and theirs, and the holds of its HELD rows that no
-// decision has ended yet.
-func plan(db store.ConcertState, rs stock.Snapshot, written map[string]bool) stock.Loading {
+// Plan is what Redis should hold for the concert (without its Epoch): the
+// database's seats less the in-flight reservations it does not have yet
+// (they keep their records and holds), its holders and theirs, and the holds
+// of its HELD rows that no decision has ended yet.
+func (sides Sides) Plan() stock.Loading {
+	db, rs, written := sides.DB, sides.Redis, sides.Written
 	l := stock.Loading{Concert: db.ID, Remaining: db.Remaining, Holders: slices.Clone(db.Holders), Holds: []stock.Hold{}}
 	pending := map[string]bool{}
 	holding := make(map[int64]bool, len(l.Holders))
