@@ -100,10 +100,11 @@ func (e *PublishError) Unwrap() []error {
 func (p *Protocol) Admit(ctx context.Context, r stock.Reservation, fresh bool) (Outcome, error) {
 	start := time.Now()
 	adm, err := p.Seats.Reserve(ctx, r)
-	p.observer().Script(stock.Answer(adm, err), time.Since(start))
+	answer := stock.Answer(adm, err)
+	p.observer().Script(answer, time.Since(start))
 	if err != nil {
-		if refused(err) {
-			return Outcome{}, err
+		if answer != "error" {
+			return Outcome{}, err // the script said no (sold out, ...): nothing to undo
 		}
 		if fresh {
 			if uerr := p.undoLostReply(ctx, r); uerr != nil {
@@ -179,15 +180,6 @@ func (p *Protocol) undoLostReply(ctx context.Context, r stock.Reservation) error
 		p.observer().Undo("released")
 	}
 	return nil
-}
-
-// refused reports whether err is the script saying no (not Redis failing).
-func refused(err error) bool {
-	switch stock.Answer(stock.Admission{}, err) {
-	case "accepted", "error":
-		return false
-	}
-	return true
 }
 
 type nopObserver struct{}
