@@ -46,8 +46,9 @@ func (d Decision) Type() Type {
 	return ""
 }
 
-// ReturnsSeat reports whether the decision, once applied, frees the seat.
-func (d Decision) ReturnsSeat() bool { return d == Cancel || d == Expire }
+// ReturnsSeat reports whether the decision, once applied, frees the seat:
+// the status it leads to holds none.
+func (d Decision) ReturnsSeat() bool { return d.Status() != "" && !d.Status().Active() }
 
 // Decision is the decision a transition event carries; ok is false for an
 // event that is not a transition.

@@ -20,8 +20,14 @@ type Concerts struct {
 	DB *store.Store
 
 	mu    sync.Mutex
-	known map[int64]time.Time // id → until when the answer holds (zero: for good)
-	found map[int64]bool
+	known map[int64]concertAnswer
+}
+
+// concertAnswer is what MySQL said of a concert, believed until until (zero: for
+// good).
+type concertAnswer struct {
+	found bool
+	until time.Time
 }
 
 // maxRemembered bounds the memory a flood of made-up ids can take.
@@ -33,12 +39,11 @@ const notFoundFor = time.Second
 // Exists reports whether the concert is in MySQL.
 func (c *Concerts) Exists(ctx context.Context, id int64) (bool, error) {
 	c.mu.Lock()
-	if until, ok := c.known[id]; ok && (until.IsZero() || time.Now().Before(until)) {
-		found := c.found[id]
-		c.mu.Unlock()
-		return found, nil
-	}
+	a, ok := c.known[id]
 	c.mu.Unlock()
+	if ok && (a.until.IsZero() || time.Now().Before(a.until)) {
+		return a.found, nil
+	}
 	_, err := c.DB.Concert(ctx, id)
 	found := err == nil
 	if err != nil && !errors.Is(err, boxoffice.ErrConcertNotFound) {
@@ -47,12 +52,12 @@ func (c *Concerts) Exists(ctx context.Context, id int64) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.known == nil || len(c.known) >= maxRemembered {
-		c.known, c.found = map[int64]time.Time{}, map[int64]bool{}
+		c.known = map[int64]concertAnswer{}
 	}
-	var until time.Time
+	a = concertAnswer{found: found}
 	if !found {
-		until = time.Now().Add(notFoundFor)
+		a.until = time.Now().Add(notFoundFor)
 	}
-	c.known[id], c.found[id] = until, found
+	c.known[id] = a
 	return found, nil
 }

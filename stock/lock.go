@@ -72,7 +72,7 @@ func (s *Store) NewLocker(ctx context.Context, o LockOptions) (*Locker, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	l := &Locker{s: s, rdb: s.rdb, o: o, timeout: s.timeout, fanned: make(chan struct{}), waiters: map[string][]*waiter{}}
+	l := &Locker{s: s, o: o, fanned: make(chan struct{}), waiters: map[string][]*waiter{}}
 	pattern := s.prefix + ":{c*}:lock:released"
 	ps := s.rdb.PSubscribe(ctx, pattern)
 	// PSubscribe only sends the command; the confirmation says the
@@ -224,9 +224,9 @@ func (l *Locker) Lock(ctx context.Context, concert int64) (*Lease, error) {
 // try runs lock.lua once: held reports that someone else has the lock, for
 // ttl more (-1: no expiry set, which only a foreign writer of the key causes).
 func (l *Locker) try(ctx context.Context, key, token string) (held bool, ttl time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
 	defer cancel()
-	vals, err := lockScript.Run(ctx, l.rdb, []string{key}, token, l.o.Lease.Milliseconds()).Int64Slice()
+	vals, err := lockScript.Run(ctx, l.s.rdb, []string{key}, token, l.o.Lease.Milliseconds()).Int64Slice()
 	if err != nil {
 		return false, 0, err
 	}
@@ -249,9 +249,9 @@ func (l *Locker) try(ctx context.Context, key, token string) (held bool, ttl tim
 // the release.
 func (l *Locker) release(ctx context.Context, key, channel, token string) (released bool, err error) {
 	// A release must happen even when the request's context has ended.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.timeout)
 	defer cancel()
-	code, err := unlockScript.Run(ctx, l.rdb, []string{key}, token, channel).Int()
+	code, err := unlockScript.Run(ctx, l.s.rdb, []string{key}, token, channel).Int()
 	if err != nil {
 		return false, err
 	}
@@ -260,9 +260,9 @@ func (l *Locker) release(ctx context.Context, key, channel, token string) (relea
 
 // renew runs renew.lua: extends the lease if token still holds the lock.
 func (l *Locker) renew(ctx context.Context, key, token string) (kept bool, err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.timeout)
 	defer cancel()
-	code, err := renewScript.Run(ctx, l.rdb, []string{key}, token, l.o.Lease.Milliseconds()).Int()
+	code, err := renewScript.Run(ctx, l.s.rdb, []string{key}, token, l.o.Lease.Milliseconds()).Int()
 	if err != nil {
 		return false, err
 	}

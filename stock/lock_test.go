@@ -115,7 +115,7 @@ func TestLockCrashedHolderLeaseExpires(t *testing.T) {
 	if err := crashed.Unlock(context.Background()); !errors.Is(err, errLockLost) {
 		t.Fatalf("late unlock of the crashed holder: %v, want errLockLost", err)
 	}
-	if v := ls[1].rdb.Get(context.Background(), ls[1].key(1)).Val(); v != r.lease.token {
+	if v := ls[1].s.rdb.Get(context.Background(), ls[1].key(1)).Val(); v != r.lease.token {
 		t.Fatal("the crashed holder's late unlock released the new holder's lock")
 	}
 }

@@ -184,9 +184,10 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 		return nil, nil
 	}
 	ts := make([]store.Transition, len(evs))
+	ds := make([]event.Decision, len(evs))
 	for i, ev := range evs {
-		d, _ := ev.Type.Decision() // process sorted only transitions here
-		ts[i] = store.Transition{ID: ev.ID, To: d.Status()}
+		ds[i], _ = ev.Type.Decision() // process sorted only transitions here
+		ts[i] = store.Transition{ID: ev.ID, To: ds[i].Status()}
 	}
 	applied, err := w.applyTransitions(ctx, ts, evs)
 	if err != nil {
@@ -208,10 +209,9 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 				continue
 			}
 		}
-		d, _ := ev.Type.Decision()
 		stands := a.Status == ts[i].To
 		settle[ev.ConcertID] = append(settle[ev.ConcertID], stock.Settlement{ID: ev.ID, MemberID: ev.MemberID,
-			ReturnSeat: stands && d.ReturnsSeat()})
+			ReturnSeat: stands && ds[i].ReturnsSeat()})
 		if stands {
 			notes = append(notes, event.Notification{V: event.Version, Type: ev.Type, ReservationID: ev.ID,
 				ConcertID: ev.ConcertID, MemberID: ev.MemberID, At: time.Now().UTC()})
