@@ -243,12 +243,11 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.BoolVar(&c.JSON, "json", c.JSON, "reconcile: print the report as JSON")
 		fs.DurationVar(&c.FixWait, "fix-wait", c.FixWait, "reconcile --fix: how long to wait for the writer to catch up before refusing")
 	}
-	if groups&Reconcile != 0 && groups&(Gateway|Writer) == 0 {
-		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "reconcile: in-flight records older than this are reported as orphans")
+	if groups&(Gateway|Writer|Reconcile) != 0 {
+		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "how long a step may wait for the one after it before it is done again: the writer republishes an in-flight reservation with no row (a gateway died between admission and Kafka's ack), and a confirm, cancel or expiry the writer has not applied is republished from the outbox; reconcile reports in-flight records older than this as orphans")
 	}
 	if groups&(Gateway|Writer) != 0 {
 		fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "if set, serve Go's pprof profiles on this address (keep it on loopback)")
-		fs.DurationVar(&c.InflightGrace, "inflight-grace", c.InflightGrace, "how long a step may wait for the one after it before it is done again: the writer republishes an in-flight reservation with no row (a gateway died between admission and Kafka's ack), and a confirm, cancel or expiry the writer has not applied is republished from the outbox")
 	}
 	if groups&Gateway != 0 {
 		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address of the gateway's public API (/api/..., /healthz, a cached /readyz)")
