@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,17 +8,6 @@ import (
 
 	"github.com/boxoffice/boxoffice/servicetest"
 )
-
-func getBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // The public listener serves the API; metrics, each check's detail and
 // pprof are on the admin listener.
@@ -31,26 +19,26 @@ func TestAdminListener(t *testing.T) {
 	if s.gw.AdminAddr == "" || s.gw.AdminAddr == s.gw.Addr {
 		t.Fatalf("admin address %q, public %q", s.gw.AdminAddr, s.gw.Addr)
 	}
-	if status, _ := getBody(t, s.url+"/metrics"); status != http.StatusNotFound {
+	if status, _ := servicetest.Get(t, s.url+"/metrics"); status != http.StatusNotFound {
 		t.Errorf("public /metrics: %d, want 404", status)
 	}
-	if status, body := getBody(t, admin+"/metrics"); status != http.StatusOK || !strings.Contains(body, "boxoffice_") {
+	if status, body := servicetest.Get(t, admin+"/metrics"); status != http.StatusOK || !strings.Contains(body, "boxoffice_") {
 		t.Errorf("admin /metrics: %d, want 200 with boxoffice_ metrics", status)
 	}
-	status, body := getBody(t, admin+"/readyz")
+	status, body := servicetest.Get(t, admin+"/readyz")
 	for _, check := range []string{`"redis"`, `"scripts"`, `"kafka"`} {
 		if status != http.StatusOK || !strings.Contains(body, check) {
 			t.Errorf("admin /readyz: %d %s, want 200 with the %s check", status, body, check)
 		}
 	}
 	servicetest.Eventually(t, 10*time.Second, "public readyz 200", func() (bool, error) {
-		status, body = getBody(t, s.url+"/readyz")
+		status, body = servicetest.Get(t, s.url+"/readyz")
 		return status == http.StatusOK, nil
 	})
 	if strings.Contains(body, "redis") || strings.Contains(body, "kafka") {
 		t.Errorf("public /readyz names the checks: %s", body)
 	}
-	if status, _ := getBody(t, admin+"/debug/pprof/"); status != http.StatusOK {
+	if status, _ := servicetest.Get(t, admin+"/debug/pprof/"); status != http.StatusOK {
 		t.Errorf("admin pprof: %d", status)
 	}
 }

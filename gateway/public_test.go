@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/boxoffice/boxoffice/servicetest"
 )
 
 // publicServer serves a gateway whose readiness checks fail with an
@@ -37,17 +39,6 @@ func publicServer(t *testing.T, failing *atomic.Bool, rounds *atomic.Int64) (bas
 	return "http://" + ln.Addr().String(), func(ctx context.Context) { srv.WatchReady(ctx, 20*time.Millisecond) }
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // The public listener has no /metrics and no pprof: they are on the admin
 // listener.
 func TestPublicHasNoMetrics(t *testing.T) {
@@ -55,7 +46,7 @@ func TestPublicHasNoMetrics(t *testing.T) {
 	var rounds atomic.Int64
 	base, _ := publicServer(t, &failing, &rounds)
 	for _, path := range []string{"/metrics", "/debug/pprof/"} {
-		if status, body := get(t, base+path); status != http.StatusNotFound || !strings.Contains(body, "not_found") {
+		if status, body := servicetest.Get(t, base+path); status != http.StatusNotFound || !strings.Contains(body, "not_found") {
 			t.Errorf("GET %s: %d %s, want 404 not_found", path, status, body)
 		}
 	}
@@ -85,7 +76,7 @@ func TestPublicReadyzIsCached(t *testing.T) {
 	var failing atomic.Bool
 	var rounds atomic.Int64
 	base, watch := publicServer(t, &failing, &rounds)
-	if status, body := get(t, base+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+	if status, body := servicetest.Get(t, base+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
 		t.Fatalf("before the first round: %d %s, want 503 starting", status, body)
 	}
 	if rounds.Load() != 0 {
@@ -98,7 +89,7 @@ func TestPublicReadyzIsCached(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			status, body := get(t, base+"/readyz")
+			status, body := servicetest.Get(t, base+"/readyz")
 			if status == want {
 				return body
 			}
@@ -118,7 +109,7 @@ func TestPublicReadyzIsCached(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	before := rounds.Load()
 	for range 50 {
-		get(t, base+"/readyz")
+		servicetest.Get(t, base+"/readyz")
 	}
 	if n := rounds.Load() - before; n != 0 {
 		t.Errorf("50 probes ran %d check rounds, want 0", n)

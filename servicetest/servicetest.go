@@ -11,7 +11,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -155,4 +157,16 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() (bool, e
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s: not within %s (last error: %v)", what, d, lastErr)
+}
+
+// Get fetches url and returns its status and body.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
