@@ -71,6 +71,7 @@ var tools = []tool{
 	{"token", "print a member's HS256 token: --member 42 --ttl 1h, signed with --auth-secret[-file]", runToken},
 	{"dlq", "list, show and replay dead-lettered messages (see boxoffice dlq -h)", runDLQ},
 	{"faults", "the fault suite: faults injected under load, then audited (see boxoffice faults -h)", runFaults},
+	{"hostile", "the hostile-client suite: attacks beside a well-behaved client, then audited (see boxoffice hostile -h)", runHostile},
 }
 
 func main() {
