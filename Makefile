@@ -12,6 +12,7 @@
 #                        (start the gateway with --strategies async,pessimistic,distlock
 #                        --enable-unsafe --trust-body-member, or compare skips what it does not serve)
 #   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
+#   make hostile         the hostile-client suite at full size: table, bench/out/hostile.json, logs in bench/out/hostile/
 #   make up / down       the docker compose stack (needs a Docker engine)
 #
 # make test PKG=./store TESTFLAGS='-run TestX -v'   narrows the run (TESTFLAGS the stand-in run too);
@@ -39,7 +40,7 @@ FUZZ      := ./event/:FuzzDecode ./auth/:FuzzMember ./auth/:FuzzPaymentSignature
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 
-.PHONY: all build services services-stop services-status services-env test test-standins fuzz vet fmt run run-real bench faults up down clean
+.PHONY: all build services services-stop services-status services-env test test-standins fuzz vet fmt run run-real bench faults hostile up down clean
 
 all: build
 
@@ -120,6 +121,17 @@ FAULTSFLAGS ?=
 faults: build
 	mkdir -p bench/out
 	$(BIN) faults --json bench/out/faults.json --logs bench/out/faults $(FAULTSFLAGS)
+
+# Every attack of the hostile-client suite at full size (10,000 slow and
+# 10,000 idle connections, a burst of 5,000 reservations, a well-behaved
+# client at 200/s throughout) against one gateway with tokens on and its
+# default edge limits, on services of its own like the fault suite's.
+# HOSTILEFLAGS narrows or resizes the run, e.g. HOSTILEFLAGS='--phases
+# tokens,payment' or HOSTILEFLAGS=--small.
+HOSTILEFLAGS ?=
+hostile: build
+	mkdir -p bench/out
+	$(BIN) hostile --json bench/out/hostile.json --logs bench/out $(HOSTILEFLAGS)
 
 up:
 	docker compose up -d --build
