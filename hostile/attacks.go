@@ -85,7 +85,7 @@ func (res *Phase) check(name string, a answer, want ...string) bool {
 	}
 	res.Sent++
 	res.Statuses[got]++
-	res.Cases = append(res.Cases, Case{Name: name, Expected: strings.Join(want, " or "), Got: got, Pass: ok})
+	res.Cases = append(res.Cases, Case{Name: name, Expected: strings.Join(want, " or "), Got: got, Pass: ok, Message: a.message()})
 	return ok
 }
 

@@ -87,6 +87,24 @@ func (a answer) key() string {
 	return s
 }
 
+// message is the answer's JSON message, or the start of its body.
+func (a answer) message() string {
+	if a.err != nil {
+		return a.err.Error()
+	}
+	var e struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(a.body, &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	s := strings.TrimSpace(string(a.body))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
 // connError classifies a transport error.
 func connError(err error) string {
 	var ne net.Error

@@ -190,6 +190,9 @@ type Case struct {
 	Expected string `json:"expected"`
 	Got      string `json:"got"`
 	Pass     bool   `json:"pass"`
+	// Message is what the answer said (its JSON message, or the start of
+	// its body; a transport error's text).
+	Message string `json:"message,omitempty"`
 }
 
 // RSS is the gateway's resident memory in MiB.
