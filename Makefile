@@ -104,7 +104,7 @@ run-real: build $(SERVICES)
 	  $(BIN) writer & writer_pid=$$!; \
 	  trap 'kill $$writer_pid 2>/dev/null || true; wait $$writer_pid 2>/dev/null || true' EXIT; \
 	  trap 'exit 130' INT TERM; \
-	  $(BIN) gateway --trust-body-member; }
+	  $(BIN) gateway --trust-body-member --address-rate 0 --max-conns-per-address 0; }
 
 bench: build $(SERVICES)
 	mkdir -p bench/report

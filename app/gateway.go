@@ -115,6 +115,16 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		MaxBody:  cfg.MaxBody,
 		// Long enough for the slowest strategy (a full lock wait plus the DB work).
 		RequestTimeout: cfg.LockWait + cfg.ProduceTimeout + cfg.DBTimeout,
+		Limits: gateway.Limits{
+			Member:         gateway.Rate{PerSecond: cfg.MemberRate, Burst: cfg.MemberBurst},
+			Address:        gateway.Rate{PerSecond: cfg.AddressRate, Burst: cfg.AddressBurst},
+			ClientIPHeader: cfg.ClientIPHeader,
+		},
+		Edge: gateway.Edge{
+			MaxConns: cfg.MaxConns, MaxConnsPerAddress: cfg.MaxConnsPerAddress,
+			HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout,
+			ReduceIdleMemory: cfg.ReduceIdleMemory, MaxAdmissions: cfg.MaxAdmissions,
+		},
 	})
 	if g.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)

@@ -273,3 +273,33 @@ func TestIdentityProviderTokens(t *testing.T) {
 		t.Fatalf("an HS256 token on a public-key gateway: %d %v", r.Status, r.Body)
 	}
 }
+
+// The abuse limits, wired from the flags: a member looping on reserve is told
+// 429 with Retry-After before the script runs (not 409 already_reserved), and
+// the refused requests cost no stock.
+func TestMemberRateLimit(t *testing.T) {
+	cfg := authConfig(t)
+	cfg.MemberRate, cfg.MemberBurst = 0.2, 2
+	s := newSystem(t, cfg, true)
+	before := s.audit(1).RedisStock
+	body := `{"concertId":1}`
+	codes := []string{}
+	for range 4 {
+		r := s.reserveAs(token(t, 6), body)
+		codes = append(codes, fmt.Sprintf("%d %s", r.Status, r.code()))
+		if r.Status == 429 && r.Header.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After: %v", r.Header)
+		}
+	}
+	want := []string{"202 ", "409 already_reserved", "429 rate_limited", "429 rate_limited"}
+	if fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Fatalf("a member's four reserves: %v, want %v", codes, want)
+	}
+	if after := s.audit(1).RedisStock; after != before-1 {
+		t.Fatalf("stock %d → %d, want one seat taken", before, after)
+	}
+	// Another member is not limited by this one.
+	if r := s.reserveAs(token(t, 7), body); r.Status != 202 {
+		t.Fatalf("another member: %d %v", r.Status, r.Body)
+	}
+}

@@ -458,6 +458,14 @@ func (r *runner) loadNotes(st loadStats, limit int64) []string {
 	if st.dropped > 0 {
 		notes = append(notes, fmt.Sprintf("%d requests dropped: --max-inflight %d outstanding was reached (the server fell behind the arrival rate)", st.dropped, r.o.MaxInFlight))
 	}
+	// The bench sends from one address: the gateway's per-address limit
+	// measures itself, not the gateway.
+	if n := st.errorsBy["429/rate_limited"]; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d requests answered 429 rate_limited: start the gateway with --address-rate 0 --max-conns-per-address 0 for a benchmark (everything comes from one address)", n))
+	}
+	if n := st.errorsBy["503/overloaded"]; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d requests answered 503 overloaded: more than the gateway's --max-admissions were in flight (load shed, no seat taken)", n))
+	}
 	return notes
 }
 

@@ -55,6 +55,19 @@ type Config struct {
 	// Strategies names the reservation strategies the gateway serves.
 	Strategies string
 
+	// The edge (gateway): abuse limits and what one client may hold.
+	MemberRate         float64
+	MemberBurst        int
+	AddressRate        float64
+	AddressBurst       int
+	ClientIPHeader     string
+	MaxConns           int
+	MaxConnsPerAddress int
+	HeaderTimeout      time.Duration
+	IdleTimeout        time.Duration
+	ReduceIdleMemory   bool
+	MaxAdmissions      int
+
 	// Identity (gateway). Without a key the gateway refuses to start
 	// unless TrustBodyMember says plainly that members come from the body.
 	AuthSecret        string
@@ -110,6 +123,11 @@ type Config struct {
 	MinInsyncReplicas int
 }
 
+// OneAddress turns the per-address limits off (--address-rate 0,
+// --max-conns-per-address 0), for a load generator or a test that sends
+// everything from one address.
+func (c *Config) OneAddress() { c.AddressRate, c.MaxConnsPerAddress = 0, 0 }
+
 // DLQTopic is where the writer sends messages it cannot decode.
 func (c Config) DLQTopic() string { return c.Topic + ".DLQ" }
 
@@ -131,23 +149,42 @@ func Default() Config {
 		HTTPAddr:           ":8080",
 		AdminAddr:          "127.0.0.1:9095",
 		Strategies:         "async",
-		MaxBody:            1024,
-		DBPool:             10,
-		LockLease:          5 * time.Second,
-		LockWait:           2 * time.Second,
-		AuthLeeway:         30 * time.Second,
-		PaymentWindow:      5 * time.Minute,
-		TokenTTL:           time.Hour,
-		Group:              "boxoffice-writer",
-		BatchSize:          1000,
-		BatchWait:          20 * time.Millisecond,
-		MetricsAddr:        ":9091",
-		InflightGrace:      30 * time.Second,
-		FixWait:            30 * time.Second,
-		Concerts:           1,
-		Capacity:           100,
-		Members:            1000,
-		Partitions:         4,
+		// A buyer clicks a few times a second at most; 5/s with a burst of
+		// 10 lets a client retry and poll, and keeps a bot looping on one
+		// member from hoarding.
+		MemberRate:  5,
+		MemberBurst: 10,
+		// An address may be an office's or a carrier's NAT: 100/s is twenty
+		// members at their own limit.
+		AddressRate:  100,
+		AddressBurst: 200,
+		// 10,000 idle keep-alive connections held about 160 MB (issue 13's
+		// measure); twice that stays well inside this machine's memory and
+		// under Linux's default hard file limit.
+		MaxConns:           20000,
+		MaxConnsPerAddress: 128,
+		HeaderTimeout:      5 * time.Second,
+		IdleTimeout:        30 * time.Second,
+		// About a tenth of a second of work at this gateway's rate (≈ 11,000
+		// admissions/s with ~1,000 in flight, README: Benchmarks).
+		MaxAdmissions: 1024,
+		MaxBody:       1024,
+		DBPool:        10,
+		LockLease:     5 * time.Second,
+		LockWait:      2 * time.Second,
+		AuthLeeway:    30 * time.Second,
+		PaymentWindow: 5 * time.Minute,
+		TokenTTL:      time.Hour,
+		Group:         "boxoffice-writer",
+		BatchSize:     1000,
+		BatchWait:     20 * time.Millisecond,
+		MetricsAddr:   ":9091",
+		InflightGrace: 30 * time.Second,
+		FixWait:       30 * time.Second,
+		Concerts:      1,
+		Capacity:      100,
+		Members:       1000,
+		Partitions:    4,
 		// One broker is what `make services` and compose run; a cluster of
 		// three would take 3 and 2.
 		ReplicationFactor: 1,
@@ -263,6 +300,17 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.DurationVar(&c.LockLease, "lock-lease", c.LockLease, "distlock: lease of the Redis lock; a watchdog extends it while the holder works")
 		fs.DurationVar(&c.LockWait, "lock-wait", c.LockWait, "distlock: longest wait for the lock before 503 lock_timeout")
 		fs.BoolVar(&c.EnableUnsafe, "enable-unsafe", c.EnableUnsafe, "serve POST /api/reservations/unsafe (no concurrency control; for demonstrations only), as if unsafe were in --strategies")
+		fs.Float64Var(&c.MemberRate, "member-rate", c.MemberRate, "requests per second per member on /api/reservations/* (reserve, cancel, read) before 429 rate_limited (0: no limit)")
+		fs.IntVar(&c.MemberBurst, "member-burst", c.MemberBurst, "requests a member may send at once above --member-rate")
+		fs.Float64Var(&c.AddressRate, "address-rate", c.AddressRate, "requests per second per client address (IPv4 address, IPv6 /64) on /api/ (not the payment callback) before 429 rate_limited (0: no limit; a load generator on one address needs 0)")
+		fs.IntVar(&c.AddressBurst, "address-burst", c.AddressBurst, "requests an address may send at once above --address-rate")
+		fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "header the proxy in front overwrites with the client's address (X-Real-IP; X-Forwarded-For: its last entry); empty: the connection's peer. Never set it without such a proxy: clients could forge it")
+		fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "most connections served at once; beyond it a connection is answered 503 and closed")
+		fs.IntVar(&c.MaxConnsPerAddress, "max-conns-per-address", c.MaxConnsPerAddress, "most connections from one peer address, answered 429 beyond it (0: no limit; behind a proxy or a load generator on one address, 0)")
+		fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "time to read a request from its first byte (headers and the small body); a slower client is cut off")
+		fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "a keep-alive connection with no request for this long is closed")
+		fs.BoolVar(&c.ReduceIdleMemory, "reduce-idle-memory", c.ReduceIdleMemory, "give back an idle connection's buffers (less memory with many idle clients, more CPU per request)")
+		fs.IntVar(&c.MaxAdmissions, "max-admissions", c.MaxAdmissions, "reservations admitted at once; past it 503 overloaded with Retry-After, at once (0: no limit)")
 	}
 	if groups&AuthKey != 0 {
 		fs.StringVar(&c.AuthSecret, "auth-secret", c.AuthSecret, "HS256 secret of member tokens, at least 32 bytes (prefer --auth-secret-file: a flag shows in ps)")
@@ -367,6 +415,11 @@ func (c Config) Validate() error {
 	check(c.WebhookTimeout > 0, "webhook-timeout must be positive")
 	check(c.AuthLeeway >= 0, "auth-leeway must not be negative, got %s", c.AuthLeeway)
 	check(c.PaymentWindow > 0, "payment-window must be positive, got %s", c.PaymentWindow)
+	check(c.MemberRate >= 0 && c.AddressRate >= 0, "member-rate and address-rate must not be negative")
+	check(c.MemberRate == 0 || c.MemberBurst >= 1, "member-burst must be at least 1 with a member-rate, got %d", c.MemberBurst)
+	check(c.AddressRate == 0 || c.AddressBurst >= 1, "address-burst must be at least 1 with an address-rate, got %d", c.AddressBurst)
+	check(c.MaxConns >= 0 && c.MaxConnsPerAddress >= 0 && c.MaxAdmissions >= 0, "max-conns, max-conns-per-address and max-admissions must not be negative")
+	check(c.HeaderTimeout > 0 && c.IdleTimeout > 0, "header-timeout and idle-timeout must be positive")
 	check(c.AuthSecret == "" || c.AuthSecretFile == "", "give auth-secret or auth-secret-file, not both")
 	check(c.PaymentSecret == "" || c.PaymentSecretFile == "", "give payment-secret or payment-secret-file, not both")
 	return errors.Join(errs...)

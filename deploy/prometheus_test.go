@@ -92,6 +92,7 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	cfg.EnableUnsafe = true
 	// The harness below sends members in the body.
 	cfg.TrustBodyMember = true
+	cfg.OneAddress()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -79,6 +79,14 @@ flags:
 		// unless a key is given (then the token's, as in production).
 		o.Config.TrustBodyMember = !o.Config.HasAuthKey()
 	}
+	// dev runs on one machine for one person, whose curl and bench all
+	// come from one address.
+	if !set("address-rate") {
+		o.Config.AddressRate = 0
+	}
+	if !set("max-conns-per-address") {
+		o.Config.MaxConnsPerAddress = 0
+	}
 	o.Embed = Embed{Redis: !set("redis-addr"), Kafka: !set("kafka-brokers"), MySQL: !set("mysql-dsn")}
 	return o, o.Config.Validate()
 }

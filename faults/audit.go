@@ -63,7 +63,7 @@ func definitive(code string) bool {
 	switch {
 	case strings.HasPrefix(status, "4"), code == "conn/refused":
 		return true
-	case status == "503" && (reason == "unavailable" || reason == "stock_not_loaded"):
+	case status == "503" && (reason == "unavailable" || reason == "stock_not_loaded" || reason == "overloaded"):
 		return true
 	}
 	return false

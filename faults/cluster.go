@@ -419,7 +419,7 @@ func (c *cluster) startGateway(ctx context.Context) (*proc, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port[0])
-	p, err := c.spawn("gateway", addr, c.o.Bin, []string{"gateway"}, append(c.binEnv(), "BOX_HTTP_ADDR="+addr, "BOX_ADMIN_ADDR=127.0.0.1:0", "BOX_TRUST_BODY_MEMBER=true") /* a load generator: members from the body */)
+	p, err := c.spawn("gateway", addr, c.o.Bin, []string{"gateway"}, append(c.binEnv(), "BOX_HTTP_ADDR="+addr, "BOX_ADMIN_ADDR=127.0.0.1:0", "BOX_TRUST_BODY_MEMBER=true", "BOX_ADDRESS_RATE=0", "BOX_MAX_CONNS_PER_ADDRESS=0") /* a load generator: members from the body */)
 	if err != nil {
 		return nil, err
 	}

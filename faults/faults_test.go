@@ -70,7 +70,7 @@ func TestFaults(t *testing.T) {
 
 func TestDefinitive(t *testing.T) {
 	for code, want := range map[string]bool{
-		"503/unavailable": true, "404/concert_not_found": true, "400/invalid_request": true,
+		"503/unavailable": true, "503/overloaded": true, "429/rate_limited": true, "404/concert_not_found": true, "400/invalid_request": true,
 		"conn/refused": true, "503/in_doubt": false, "conn/timeout": false, "conn/closed": false, "500/unknown": false,
 	} {
 		if got := definitive(code); got != want {

@@ -12,6 +12,10 @@ var (
 	errBodyTooLarge     = errors.New("request body too large")
 	errUnsupportedMedia = errors.New("content type must be application/json")
 	errMethod           = errors.New("method not allowed")
+	errRateLimited      = errors.New("rate limited")
+	errOverloaded       = errors.New("overloaded")
+	errHeaderTooLarge   = errors.New("request headers too large")
+	errReadTimeout      = errors.New("request not read in time")
 )
 
 // httpError is the one place that maps an error to its HTTP status and the
@@ -58,6 +62,14 @@ func httpError(err error) (status int, code string) {
 		return http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, "method_not_allowed"
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, errOverloaded):
+		return http.StatusServiceUnavailable, "overloaded"
+	case errors.Is(err, errHeaderTooLarge):
+		return http.StatusRequestHeaderFieldsTooLarge, "header_too_large"
+	case errors.Is(err, errReadTimeout):
+		return http.StatusRequestTimeout, "request_timeout"
 	}
 	return http.StatusInternalServerError, "internal"
 }

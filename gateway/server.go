@@ -67,6 +67,10 @@ type Server struct {
 	readiness atomic.Pointer[readiness]
 	// requestTimeout bounds one request's work end to end.
 	requestTimeout time.Duration
+	limit          *limiter
+	// admitting counts reservations being admitted, for maxAdmissions.
+	admitting     atomic.Int64
+	maxAdmissions int64
 }
 
 // Options configure a Server.
@@ -81,13 +85,15 @@ type Options struct {
 	Log            *slog.Logger
 	MaxBody        int
 	RequestTimeout time.Duration
+	Limits         Limits
+	Edge           Edge
 }
 
 // NewServer builds the server; Serve starts it.
 func NewServer(o Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
 	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
-		base: base, cancel: cancel, requestTimeout: o.RequestTimeout}
+		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions)}
 	for _, r := range o.Routes {
 		s.routes[r.Name] = r
 	}
@@ -97,23 +103,56 @@ func NewServer(o Options) *Server {
 	if s.requestTimeout == 0 {
 		s.requestTimeout = 10 * time.Second
 	}
+	edge := o.Edge
+	if edge.HeaderTimeout <= 0 {
+		edge.HeaderTimeout = 10 * time.Second
+	}
+	if edge.IdleTimeout <= 0 {
+		edge.IdleTimeout = 60 * time.Second
+	}
+	go s.limit.sweepEvery(10*time.Second, base.Done())
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		Name:               "boxoffice",
 		MaxRequestBodySize: o.MaxBody,
-		ReadTimeout:        10 * time.Second,
+		Concurrency:        edge.MaxConns,
+		MaxConnsPerIP:      edge.MaxConnsPerAddress,
+		ReadTimeout:        edge.HeaderTimeout,
 		WriteTimeout:       10 * time.Second,
-		IdleTimeout:        60 * time.Second,
+		IdleTimeout:        edge.IdleTimeout,
+		ReduceMemoryUsage:  edge.ReduceIdleMemory,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			var small *fasthttp.ErrSmallBuffer
+			var netErr net.Error
+			switch {
+			case errors.Is(err, fasthttp.ErrBodyTooLarge):
 				writeError(ctx, fmt.Errorf("%w: limit is %d bytes", errBodyTooLarge, o.MaxBody))
-				return
+			case errors.As(err, &small):
+				writeError(ctx, fmt.Errorf("%w: %v", errHeaderTooLarge, err))
+			case errors.As(err, &netErr) && netErr.Timeout():
+				writeError(ctx, fmt.Errorf("%w: the request took over %s to arrive", errReadTimeout, edge.HeaderTimeout))
+			default:
+				writeError(ctx, fmt.Errorf("%w: %v", boxoffice.ErrInvalid, err))
 			}
-			writeError(ctx, fmt.Errorf("%w: %v", boxoffice.ErrInvalid, err))
 		},
 		Logger: slogPrintf{o.Log},
 	}
 	return s
+}
+
+// admit counts a reservation in for its admission, or refuses it at once
+// when MaxAdmissions are under way: queueing behind them (the coalescer's
+// batch, the producer's input) would only make every answer late. done
+// counts it out.
+func (s *Server) admit() (done func(), err error) {
+	if s.maxAdmissions <= 0 {
+		return func() {}, nil
+	}
+	if s.admitting.Add(1) > s.maxAdmissions {
+		s.admitting.Add(-1)
+		return nil, fmt.Errorf("%w: %d reservations are being admitted; retry shortly", errOverloaded, s.maxAdmissions)
+	}
+	return func() { s.admitting.Add(-1) }, nil
 }
 
 // Serve accepts connections on ln until Shutdown.
@@ -233,6 +272,10 @@ func (s *Server) member(ctx *fasthttp.RequestCtx) (int64, error) {
 }
 
 func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
+	}
 	member, err := s.member(ctx)
 	if err != nil {
 		writeError(ctx, err)
@@ -253,6 +296,16 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		writeError(ctx, fmt.Errorf("%w: memberId %d is not the member of the token", boxoffice.ErrForbidden, req.MemberID))
 		return
 	}
+	if err := s.limit.member(req.MemberID); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	done, err := s.admit()
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	defer done()
 	rctx, cancel := s.requestContext()
 	defer cancel()
 	res, err := r.Strategy.Reserve(rctx, req)
@@ -284,7 +337,14 @@ func (s *Server) transition(ctx *fasthttp.RequestCtx, id, action string) {
 		}
 		do = func(ctx context.Context) (Reservation, error) { return s.lifecycle.Confirm(ctx, id) }
 	} else {
+		if err := s.limit.address(ctx); err != nil {
+			writeError(ctx, err)
+			return
+		}
 		member, err := s.member(ctx)
+		if err == nil {
+			err = s.limit.member(member)
+		}
 		if err != nil {
 			writeError(ctx, err)
 			return
@@ -342,7 +402,14 @@ func notYours(what string) error {
 }
 
 func (s *Server) getReservation(ctx *fasthttp.RequestCtx, id string) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
+	}
 	member, err := s.member(ctx)
+	if err == nil {
+		err = s.limit.member(member)
+	}
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -362,6 +429,10 @@ func (s *Server) getReservation(ctx *fasthttp.RequestCtx, id string) {
 }
 
 func (s *Server) getConcert(ctx *fasthttp.RequestCtx, raw string) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
+	}
 	id, err := parseID("concert id", raw)
 	if err != nil {
 		writeError(ctx, err)
@@ -378,6 +449,10 @@ func (s *Server) getConcert(ctx *fasthttp.RequestCtx, raw string) {
 }
 
 func (s *Server) getMember(ctx *fasthttp.RequestCtx, raw string) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
+	}
 	member, err := s.member(ctx)
 	if err != nil {
 		writeError(ctx, err)
@@ -482,6 +557,15 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 	if status == http.StatusUnauthorized {
 		// RFC 6750 §3: a 401 names the scheme that would have worked.
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="boxoffice"`)
+	}
+	var limited rateLimited
+	switch {
+	case errors.As(err, &limited):
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(limited.retryAfter()))
+	case errors.Is(err, errOverloaded):
+		// An admission takes milliseconds; a second is long enough for
+		// the ones under way to finish.
+		ctx.Response.Header.Set("Retry-After", "1")
 	}
 	body := map[string]string{"error": code, "message": msg}
 	var doubt inDoubt

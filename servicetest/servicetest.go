@@ -62,6 +62,10 @@ func Config(t testing.TB) config.Config {
 	// Members from the body, as every test written before tokens expects;
 	// a test of identity sets a key and turns this off.
 	cfg.TrustBodyMember = true
+	// Every test sends from 127.0.0.1, many of them as one member over and
+	// over; a test of the limits sets them.
+	cfg.OneAddress()
+	cfg.MemberRate = 0
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
