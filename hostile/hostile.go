@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/boxoffice/boxoffice/app"
+	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/faults"
 )
 
@@ -50,10 +51,12 @@ type Edge struct {
 	MaxAdmissions      int
 }
 
-// DefaultEdge are the gateway's defaults (README: Configuration).
+// DefaultEdge are the gateway's defaults (config.Default).
 func DefaultEdge() Edge {
-	return Edge{MemberRate: 5, MemberBurst: 10, AddressRate: 100, AddressBurst: 200, MaxConns: 10_000,
-		MaxConnsPerAddress: 64, HeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxAdmissions: 1024}
+	d := config.Default()
+	return Edge{MemberRate: d.MemberRate, MemberBurst: d.MemberBurst, AddressRate: d.AddressRate, AddressBurst: d.AddressBurst,
+		MaxConns: d.MaxConns, MaxConnsPerAddress: d.MaxConnsPerAddress, HeaderTimeout: d.HeaderTimeout, IdleTimeout: d.IdleTimeout,
+		MaxAdmissions: d.MaxAdmissions}
 }
 
 // env is the edge as the gateway's environment.
