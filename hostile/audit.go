@@ -1,8 +1,11 @@
 package hostile
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"regexp"
 	"time"
 
 	"github.com/boxoffice/boxoffice/bench"
@@ -85,4 +88,27 @@ func waitFor(ctx context.Context, d time.Duration, f func() error) error {
 			return fmt.Errorf("not within %s: %w", d, err)
 		}
 	}
+}
+
+// signedJWT matches a compact JWS whose header and claims are JSON objects.
+var signedJWT = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16,}`)
+
+// loggedCredentials counts what the gateway's log holds that would let
+// its reader act as someone: a member token that verifies under the
+// gateway's secret, or either secret itself.
+func (h *harness) loggedCredentials() (int64, error) {
+	b, err := os.ReadFile(h.gw.LogFile())
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, tok := range signedJWT.FindAll(b, -1) {
+		parts := bytes.Split(tok, []byte("."))
+		want := b64(hs256(h.secret)(bytes.Join(parts[:2], []byte("."))))
+		if string(parts[2]) == want {
+			n++
+		}
+	}
+	n += int64(bytes.Count(b, h.secret) + bytes.Count(b, h.payment))
+	return n, nil
 }

@@ -44,7 +44,8 @@ func PrintTable(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, " concert %d: capacity %s, taken in Redis %s, rows %s, 202s %s, remaining in MySQL %s, duplicates %d;",
 			c.Concert, thousands(c.Capacity), thousands(c.RedisTaken), thousands(c.Rows), thousands(c.Accepted), thousands(c.DBRemaining), c.Duplicates)
 	}
-	fmt.Fprintf(w, " 202s without a row %d, rows without a 202 %d: %s.\n", a.Lost, a.Unknown, map[bool]string{true: "ok", false: "**FAIL**"}[a.OK])
+	fmt.Fprintf(w, " 202s without a row %d, rows without a 202 %d; valid member tokens or secrets in the gateway's log %d: %s.\n",
+		a.Lost, a.Unknown, a.LoggedCredentials, map[bool]string{true: "ok", false: "**FAIL**"}[a.OK])
 }
 
 func latencyText(l Latency) string {
@@ -178,6 +179,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&e.MaxConnsPerAddress, "max-conns-per-address", e.MaxConnsPerAddress, "the gateway's --max-conns-per-address")
 	fs.DurationVar(&e.HeaderTimeout, "header-timeout", e.HeaderTimeout, "the gateway's --header-timeout")
 	fs.DurationVar(&e.IdleTimeout, "idle-timeout", e.IdleTimeout, "the gateway's --idle-timeout")
+	fs.BoolVar(&e.ReduceIdleMemory, "reduce-idle-memory", e.ReduceIdleMemory, "the gateway's --reduce-idle-memory")
 	fs.IntVar(&e.MaxAdmissions, "max-admissions", e.MaxAdmissions, "the gateway's --max-admissions")
 	if err := fs.Parse(args); err != nil {
 		return err
