@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,12 +30,14 @@ var phases = []phase{
 		return nil
 	}},
 	{"slowloris", "connections sending one header byte every 2 s", slowloris},
+	{"slow-body", "reservations whose headers arrive at once and whose body comes one byte every 2 s", slowBodyAttack},
 	{"idle", "keep-alive connections, one request each, then idle", idle},
 	{"input", "malformed bodies, numbers, headers, paths and methods (valid tokens)", input},
 	{"tokens", "forged, expired, alg none, HS/RS-confused and misused member tokens", tokens},
 	{"payment", "forged, stale and replayed payment callbacks", payment},
 	{"member-loop", "one member reserving in a tight loop", memberLoop},
-	{"address-flood", "one address (127.0.0.2) flooding GET /api/concerts/1", addressFlood},
+	{"address-flood", "one address (127.0.0.2) flooding GET /api/concerts/1, each request naming a random X-Forwarded-For and X-Real-IP", addressFlood},
+	{"junk-flood", "one address (127.0.0.2) sending malformed requests, which fasthttp answers before any limit", junkFlood},
 	{"address-conns", "more connections from one address (127.0.0.3) than --max-conns-per-address", addressConns},
 	{"overload", "a burst of concurrent reservations past --max-admissions", overload},
 }
@@ -93,6 +97,22 @@ func slowloris(ctx context.Context, h *harness, res *Phase) error {
 	t := h.o.Edge.HeaderTimeout
 	res.Expected = fmt.Sprintf("closed within --header-timeout %s; 0 open at %s", t, t+2*time.Second)
 	return h.connAttack(ctx, res, h.o.Slowloris, nil, slowHeader(), t)
+}
+
+func slowBodyAttack(ctx context.Context, h *harness, res *Phase) error {
+	t := h.o.Edge.HeaderTimeout
+	res.Expected = fmt.Sprintf("408, closed within --header-timeout %s; 0 open at %s; no seat taken", t, t+2*time.Second)
+	headers, body := slowBody(h.token(h.members.take()), 200)
+	n := max(1, h.o.Slowloris/10)
+	if err := h.connAttack(ctx, res, n, headers, body, t); err != nil {
+		return err
+	}
+	for k, v := range res.Statuses {
+		if k != "408/request_timeout then closed" {
+			res.Problems = append(res.Problems, fmt.Sprintf("%d connections: %s", v, k))
+		}
+	}
+	return nil
 }
 
 func idle(ctx context.Context, h *harness, res *Phase) error {
@@ -257,7 +277,8 @@ func tokens(ctx context.Context, h *harness, res *Phase) error {
 
 	// Member A's reservation, which B must not see or cancel.
 	a, b := h.members.take(), h.members.take()
-	ans := reserve("member A reserves (the control)", bearer(h.token(a)), body, "202")
+	key := "hostile-" + strconv.FormatInt(a, 10)
+	ans := reserve("member A reserves with an Idempotency-Key (the control)", map[string]string{"Authorization": "Bearer " + h.token(a), "Idempotency-Key": key}, body, "202")
 	if ans.status != http.StatusAccepted {
 		return fmt.Errorf("member A's reservation: %s", ans.key())
 	}
@@ -269,6 +290,9 @@ func tokens(ctx context.Context, h *harness, res *Phase) error {
 	res.check("B cancels A's reservation", do(ctx, c, http.MethodPost, url+"/cancel", "", bearer(h.token(b))), "404/not_found")
 	res.check("B reads A's reservation with a forged token of A", do(ctx, c, http.MethodGet, url, "", bearer(forged)), "401/unauthorized")
 	res.check("nobody reads A's reservation", do(ctx, c, http.MethodGet, url, "", nil), "401/unauthorized")
+	if reuse := reserve("B sends A's Idempotency-Key", map[string]string{"Authorization": "Bearer " + h.token(b), "Idempotency-Key": key}, body, "422/idempotency_key_reused"); strings.Contains(string(reuse.body), id) {
+		res.Problems = append(res.Problems, "B's answer to A's Idempotency-Key names A's reservation")
+	}
 	res.check("A reads A's reservation (the control)", do(ctx, c, http.MethodGet, url, "", bearer(h.token(a))), "200")
 	return nil
 }
@@ -402,7 +426,10 @@ func addressFlood(ctx context.Context, h *harness, res *Phase) error {
 	for range 8 {
 		wg.Go(func() {
 			for range next {
-				a := do(ctx, c, http.MethodGet, "http://"+h.target+"/api/concerts/1", "", nil)
+				// A client naming another address is still its peer's:
+				// no --client-ip-header is trusted by default.
+				spoof := fmt.Sprintf("10.%d.%d.%d", mrand.IntN(256), mrand.IntN(256), mrand.IntN(256))
+				a := do(ctx, c, http.MethodGet, "http://"+h.target+"/api/concerts/1", "", map[string]string{"X-Forwarded-For": spoof, "X-Real-IP": spoof})
 				mu.Lock()
 				h.limited(res, a, "200")
 				mu.Unlock()
@@ -416,6 +443,54 @@ func addressFlood(ctx context.Context, h *harness, res *Phase) error {
 	wg.Wait()
 	h.withinRate(res, e.AddressRate, e.AddressBurst, time.Since(start))
 	return nil
+}
+
+func junkFlood(ctx context.Context, h *harness, res *Phase) error {
+	n := max(200, 5*h.o.Edge.AddressBurst)
+	res.Expected = "400 invalid_request for each (never 5xx); how many the address limit let through, and the log lines they cost, are reported"
+	before, err := logLines(h.gw.LogFile())
+	if err != nil {
+		return err
+	}
+	// Two Content-Lengths: refused while the headers are read, before
+	// the handler and so before any rate limit.
+	junk := rawRequest("POST", "/api/reservations/async", []string{"Content-Type: application/json", "Content-Length: 15", "Content-Length: 3"}, nil)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan struct{})
+	for range 8 {
+		wg.Go(func() {
+			for range next {
+				a := raw(ctx, floodHost, h.target, junk)
+				mu.Lock()
+				res.Sent++
+				res.Statuses[a.key()]++
+				mu.Unlock()
+			}
+		})
+	}
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+	after, err := logLines(h.gw.LogFile())
+	if err != nil {
+		return err
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("%d log lines written by the gateway for %d requests", after-before, n))
+	for k, v := range res.Statuses {
+		if k != "400/invalid_request" && k != "429/rate_limited" {
+			res.Problems = append(res.Problems, fmt.Sprintf("%d × %s", v, k))
+		}
+	}
+	return nil
+}
+
+// logLines counts the lines of a log file.
+func logLines(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	return int64(strings.Count(string(b), "\n")), err
 }
 
 func addressConns(ctx context.Context, h *harness, res *Phase) error {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,7 @@ func (c *held) closed() bool { return c.closedAt.Load() != 0 }
 
 // connAttack opens n connections from 127.0.0.10 … 127.0.0.254 and keeps
 // them as the server leaves them: each first writes prime, then, with
-// trickle, one more byte of it every trickleEvery. A reader per connection
+// trickle, one byte of trickle at once and one more every trickleEvery. A reader per connection
 // notes the responses and when the server closed it. After the last one is
 // ready, it waits timeout + 2 s and counts those still open; it reports
 // the gateway's RSS before, at its peak and after.
@@ -83,7 +84,7 @@ func (h *harness) connAttack(ctx context.Context, res *Phase, n int, prime, tric
 			c := &held{conn: conn, opened: time.Now()}
 			first := prime
 			if trickle != nil {
-				first = trickle[:1]
+				first = append(append([]byte(nil), prime...), trickle[0])
 				c.sent.Store(1)
 			}
 			_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -188,6 +189,14 @@ func (c *held) read() {
 // two seconds is a slowloris.
 func slowHeader() []byte {
 	return []byte("POST /api/reservations/async HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Slow: " + strings.Repeat("a", 400))
+}
+
+// slowBody is the headers of a reservation whose body of n bytes is yet
+// to come, and that body: one byte of it every two seconds is a
+// slowloris on the body.
+func slowBody(token string, n int) (headers, body []byte) {
+	b := `{"concertId":1` + strings.Repeat(" ", n-len(`{"concertId":1}`)) + `}`
+	return rawRequest("POST", "/api/reservations/async", []string{"Content-Type: application/json", "Authorization: Bearer " + token, "Content-Length: " + strconv.Itoa(n)}, nil), []byte(b)
 }
 
 // idleRequest is one complete request; the connection then stays idle.
