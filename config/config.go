@@ -54,6 +54,8 @@ type Config struct {
 	AdminAddr string
 	// Strategies names the reservation strategies the gateway serves.
 	Strategies string
+	// NoopEndpoint serves POST /api/noop, the ceiling bench ceiling measures.
+	NoopEndpoint bool
 
 	// Identity (gateway). Without a key the gateway refuses to start
 	// unless TrustBodyMember says plainly that members come from the body.
@@ -263,6 +265,9 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.DurationVar(&c.LockLease, "lock-lease", c.LockLease, "distlock: lease of the Redis lock; a watchdog extends it while the holder works")
 		fs.DurationVar(&c.LockWait, "lock-wait", c.LockWait, "distlock: longest wait for the lock before 503 lock_timeout")
 		fs.BoolVar(&c.EnableUnsafe, "enable-unsafe", c.EnableUnsafe, "serve POST /api/reservations/unsafe (no concurrency control; for demonstrations only), as if unsafe were in --strategies")
+		// Off by default: a route that answers 200 to anyone has no place
+		// in front of the public; it exists to measure the server itself.
+		fs.BoolVar(&c.NoopEndpoint, "noop-endpoint", c.NoopEndpoint, "serve POST /api/noop: 200 with a reserve-sized body and no work, the ceiling that boxoffice bench ceiling measures (benchmarks only)")
 	}
 	if groups&AuthKey != 0 {
 		fs.StringVar(&c.AuthSecret, "auth-secret", c.AuthSecret, "HS256 secret of member tokens, at least 32 bytes (prefer --auth-secret-file: a flag shows in ps)")

@@ -67,6 +67,8 @@ type Server struct {
 	readiness atomic.Pointer[readiness]
 	// requestTimeout bounds one request's work end to end.
 	requestTimeout time.Duration
+	// noop serves NoopPath (noop.go).
+	noop bool
 }
 
 // Options configure a Server.
@@ -81,13 +83,15 @@ type Options struct {
 	Log            *slog.Logger
 	MaxBody        int
 	RequestTimeout time.Duration
+	// Noop serves POST /api/noop (--noop-endpoint, benchmarks only).
+	Noop bool
 }
 
 // NewServer builds the server; Serve starts it.
 func NewServer(o Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
 	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
-		base: base, cancel: cancel, requestTimeout: o.RequestTimeout}
+		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, noop: o.Noop}
 	for _, r := range o.Routes {
 		s.routes[r.Name] = r
 	}
@@ -155,6 +159,11 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 			s.readyz(ctx)
 		}
 		return "readyz", ""
+	case path == NoopPath && s.noop:
+		if allow(ctx, "POST") {
+			s.noopAnswer(ctx)
+		}
+		return "noop", ""
 	case strings.HasPrefix(path, "/api/reservations/"):
 		rest := strings.TrimPrefix(path, "/api/reservations/")
 		if r, ok := s.routes[rest]; ok {
