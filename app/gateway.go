@@ -125,7 +125,11 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 			HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 			ReduceIdleMemory: cfg.ReduceIdleMemory, MaxAdmissions: cfg.MaxAdmissions,
 		},
+		Noop: cfg.NoopEndpoint,
 	})
+	if cfg.NoopEndpoint {
+		log.Warn("--noop-endpoint: POST " + gateway.NoopPath + " answers 200 with no work, for boxoffice bench ceiling; not for the public")
+	}
 	if g.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}

@@ -54,6 +54,8 @@ type Config struct {
 	AdminAddr string
 	// Strategies names the reservation strategies the gateway serves.
 	Strategies string
+	// NoopEndpoint serves POST /api/noop, the ceiling bench ceiling measures.
+	NoopEndpoint bool
 
 	// The edge (gateway): abuse limits and what one client may hold.
 	MemberRate         float64
@@ -311,6 +313,9 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "a keep-alive connection with no request for this long is closed")
 		fs.BoolVar(&c.ReduceIdleMemory, "reduce-idle-memory", c.ReduceIdleMemory, "give back an idle connection's buffers (less memory with many idle clients, more CPU per request)")
 		fs.IntVar(&c.MaxAdmissions, "max-admissions", c.MaxAdmissions, "reservations admitted at once; past it 503 overloaded with Retry-After, at once (0: no limit)")
+		// Off by default: a route that answers 200 to anyone has no place
+		// in front of the public; it exists to measure the server itself.
+		fs.BoolVar(&c.NoopEndpoint, "noop-endpoint", c.NoopEndpoint, "serve POST /api/noop: 200 with a reserve-sized body and no work, the ceiling that boxoffice bench ceiling measures (benchmarks only)")
 	}
 	if groups&AuthKey != 0 {
 		fs.StringVar(&c.AuthSecret, "auth-secret", c.AuthSecret, "HS256 secret of member tokens, at least 32 bytes (prefer --auth-secret-file: a flag shows in ps)")
