@@ -73,7 +73,7 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		return nil, err
 	}
 	g.Metrics = gateway.NewMetrics(g.DB.DB().DB)
-	async := &gateway.Async{Stock: g.Stock, Rows: g.DB, Concerts: &gateway.Concerts{DB: g.DB}, HoldTTL: cfg.HoldTTL, Admission: &admission.Protocol{Seats: g.Stock,
+	async := &gateway.Async{Stock: g.Stock, Rows: g.DB, Concerts: &gateway.Concerts{DB: g.DB}, HoldTTL: cfg.HoldTTL, SoldOut: &gateway.SoldOut{TTL: cfg.SoldOutTTL}, Admission: &admission.Protocol{Seats: g.Stock,
 		Producer: g.Producer, Topic: cfg.Topic, ProduceTimeout: cfg.ProduceTimeout, Log: log, Observe: g.Metrics}}
 	// The synchronous designs async replaces, kept for the benchmark. They
 	// write the row before answering: 201.
