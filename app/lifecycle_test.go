@@ -515,3 +515,46 @@ func TestDecisionBeforeItsRowIsNotForgotten(t *testing.T) {
 		t.Fatalf("after the expiry: %+v, want every seat free", a)
 	}
 }
+
+// The gateway answers a sold-out concert from memory for --soldout-ttl, and
+// no longer: a seat that comes back (here a cancel, settled by the writer)
+// is admitted at most that long after Redis has it again.
+func TestSoldOutMemoryIsBounded(t *testing.T) {
+	cfg := servicetest.Config(t)
+	cfg.Capacity, cfg.Members = 1, 500
+	cfg.SoldOutTTL = 300 * time.Millisecond
+	s := newSystem(t, cfg, true)
+	first := s.reserve(1, 1, "")
+	if first.Status != 202 {
+		t.Fatalf("first: %d %v", first.Status, first.Body)
+	}
+	s.waitStatus(first.id(), "HELD", 10*time.Second)
+	if r := s.reserve(1, 2, ""); r.code() != "sold_out" {
+		t.Fatalf("second: %d %v, want sold_out", r.Status, r.Body)
+	}
+	if r := s.transition(first.id(), "cancel"); r.Status != 200 {
+		t.Fatalf("cancel: %d %v", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.audit(1).RedisStock != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the cancelled seat never came back to Redis")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	back := time.Now()
+	for m := int64(3); ; m++ {
+		r := s.reserve(1, m, "")
+		if r.Status == 202 {
+			break
+		}
+		if r.code() != "sold_out" || m > 450 {
+			t.Fatalf("member %d: %d %v", m, r.Status, r.Body)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// The TTL, plus the time one request takes on a busy machine.
+	if took := time.Since(back); took > cfg.SoldOutTTL+200*time.Millisecond {
+		t.Fatalf("a free seat was refused for %s after it came back, bound %s", took, cfg.SoldOutTTL)
+	}
+}

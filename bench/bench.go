@@ -65,6 +65,9 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env E
 	if err != nil {
 		return nil, err
 	}
+	if o.Scenario == scenarioCeiling {
+		return runCeiling(ctx, o, stdout, stderr)
+	}
 	c, err := newClient(o.targets(), o.maxConns(), o.Timeout)
 	if err != nil {
 		return nil, err

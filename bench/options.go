@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,15 +20,17 @@ const (
 	scenarioRush      = "rush"
 	scenarioRamp      = "ramp"
 	scenarioIsolation = "isolation"
+	scenarioCeiling   = "ceiling"
 )
 
-var scenarios = []string{scenarioCompare, scenarioRush, scenarioRamp, scenarioIsolation}
+var scenarios = []string{scenarioCompare, scenarioRush, scenarioRamp, scenarioIsolation, scenarioCeiling}
 
 var scenarioHelp = map[string]string{
 	scenarioCompare:   "the same rush against each strategy in turn (reset, load, drain, audit)",
 	scenarioRush:      "one strategy until sold out; reports the time to sell out",
 	scenarioRamp:      "closed model ramp 0→2,000 VUs, hold, ramp down (the public k6 reference run)",
 	scenarioIsolation: "reservers through one strategy while other users read members: the victims' latency",
+	scenarioCeiling:   "C, the most the gateway answers with no work: POST /api/noop (gateway --noop-endpoint) closed-loop at --clients, open model at rising --rates, wrk beside it where installed",
 }
 
 // Strategy names: the last path element of POST /api/reservations/{strategy}.
@@ -91,6 +94,12 @@ type options struct {
 	// its requests, for a gateway that verifies them.
 	AuthSecret     string
 	AuthSecretFile string
+	// Ceiling: closed-loop client counts, open-model rates ("auto": fractions
+	// of the best closed-loop figure), and wrk to run beside the harness.
+	Clients    intList
+	Rates      string
+	Wrk        string
+	WrkThreads int
 }
 
 // defaults returns the options of a scenario before any flag is read.
@@ -142,8 +151,87 @@ func defaults(scenario string) options {
 		o.Capacity = 100_000
 		o.Members = 100_000
 		o.Duration = 5 * time.Second
+	case scenarioCeiling:
+		// Each step is --duration long; 5 s is long enough for a stable
+		// figure and keeps the whole run (3 closed, up to 6 open, 3 wrk
+		// steps) near a minute.
+		o.Duration = 5 * time.Second
+		o.Warmup = time.Second
 	}
+	o.Clients = intList{16, 64, 256}
+	o.Rates = ratesAuto
+	o.Wrk = "wrk"
+	// One wrk thread leaves the other core to the gateway (on two cores).
+	o.WrkThreads = 1
 	return o
+}
+
+// intList is a comma-separated flag value of positive integers; "none" is
+// the empty list.
+type intList []int
+
+func (l *intList) String() string {
+	if len(*l) == 0 {
+		return listNone
+	}
+	parts := make([]string, len(*l))
+	for i, n := range *l {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *intList) Set(s string) error {
+	if strings.TrimSpace(s) == listNone {
+		*l = nil
+		return nil
+	}
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > maxVUs {
+			return fmt.Errorf("%q: want integers in 1..%d, or %s", p, maxVUs, listNone)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return fmt.Errorf("empty list (%s for no steps)", listNone)
+	}
+	*l = out
+	return nil
+}
+
+const (
+	listNone  = "none"
+	ratesAuto = "auto"
+)
+
+// ceilingRates reads --rates: auto (fractions of the best closed-loop
+// req/s), none, or a list of requests per second.
+func (o *options) ceilingRates() (auto bool, rates []float64, err error) {
+	switch strings.TrimSpace(o.Rates) {
+	case ratesAuto:
+		return true, nil, nil
+	case listNone:
+		return false, nil, nil
+	}
+	for _, p := range strings.Split(o.Rates, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(p, 64)
+		if err != nil || !(r > 0 && r <= maxRate) {
+			return false, nil, fmt.Errorf("--rates: %q: want rates in (0, %d], %s or %s", p, maxRate, ratesAuto, listNone)
+		}
+		rates = append(rates, r)
+	}
+	if len(rates) == 0 {
+		return false, nil, fmt.Errorf("--rates: empty (%s for no open-model steps)", listNone)
+	}
+	return false, rates, nil
 }
 
 // stringList is a comma-separated flag value.
@@ -195,6 +283,10 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.Quiet, "quiet", o.Quiet, "no progress line on stderr")
 	fs.StringVar(&o.AuthSecret, "auth-secret", o.AuthSecret, "the gateway's HS256 secret: each member's token is minted with it once, before the load, and sent with its requests (empty: no tokens, for a gateway started with --trust-body-member)")
 	fs.StringVar(&o.AuthSecretFile, "auth-secret-file", o.AuthSecretFile, "file holding that secret")
+	fs.Var(&o.Clients, "clients", "ceiling: closed-loop steps, one per number of clients (comma-separated; none: no closed steps)")
+	fs.StringVar(&o.Rates, "rates", o.Rates, "ceiling: open-model steps in requests/s, rising (comma-separated); auto: 0.5, 0.75, 0.9, 1, 1.1 and 1.25 × the best closed-loop req/s; none: no open steps. The steps stop at the first rate not sustained")
+	fs.StringVar(&o.Wrk, "wrk", o.Wrk, "ceiling: wrk binary run at each closed step's number of connections, beside the harness, when found on the PATH (empty: no wrk)")
+	fs.IntVar(&o.WrkThreads, "wrk-threads", o.WrkThreads, "ceiling: wrk's threads (-t)")
 }
 
 // usage prints the command line help for scenario (compare when empty).
@@ -357,7 +449,35 @@ func (o *options) validate() error {
 	check(o.Warmup >= 0 && o.Warmup <= maxRunTime, "--warmup must be in [0, %s], got %s", maxRunTime, o.Warmup)
 	check(o.DrainTimeout >= 0 && o.DrainTimeout <= maxRunTime, "--drain-timeout must be in [0, %s], got %s", maxRunTime, o.DrainTimeout)
 	check(o.AuditEvery >= time.Millisecond && o.AuditEvery <= time.Minute, "--audit-every must be in [1ms, 1m], got %s", o.AuditEvery)
+	if o.Scenario == scenarioCeiling {
+		errs = append(errs, o.validateCeiling(targets)...)
+	}
 	return errors.Join(errs...)
+}
+
+// validateCeiling checks what only the ceiling uses.
+func (o *options) validateCeiling(targets []string) []error {
+	var errs []error
+	auto, rates, err := o.ceilingRates()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(o.Clients) == 0 && (auto || len(rates) == 0) {
+		errs = append(errs, fmt.Errorf("ceiling: no steps: --clients %s leaves --rates auto nothing to start from; give --clients or a list of --rates", listNone))
+	}
+	if len(targets) > 1 {
+		errs = append(errs, errors.New("--target: ceiling measures one gateway, give one"))
+	}
+	if o.Model != modelOpen && (o.Duration <= 0 || o.Duration > maxRunTime) { // the open model's checks have it
+		errs = append(errs, fmt.Errorf("--duration (each step) must be in (0, %s], got %s", maxRunTime, o.Duration))
+	}
+	if o.WrkThreads < 1 || o.WrkThreads > 1024 {
+		errs = append(errs, fmt.Errorf("--wrk-threads must be in 1..1024, got %d", o.WrkThreads))
+	}
+	if o.Report != "" {
+		errs = append(errs, errors.New("--report: ceiling writes its table and --json, no HTML report"))
+	}
+	return errs
 }
 
 // targets are the base URLs of --target.

@@ -26,8 +26,65 @@ type Result struct {
 	AsyncVsLock *Speedup `json:"async_vs_lock"`
 	// Baseline is the victims alone, before any reservation load (isolation only).
 	Baseline *Victims `json:"baseline"`
-	Machine  Machine  `json:"machine"`
-	Notes    []string `json:"notes"`
+	// Ceiling is the ceiling scenario's result (null otherwise).
+	Ceiling *Ceiling `json:"ceiling"`
+	Machine Machine  `json:"machine"`
+	Notes   []string `json:"notes"`
+}
+
+// Ceiling is C: the most the gateway answered on POST /api/noop, a route
+// that does no work, with the harness's load generator (and wrk's figure
+// beside it, where installed).
+type Ceiling struct {
+	Path string `json:"path"`
+	// RPS is C: the best req/s of any closed step or sustained open step,
+	// with that step's latency; Step is its index in Steps (-1: none).
+	RPS   float64 `json:"rps"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	Step  int     `json:"step"`
+	// ClosedMaxRPS and OpenMaxSustainedRPS are the best of each model (0
+	// when it did not run or sustained no rate).
+	ClosedMaxRPS        float64 `json:"closed_max_rps"`
+	OpenMaxSustainedRPS float64 `json:"open_max_sustained_rps"`
+	// WrkMaxRPS is wrk's best req/s over the closed steps (null without wrk);
+	// WrkNote says why there is none, or what wrk ran as.
+	WrkMaxRPS *float64      `json:"wrk_max_rps"`
+	WrkNote   string        `json:"wrk_note"`
+	Steps     []CeilingStep `json:"steps"`
+}
+
+// CeilingStep is one load of the ceiling run.
+type CeilingStep struct {
+	Model string `json:"model"`
+	// Clients (closed) or Rate (open, offered requests/s); the other is 0.
+	Clients      int              `json:"clients"`
+	Rate         float64          `json:"rate"`
+	Sent         int64            `json:"sent"`
+	Requests     int64            `json:"requests"`
+	Errors       int64            `json:"errors"`
+	Dropped      int64            `json:"dropped"`
+	ErrorsByCode map[string]int64 `json:"errors_by_code"`
+	DurationMs   float64          `json:"duration_ms"`
+	RequestsPerS float64          `json:"requests_per_s"`
+	LatencyMs    Latency          `json:"latency_ms"`
+	// Sustained: errors and drops within 1% of the requests due and, open
+	// model, at least 95% of the offered rate answered.
+	Sustained bool `json:"sustained"`
+	// Wrk is wrk at the same number of connections (closed steps, where wrk
+	// ran; null otherwise).
+	Wrk *WrkResult `json:"wrk"`
+}
+
+// WrkResult is one wrk run, read from what its Lua script prints at the end.
+type WrkResult struct {
+	Threads      int     `json:"threads"`
+	Connections  int     `json:"connections"`
+	Requests     int64   `json:"requests"`
+	Errors       int64   `json:"errors"`
+	DurationMs   float64 `json:"duration_ms"`
+	RequestsPerS float64 `json:"requests_per_s"`
+	LatencyMs    Latency `json:"latency_ms"`
 }
 
 // Config is the effective configuration of a run.

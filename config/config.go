@@ -54,6 +54,8 @@ type Config struct {
 	AdminAddr string
 	// Strategies names the reservation strategies the gateway serves.
 	Strategies string
+	// NoopEndpoint serves POST /api/noop, the ceiling bench ceiling measures.
+	NoopEndpoint bool
 
 	// The edge (gateway): abuse limits and what one client may hold.
 	MemberRate         float64
@@ -67,6 +69,9 @@ type Config struct {
 	IdleTimeout        time.Duration
 	ReduceIdleMemory   bool
 	MaxAdmissions      int
+	// SoldOutTTL is how long the gateway trusts Redis's "sold out" for a
+	// concert before asking again.
+	SoldOutTTL time.Duration
 
 	// Identity (gateway). Without a key the gateway refuses to start
 	// unless TrustBodyMember says plainly that members come from the body.
@@ -168,6 +173,9 @@ func Default() Config {
 		// About a tenth of a second of work at this gateway's rate (≈ 11,000
 		// admissions/s with ~1,000 in flight, README: Benchmarks).
 		MaxAdmissions: 1024,
+		// Ten Redis calls a second per sold-out concert per gateway instead
+		// of one per request; a seat that comes back waits at most this long.
+		SoldOutTTL:    100 * time.Millisecond,
 		MaxBody:       1024,
 		DBPool:        10,
 		LockLease:     5 * time.Second,
@@ -310,7 +318,11 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "time to read a request from its first byte (headers and the small body); a slower client is cut off")
 		fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "a keep-alive connection with no request for this long is closed")
 		fs.BoolVar(&c.ReduceIdleMemory, "reduce-idle-memory", c.ReduceIdleMemory, "give back an idle connection's buffers (less memory with many idle clients, more CPU per request)")
+		fs.DurationVar(&c.SoldOutTTL, "soldout-ttl", c.SoldOutTTL, "after Redis answers sold out for a concert, answer 409 sold_out without asking it for this long; a seat that comes back is offered at most this much later (0: always ask)")
 		fs.IntVar(&c.MaxAdmissions, "max-admissions", c.MaxAdmissions, "reservations admitted at once; past it 503 overloaded with Retry-After, at once (0: no limit)")
+		// Off by default: a route that answers 200 to anyone has no place
+		// in front of the public; it exists to measure the server itself.
+		fs.BoolVar(&c.NoopEndpoint, "noop-endpoint", c.NoopEndpoint, "serve POST /api/noop: 200 with a reserve-sized body and no work, the ceiling that boxoffice bench ceiling measures (benchmarks only)")
 	}
 	if groups&AuthKey != 0 {
 		fs.StringVar(&c.AuthSecret, "auth-secret", c.AuthSecret, "HS256 secret of member tokens, at least 32 bytes (prefer --auth-secret-file: a flag shows in ps)")
@@ -419,6 +431,7 @@ func (c Config) Validate() error {
 	check(c.MemberRate == 0 || c.MemberBurst >= 1, "member-burst must be at least 1 with a member-rate, got %d", c.MemberBurst)
 	check(c.AddressRate == 0 || c.AddressBurst >= 1, "address-burst must be at least 1 with an address-rate, got %d", c.AddressBurst)
 	check(c.MaxConns >= 0 && c.MaxConnsPerAddress >= 0 && c.MaxAdmissions >= 0, "max-conns, max-conns-per-address and max-admissions must not be negative")
+	check(c.SoldOutTTL >= 0, "soldout-ttl must not be negative, got %s", c.SoldOutTTL)
 	check(c.HeaderTimeout > 0 && c.IdleTimeout > 0, "header-timeout and idle-timeout must be positive")
 	check(c.AuthSecret == "" || c.AuthSecretFile == "", "give auth-secret or auth-secret-file, not both")
 	check(c.PaymentSecret == "" || c.PaymentSecretFile == "", "give payment-secret or payment-secret-file, not both")

@@ -39,6 +39,9 @@ type Async struct {
 	Concerts *Concerts
 	// HoldTTL is how long a reservation is held for payment; 0 confirms on write.
 	HoldTTL time.Duration
+	// SoldOut answers a concert Redis just called sold out without asking
+	// again (nil: always ask).
+	SoldOut *SoldOut
 }
 
 // Rows reads the system of record (*store.Store).
@@ -52,6 +55,11 @@ const replayPoll = 5 * time.Millisecond
 
 // Reserve admits one reservation.
 func (a *Async) Reserve(ctx context.Context, req ReserveRequest) (Reservation, error) {
+	// A retry with an Idempotency-Key may be answered its reservation
+	// even when the concert is sold out: only the script can tell.
+	if req.IdempotencyKey == "" && a.SoldOut.Known(req.ConcertID, time.Now()) {
+		return Reservation{}, fmt.Errorf("concert %d: %w", req.ConcertID, boxoffice.ErrSoldOut)
+	}
 	// A retry whose first attempt was undone starts over; bounded so a key
 	// that keeps failing cannot loop.
 	for attempt := 0; attempt < 3; attempt++ {
@@ -89,7 +97,10 @@ func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservat
 			return r, false, fmt.Errorf("concert %d: %w (reconcile loads it)", req.ConcertID, boxoffice.ErrStockNotLoaded)
 		}
 		return r, false, fmt.Errorf("concert %d: %w", req.ConcertID, err)
-	case errors.Is(err, boxoffice.ErrSoldOut), errors.Is(err, boxoffice.ErrConcertNotFound), errors.Is(err, boxoffice.ErrStockNotLoaded):
+	case errors.Is(err, boxoffice.ErrSoldOut):
+		a.SoldOut.Learn(req.ConcertID, time.Now())
+		return r, false, fmt.Errorf("concert %d: %w", req.ConcertID, err)
+	case errors.Is(err, boxoffice.ErrConcertNotFound), errors.Is(err, boxoffice.ErrStockNotLoaded):
 		return r, false, fmt.Errorf("concert %d: %w", req.ConcertID, err)
 	case errors.Is(err, boxoffice.ErrAlreadyReserved):
 		return r, false, fmt.Errorf("member %d, concert %d: %w", req.MemberID, req.ConcertID, err)

@@ -71,6 +71,8 @@ type Server struct {
 	// admitting counts reservations being admitted, for maxAdmissions.
 	admitting     atomic.Int64
 	maxAdmissions int64
+	// noop serves NoopPath (noop.go).
+	noop bool
 }
 
 // Options configure a Server.
@@ -87,13 +89,15 @@ type Options struct {
 	RequestTimeout time.Duration
 	Limits         Limits
 	Edge           Edge
+	// Noop serves POST /api/noop (--noop-endpoint, benchmarks only).
+	Noop bool
 }
 
 // NewServer builds the server; Serve starts it.
 func NewServer(o Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
 	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
-		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions)}
+		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions), noop: o.Noop}
 	for _, r := range o.Routes {
 		s.routes[r.Name] = r
 	}
@@ -194,6 +198,11 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 			s.readyz(ctx)
 		}
 		return "readyz", ""
+	case path == NoopPath && s.noop:
+		if allow(ctx, "POST") {
+			s.noopAnswer(ctx)
+		}
+		return "noop", ""
 	case strings.HasPrefix(path, "/api/reservations/"):
 		rest := strings.TrimPrefix(path, "/api/reservations/")
 		if r, ok := s.routes[rest]; ok {

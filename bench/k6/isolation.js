@@ -5,11 +5,10 @@
 // per strategy (BOX_STRATEGY) and compare victim_latency.
 //   boxoffice seed --reset --concerts 1 --capacity 100000 --members 100000
 //   k6 run -e BOX_STRATEGY=pessimistic bench/k6/isolation.js
-import http from 'k6/http';
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
 import {
-  env, envInt, durationMs, singleStrategy, reserve, preflight, TARGET, TIMEOUT,
+  env, envInt, durationMs, singleStrategy, reserve, readMember, preflight, TIMEOUT,
 } from './lib.js';
 
 const strategy = singleStrategy('pessimistic');
@@ -68,7 +67,7 @@ export function reserver() {
 
 export function victim() {
   const id = 1 + Math.floor(Math.random() * members);
-  const res = http.get(`${TARGET}/api/members/${id}`, { timeout: TIMEOUT, tags: { name: 'GET /api/members/{id}' } });
+  const res = readMember(id);
   victimLatency.add(res.timings.duration, { strategy });
   if (res.status !== 200) {
     victimErrors.add(1, { strategy, code: res.status === 0 ? `conn/${res.error_code}` : String(res.status) });
