@@ -44,9 +44,6 @@ func (p Process) Addr() string { return p.p.addr }
 // Pid is the process's id (its /proc/<pid>/status has VmRSS).
 func (p Process) Pid() int { return p.p.cmd.Process.Pid }
 
-// Alive is false once the process exited.
-func (p Process) Alive() bool { return p.p.alive() }
-
 // LogFile is where its stdout and stderr go.
 func (p Process) LogFile() string { return p.p.log.Name() }
 
@@ -109,9 +106,6 @@ func (s *System) StartWriter(ctx context.Context) (Process, error) {
 	p, err := s.c.startWriter(ctx)
 	return Process{p}, err
 }
-
-// Stop stops one process (SIGTERM, then SIGKILL after wait).
-func (s *System) Stop(p Process, wait time.Duration) { p.p.stop(wait) }
 
 // Close stops the processes and the services and removes the directory,
 // keeping the logs in LogDir/Name when asked.

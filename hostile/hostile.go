@@ -352,6 +352,8 @@ func run(ctx context.Context, o Options, rep *Report) error {
 		return err
 	}
 	args := []string{"--auth-secret-file", files[0], "--payment-secret-file", files[1], "--auth-public-key-file", files[2]}
+	// Holds outlive the run: an expiry would give back seats the audit
+	// counts as taken.
 	h.gw, err = h.sys.StartGateway(ctx, args, append(o.Edge.env(), "BOX_TRUST_BODY_MEMBER=false", "BOX_HOLD_TTL=1h"))
 	if err != nil {
 		return err
