@@ -31,10 +31,12 @@ var phases = []phase{
 	}},
 	{"slowloris", "connections sending one header byte every 2 s", slowloris},
 	{"slow-body", "reservations whose headers arrive at once and whose body comes one byte every 2 s", slowBodyAttack},
+	{"slow-second", "keep-alive connections: one request, then the next one's header a byte every 2 s", slowSecond},
 	{"idle", "keep-alive connections, one request each, then idle", idle},
 	{"input", "malformed bodies, numbers, headers, paths and methods (valid tokens)", input},
 	{"tokens", "forged, expired, alg none, HS/RS-confused and misused member tokens", tokens},
 	{"payment", "forged, stale and replayed payment callbacks", payment},
+	{"callback-flood", "one address (127.0.0.2) flooding the confirm callback with forged signatures", callbackFlood},
 	{"member-loop", "one member reserving in a tight loop", memberLoop},
 	{"address-flood", "one address (127.0.0.2) flooding GET /api/concerts/1, each request naming a random X-Forwarded-For and X-Real-IP", addressFlood},
 	{"junk-flood", "one address (127.0.0.2) sending malformed requests, which fasthttp answers before any limit", junkFlood},
@@ -109,6 +111,20 @@ func slowBodyAttack(ctx context.Context, h *harness, res *Phase) error {
 	}
 	for k, v := range res.Statuses {
 		if k != "408/request_timeout then closed" {
+			res.Problems = append(res.Problems, fmt.Sprintf("%d connections: %s", v, k))
+		}
+	}
+	return nil
+}
+
+func slowSecond(ctx context.Context, h *harness, res *Phase) error {
+	t := h.o.Edge.HeaderTimeout
+	res.Expected = fmt.Sprintf("200, then closed within --header-timeout %s of the second request's first byte (not --idle-timeout); 0 open at %s", t, t+2*time.Second)
+	if err := h.connAttack(ctx, res, max(1, h.o.Slowloris/10), idleRequest, slowHeader(), t); err != nil {
+		return err
+	}
+	for k, v := range res.Statuses {
+		if k != "200 then closed" {
 			res.Problems = append(res.Problems, fmt.Sprintf("%d connections: %s", v, k))
 		}
 	}
@@ -351,6 +367,45 @@ func payment(ctx context.Context, h *harness, res *Phase) error {
 	confirm("the replay with its MAC in upper case", map[string]string{auth.SignatureHeader: t + "," + strings.ToUpper(v1)}, body, "401/unauthorized")
 	confirm("the replay with another v1 before it", map[string]string{auth.SignatureHeader: t + ",v1=00," + v1}, body, "401/unauthorized")
 	return h.waitStatus(ctx, c, h.held, h.heldBy, "CONFIRMED", 10*time.Second)
+}
+
+func callbackFlood(ctx context.Context, h *harness, res *Phase) error {
+	n := max(1000, 5*h.o.Edge.AddressBurst)
+	res.Expected = "401 unauthorized for each: the callback is the payment service's, outside the address limit (README), so never 429"
+	if h.held == "" {
+		return fmt.Errorf("no reservation to aim at (the tokens phase makes it)")
+	}
+	c := newClient(floodHost, 8, 10*time.Second)
+	url := "http://" + h.target + "/api/reservations/" + h.held + "/confirm"
+	body := `{"reservationId":"` + h.held + `"}`
+	forger := randomSecret()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan struct{})
+	for range 8 {
+		wg.Go(func() {
+			for range next {
+				a := do(ctx, c, http.MethodPost, url, body, map[string]string{auth.SignatureHeader: auth.Sign(forger, []byte(body), time.Now())})
+				mu.Lock()
+				res.Sent++
+				res.Statuses[a.key()]++
+				mu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+	res.Notes = append(res.Notes, fmt.Sprintf("%d in %.1f s", n, time.Since(start).Seconds()))
+	for k, v := range res.Statuses {
+		if k != "401/unauthorized" {
+			res.Problems = append(res.Problems, fmt.Sprintf("%d × %s", v, k))
+		}
+	}
+	return nil
 }
 
 func memberLoop(ctx context.Context, h *harness, res *Phase) error {
