@@ -42,14 +42,14 @@ func (h *harness) audit(ctx context.Context, ids [3][]string) (Audit, error) {
 	if err != nil {
 		return out, fmt.Errorf("the writer did not drain: %w", err)
 	}
-	out.OK = true
+	out.StockOK = true
 	var all []string
 	for i, c := range []bench.Counts{c1, c2} {
 		concert := int64(i + 1)
 		a := ConcertAudit{Concert: concert, Capacity: c.Capacity, RedisTaken: c.RedisTaken, Rows: c.Rows,
 			Accepted: int64(len(ids[concert])), DBRemaining: c.DBRemaining, InFlight: c.InFlight, Duplicates: c.Duplicates}
 		out.Concerts = append(out.Concerts, a)
-		out.OK = out.OK && a.RedisTaken == a.Rows && a.Rows == a.Accepted && a.Capacity-a.DBRemaining == a.Rows && a.Duplicates == 0
+		out.StockOK = out.StockOK && a.RedisTaken == a.Rows && a.Rows == a.Accepted && a.Capacity-a.DBRemaining == a.Rows && a.Duplicates == 0
 		all = append(all, ids[concert]...)
 	}
 	st, err := h.env.Statuses(ctx, all)
@@ -65,7 +65,7 @@ func (h *harness) audit(ctx context.Context, ids [3][]string) (Audit, error) {
 		}
 	}
 	out.Unknown = c1.Rows + c2.Rows - active
-	out.OK = out.OK && out.Lost == 0 && out.Unknown == 0
+	out.StockOK = out.StockOK && out.Lost == 0 && out.Unknown == 0
 	return out, nil
 }
 
