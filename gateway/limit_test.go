@@ -287,3 +287,21 @@ func TestConnectionsPerAddress(t *testing.T) {
 		t.Errorf("third connection: %q, want 429", status)
 	}
 }
+
+// fasthttp's own log lines (a line per unparsable request) are written at
+// most once a second, with a count of those left out.
+func TestServerLogIsSampled(t *testing.T) {
+	var buf strings.Builder
+	l := &slogPrintf{l: slog.New(slog.NewTextHandler(&buf, nil))}
+	for i := range 100 {
+		l.Printf("error when serving connection %d", i)
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 1 {
+		t.Fatalf("100 lines within a second wrote %d:\n%s", n, buf.String())
+	}
+	l.next.Store(0) // a second later
+	l.Printf("one more")
+	if !strings.Contains(buf.String(), "similar_lines_left_out=99") {
+		t.Fatalf("the next line does not count the 99 left out:\n%s", buf.String())
+	}
+}
