@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +231,41 @@ func TestPerfTargets(t *testing.T) {
 			t.Errorf("%s judged without C: %s", tg.Field, tg.Status)
 		}
 	}
+}
+
+// SCHEMA.md's perf section documents every field of perf.json.
+func TestSchemaDocumentsPerf(t *testing.T) {
+	doc, err := os.ReadFile("SCHEMA.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, perf, ok := bytes.Cut(doc, []byte("\n## `perf`"))
+	if !ok {
+		t.Fatal("SCHEMA.md has no perf section")
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(ty reflect.Type) {
+		for ty.Kind() == reflect.Pointer || ty.Kind() == reflect.Slice || ty.Kind() == reflect.Map {
+			ty = ty.Elem()
+		}
+		// The types shared with Result are documented above the section
+		// (TestSchemaDocumentsEveryField).
+		if ty.Kind() != reflect.Struct || seen[ty] || !strings.HasPrefix(ty.Name(), "Perf") {
+			return
+		}
+		seen[ty] = true
+		for i := range ty.NumField() {
+			f := ty.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if !bytes.Contains(perf, []byte("`"+name+"`")) {
+				t.Errorf("SCHEMA.md's perf section does not document %s.%s (`%s`)", ty.Name(), f.Name, name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[PerfResult]())
 }
