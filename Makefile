@@ -11,6 +11,9 @@
 #   make bench           bin/boxoffice bench compare, report in bench/report/
 #                        (start the gateway with --strategies async,pessimistic,distlock
 #                        --enable-unsafe --trust-body-member, or compare skips what it does not serve)
+#   make bench-perf      issue 14's measurements in one sitting (own gateway, writer, database,
+#                        Redis prefix, topic, group; stopped at the end): table, bench/out/perf.json,
+#                        report in bench/out/perf/ (PERFFLAGS resizes it)
 #   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
 #   make hostile         the hostile-client suite at full size: table, bench/out/hostile.json, logs in bench/out/hostile/
 #   make up / down       the docker compose stack (needs a Docker engine)
@@ -40,7 +43,7 @@ FUZZ      := ./event/:FuzzDecode ./auth/:FuzzMember ./auth/:FuzzPaymentSignature
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 
-.PHONY: all build services services-stop services-status services-env test test-standins fuzz vet fmt run run-real bench faults hostile up down clean
+.PHONY: all build services services-stop services-status services-env test test-standins fuzz vet fmt run run-real bench bench-perf faults hostile up down clean
 
 all: build
 
@@ -111,6 +114,26 @@ bench: build $(SERVICES)
 	$(SERVICES_ENV); \
 	$(BIN) bench compare --rate 15000 --duration 10s --capacity 200000 --members 250000 --max-inflight 2000 --rounds 5 --warmup 3s \
 	  --report bench/report --json bench/report/results.json
+
+# Issue 14's measurements in one sitting (README: Performance to the machine's
+# limit), about ten minutes at full size. It starts what it needs: the services,
+# then (boxoffice bench perf itself) migrate, seed, a writer and gateways on free
+# loopback ports, all on a database, Redis prefix, topic and group of its own so
+# that nothing else's data is touched; it stops them at the end. PERFFLAGS
+# resizes or narrows it, e.g. a trial:
+#   PERFFLAGS='--duration 5s --step 2s --warmup 1s --conns 2000 --ramp-vus 200 --ramp 2s --hold 4s --ramp-members 50000'
+PERFFLAGS ?=
+PERF_DB   ?= boxoffice_perf
+bench-perf: build $(SERVICES)
+	mkdir -p bench/out/perf
+	$(SERVICES_ENV); \
+	dsn=$$BOX_MYSQL_DSN; auth=$${dsn%%@*}; addr=$${dsn#*tcp(}; addr=$${addr%%)*}; q=; \
+	case $$dsn in *\?*) q="?$${dsn#*\?}";; esac; \
+	mariadb --protocol=tcp -h"$${addr%:*}" -P"$${addr##*:}" -u"$${auth%%:*}" -p"$${auth#*:}" \
+	  -e 'CREATE DATABASE IF NOT EXISTS `$(PERF_DB)`'; \
+	export BOX_MYSQL_DSN="$${dsn%%)/*})/$(PERF_DB)$$q" BOX_REDIS_PREFIX=bo-perf BOX_TOPIC=perf-reservations \
+	  BOX_GROUP=perf-writer BOX_NOTIFICATIONS_TOPIC=perf-notifications; \
+	$(BIN) bench perf --json bench/out/perf.json --report bench/out/perf $(PERFFLAGS)
 
 # Every fault scenario at full size (20,000 requests at 2,000/s, the fault
 # half-way), each on services of its own: free loopback ports, a temporary

@@ -61,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, 
 }
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env Env, getenv func(string) string, hooks Hooks) (*Result, error) {
+	// perf runs the other scenarios itself, with flags of its own.
+	if s, rest := splitScenario(args, getenv); s == scenarioPerf {
+		return nil, runPerf(ctx, rest, stdout, stderr, env, getenv)
+	}
 	o, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return nil, err
