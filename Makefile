@@ -48,7 +48,7 @@ SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/boxoffice
+	$(GO) build -o $(dir $(BIN)) ./cmd/boxoffice ./cmd/boxoffice-dev
 
 services:
 	bash scripts/services.sh start

@@ -181,8 +181,10 @@ func buildBinary(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("go toolchain: %v", err)
 	}
-	bin := filepath.Join(t.TempDir(), "boxoffice")
-	build := exec.Command(goBin, "build", "-o", bin, "github.com/boxoffice/boxoffice/cmd/boxoffice")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "boxoffice")
+	// boxoffice dev runs boxoffice-dev from the same folder.
+	build := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "github.com/boxoffice/boxoffice/cmd/boxoffice", "github.com/boxoffice/boxoffice/cmd/boxoffice-dev")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

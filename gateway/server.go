@@ -289,6 +289,12 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		writeError(ctx, err)
 		return
 	}
+	// Shed before the token's signature and the body are checked: under
+	// overload every refusal's CPU is taken from the admissions.
+	if s.maxAdmissions > 0 && s.admitting.Load() >= s.maxAdmissions {
+		writeError(ctx, fmt.Errorf("%w: %d reservations are being admitted; retry shortly", errOverloaded, s.maxAdmissions))
+		return
+	}
 	member, err := s.member(ctx)
 	if err != nil {
 		writeError(ctx, err)

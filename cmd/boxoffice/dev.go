@@ -2,20 +2,42 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
-
-	"github.com/boxoffice/boxoffice/dev"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 )
 
-// runDev is `boxoffice dev`. It parses its own flags because --demo is not a
-// configuration flag shared with the other commands.
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
-	o, err := dev.Parse(args, os.Getenv, stderr)
-	if err != nil {
-		return err
+// devBinary is the program `boxoffice dev` runs (cmd/boxoffice-dev): the
+// stand-ins live outside this binary, which every gateway and writer runs.
+const devBinary = "boxoffice-dev"
+
+// runDev is `boxoffice dev`: it becomes boxoffice-dev, found next to this
+// executable or on the PATH, with the same arguments.
+func runDev(_ context.Context, args []string, _, _ io.Writer, _ *slog.Logger) error {
+	path := ""
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), devBinary); isExecutable(p) {
+			path = p
+		}
 	}
-	o.Stdout, o.Log = stdout, log
-	return dev.Run(ctx, o)
+	if path == "" {
+		p, err := exec.LookPath(devBinary)
+		if err != nil {
+			return fmt.Errorf("dev runs %s, which is neither next to this binary nor on the PATH: build it with `make build` (bin/%s) or `go build ./cmd/%s`", devBinary, devBinary, devBinary)
+		}
+		path = p
+	}
+	if err := syscall.Exec(path, append([]string{path}, args...), os.Environ()); err != nil {
+		return fmt.Errorf("run %s: %w", path, err)
+	}
+	return nil
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
