@@ -67,7 +67,7 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		return nil, err
 	}
 	if err = waitFor(ctx, "kafka", func(context.Context) error {
-		g.Producer, err = kafka.NewProducer(cfg.KafkaBrokers, "boxoffice-gateway")
+		g.Producer, err = kafka.NewProducer(cfg.KafkaBrokers, "boxoffice-gateway", kafka.Linger(cfg.ProduceLinger))
 		return err
 	}); err != nil {
 		return nil, err

@@ -69,6 +69,8 @@ type Config struct {
 	IdleTimeout        time.Duration
 	ReduceIdleMemory   bool
 	MaxAdmissions      int
+	// ProduceLinger is the gateway producer's linger (kafka.Linger).
+	ProduceLinger time.Duration
 	// SoldOutTTL is how long the gateway trusts Redis's "sold out" for a
 	// concert before asking again.
 	SoldOutTTL time.Duration
@@ -176,7 +178,9 @@ func Default() Config {
 		MaxAdmissions: 1024,
 		// Ten Redis calls a second per sold-out concert per gateway instead
 		// of one per request; a seat that comes back waits at most this long.
-		SoldOutTTL:    100 * time.Millisecond,
+		SoldOutTTL: 100 * time.Millisecond,
+		// kafka.DefaultLinger; see kafka.ProducerConfig for its figure.
+		ProduceLinger: 2 * time.Millisecond,
 		MaxBody:       1024,
 		DBPool:        10,
 		LockLease:     5 * time.Second,
@@ -319,6 +323,7 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "time to read a request from its first byte (headers and the small body); a slower client is cut off")
 		fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "a keep-alive connection with no request for this long is closed")
 		fs.BoolVar(&c.ReduceIdleMemory, "reduce-idle-memory", c.ReduceIdleMemory, "give back an idle connection's buffers (less memory with many idle clients, more CPU per request)")
+		fs.DurationVar(&c.ProduceLinger, "produce-linger", c.ProduceLinger, "how long the gateway's producer waits to fill a produce request: each 202 waits for it when the gateway is idle; under a rush it makes fewer, larger requests (0: send at once)")
 		fs.DurationVar(&c.SoldOutTTL, "soldout-ttl", c.SoldOutTTL, "after Redis answers sold out for a concert, answer 409 sold_out without asking it for this long; a seat that comes back is offered at most this much later (0: always ask)")
 		fs.IntVar(&c.MaxAdmissions, "max-admissions", c.MaxAdmissions, "reservations admitted at once; past it 503 overloaded with Retry-After, at once (0: no limit)")
 		// Off by default: a route that answers 200 to anyone has no place
@@ -432,6 +437,7 @@ func (c Config) Validate() error {
 	check(c.MemberRate == 0 || c.MemberBurst >= 1, "member-burst must be at least 1 with a member-rate, got %d", c.MemberBurst)
 	check(c.AddressRate == 0 || c.AddressBurst >= 1, "address-burst must be at least 1 with an address-rate, got %d", c.AddressBurst)
 	check(c.MaxConns >= 0 && c.MaxConnsPerAddress >= 0 && c.MaxAdmissions >= 0, "max-conns, max-conns-per-address and max-admissions must not be negative")
+	check(c.ProduceLinger >= 0, "produce-linger must not be negative, got %s", c.ProduceLinger)
 	check(c.SoldOutTTL >= 0, "soldout-ttl must not be negative, got %s", c.SoldOutTTL)
 	check(c.HeaderTimeout > 0 && c.IdleTimeout > 0, "header-timeout and idle-timeout must be positive")
 	check(c.AuthSecret == "" || c.AuthSecretFile == "", "give auth-secret or auth-secret-file, not both")
