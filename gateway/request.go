@@ -145,6 +145,10 @@ func checkJSON(ctx *fasthttp.RequestCtx) error {
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		if te.Field == "" {
+			// The body itself is not an object ([[1]], "x", 1).
+			return "must be a JSON object, got " + te.Value
+		}
 		return te.Field + " must be a positive integer"
 	}
 	if errors.Is(err, io.EOF) {

@@ -50,6 +50,7 @@ func TestParseReserveBody(t *testing.T) {
 		{` {"concertId": 7, "memberId": 8} `, 7, 8, ""},
 		{`{"concertId":01,"memberId":2}`, 0, 0, "invalid"},
 		{`{"concertId":0,"memberId":2}`, 0, 0, "concertId must be a positive integer"},
+		{`[[[1]]]`, 0, 0, "body: must be a JSON object, got array"},
 		{`{"concertId":1,"memberId":-2}`, 0, 0, "memberId must be a positive integer"},
 		{`{"concertId":1}`, 1, 0, ""},
 		{`{"concertId":-1}`, 0, 0, "concertId must be a positive integer"},
