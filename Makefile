@@ -2,6 +2,9 @@
 #
 #   make services        start Redis, MariaDB, Kafka locally (installs what is missing; idempotent)
 #   make services-stop   stop them (data kept in .services/)
+#   make services-cluster       a Redis Cluster (3 masters + 3 replicas) and three Kafka brokers on
+#                               loopback (scripts/cluster.sh; idempotent); services-cluster-stop stops them;
+#                               eval "$(bash scripts/cluster.sh env)" points the binary at them
 #   make test            go vet + go test -race against the local services, then
 #                        make test-standins (what CI runs)
 #   make test-standins   the integration packages against the dev stand-ins (miniredis,
@@ -20,6 +23,8 @@
 #
 # make test PKG=./store TESTFLAGS='-run TestX -v'   narrows the run (TESTFLAGS the stand-in run too);
 # make test SERVICES=                              skips starting the services;
+# make test CLUSTER=                               skips starting the cluster services (the
+#                                                  cluster tests then skip);
 # make test STANDINS=                              skips the stand-in run;
 # make test-standins STANDINS_PKGS=./store/        narrows the stand-in run's packages.
 
@@ -42,8 +47,13 @@ FUZZ      := ./event/:FuzzDecode ./auth/:FuzzMember ./auth/:FuzzPaymentSignature
 # Exports BOX_REDIS_ADDR, BOX_KAFKA_BROKERS, BOX_MYSQL_DSN, BOX_PROMETHEUS_BIN,
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
+# make test also starts the Redis Cluster and three brokers of scripts/cluster.sh
+# for the cluster tests (scaleout/), which read BOX_CLUSTER_REDIS_ADDR and
+# BOX_CLUSTER_KAFKA_BROKERS; the other tests keep the single-node services.
+CLUSTER   ?= services-cluster
+CLUSTER_ENV := $(if $(CLUSTER),eval "$$(bash scripts/cluster.sh test-env)",export BOX_CLUSTER_TESTS=off)
 
-.PHONY: all build services services-stop services-status services-env test test-standins fuzz vet fmt run run-real bench bench-perf faults hostile up down clean
+.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf faults hostile up down clean
 
 all: build
 
@@ -62,14 +72,26 @@ services-status:
 services-env:
 	@bash scripts/services.sh env
 
+services-cluster:
+	bash scripts/cluster.sh start
+
+services-cluster-stop:
+	bash scripts/cluster.sh stop
+
+services-cluster-status:
+	bash scripts/cluster.sh status
+
+services-cluster-env:
+	@bash scripts/cluster.sh env
+
 vet:
 	$(GO) vet ./...
 
 # The contract matrix: every package against the real services, then the
 # integration packages once more against the stand-ins of `make run`.
-test: $(SERVICES)
+test: $(SERVICES) $(CLUSTER)
 	$(GO) vet ./...
-	$(SERVICES_ENV); export BOX_REQUIRE_SERVICES=1; \
+	$(SERVICES_ENV); $(CLUSTER_ENV); export BOX_REQUIRE_SERVICES=1; \
 	$(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) $(PKG)
 ifneq ($(STANDINS),)
 	GO=$(GO) bash scripts/standins-test.sh $(TESTFLAGS)

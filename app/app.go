@@ -20,7 +20,7 @@ import (
 const startupWait = 60 * time.Second
 
 func openRedis(ctx context.Context, cfg config.Config) (*stock.Store, error) {
-	st := stock.Dial(stock.Options{Addr: cfg.RedisAddr, Prefix: cfg.RedisPrefix, Timeout: cfg.RedisTimeout})
+	st := stock.Dial(stock.Options{Addr: cfg.RedisAddr, Mode: cfg.RedisMode, Prefix: cfg.RedisPrefix, Timeout: cfg.RedisTimeout})
 	err := waitFor(ctx, "redis", st.Ping)
 	if err == nil {
 		err = st.LoadScripts(ctx)

@@ -23,7 +23,10 @@ import (
 // Config is the whole configuration. Each subcommand registers the fields it uses.
 type Config struct {
 	// Services.
-	RedisAddr    string
+	RedisAddr string
+	// RedisMode is "single", "cluster" or "auto" (cluster when RedisAddr
+	// lists several comma-separated addresses).
+	RedisMode    string
 	RedisPrefix  string
 	KafkaBrokers []string
 	MySQLDSN     string
@@ -142,6 +145,7 @@ func (c Config) DLQTopic() string { return c.Topic + ".DLQ" }
 func Default() Config {
 	return Config{
 		RedisAddr:          "127.0.0.1:6379",
+		RedisMode:          "auto",
 		RedisPrefix:        "bo",
 		KafkaBrokers:       []string{"127.0.0.1:9092"},
 		MySQLDSN:           "boxoffice:boxoffice@tcp(127.0.0.1:3306)/boxoffice?parseTime=true",
@@ -251,7 +255,8 @@ func Parse(cmd string, groups int, args []string, getenv func(string) string, ou
 // Register adds the flags of the given groups to fs, bound to c.
 func Register(fs *flag.FlagSet, c *Config, groups int) {
 	if groups&Redis != 0 {
-		fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis address host:port")
+		fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis address host:port, or several comma-separated: the seed nodes of a Redis Cluster")
+		fs.StringVar(&c.RedisMode, "redis-mode", c.RedisMode, "single (one Redis), cluster (a Redis Cluster, from one or more seed addresses) or auto (cluster when redis-addr lists several)")
 		fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of every Redis key (lets several deployments or tests share one Redis)")
 		fs.DurationVar(&c.RedisTimeout, "redis-timeout", c.RedisTimeout, "timeout of one Redis call")
 	}
@@ -422,6 +427,9 @@ func (c Config) Validate() error {
 	// factor — measured: acks=all on 1 replica with min.insync.replicas 2
 	// was acknowledged).
 	check(c.ReplicationFactor < 1 || c.MinInsyncReplicas <= c.ReplicationFactor, "min-insync-replicas (%d) must not exceed replication-factor (%d): a topic cannot have more replicas in sync than it has", c.MinInsyncReplicas, c.ReplicationFactor)
+	check(c.RedisMode == "auto" || c.RedisMode == "single" || c.RedisMode == "cluster", "redis-mode %q: use single, cluster or auto", c.RedisMode)
+	// A single client talks to one server: a list would be a cluster given the wrong mode.
+	check(c.RedisMode != "single" || !strings.Contains(c.RedisAddr, ","), "redis-mode single takes one address, got %q", c.RedisAddr)
 	check(validPrefix.MatchString(c.RedisPrefix), "redis-prefix %q: use letters, digits, '_', '-', '.'", c.RedisPrefix)
 	check(c.Topic != "", "topic must not be empty")
 	check(c.HoldTTL >= 0, "hold-ttl must not be negative, got %s", c.HoldTTL)

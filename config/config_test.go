@@ -56,6 +56,8 @@ func TestRejects(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "not defined"},
 		{"stray argument", []string{"extra"}, nil, "unexpected arguments"},
 		{"bad prefix", []string{"--redis-prefix", "a b"}, nil, "redis-prefix"},
+		{"bad redis mode", []string{"--redis-mode", "sentinel"}, nil, "redis-mode \"sentinel\""},
+		{"single with a list", []string{"--redis-mode", "single", "--redis-addr", "a:1,b:2"}, nil, "redis-mode single takes one address"},
 		{"zero grace", []string{"--inflight-grace", "0"}, nil, "inflight-grace must be positive"},
 		{"negative grace", []string{"--inflight-grace", "-1s"}, nil, "inflight-grace must be positive"},
 		{"negative leeway", []string{"--auth-leeway", "-1s"}, nil, "auth-leeway must not be negative"},

@@ -57,25 +57,124 @@ func New(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Store
 
 // Options say how to reach Redis.
 type Options struct {
-	Addr   string
+	// Addr is host:port, or several comma-separated: seed nodes of a Redis
+	// Cluster (any of its nodes; the client discovers the rest).
+	Addr string
+	// Mode is "single", "cluster", or "auto" (or empty): a cluster when Addr
+	// lists several addresses.
+	Mode   string
 	Prefix string
 	// Timeout bounds dialling and every call.
 	Timeout time.Duration
 }
 
+// Addrs splits Addr into its addresses.
+func (o Options) Addrs() []string {
+	var out []string
+	for a := range strings.SplitSeq(o.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Cluster reports whether the options name a Redis Cluster.
+func (o Options) Cluster() bool {
+	switch o.Mode {
+	case "cluster":
+		return true
+	case "single":
+		return false
+	}
+	return len(o.Addrs()) > 1
+}
+
 // Dial returns a Store with a client of its own; Close closes it. It does not
 // wait for Redis: Ping tells when it answers.
+//
+// On a Redis Cluster every key of a concert carries its hash tag ({c42}), so
+// each script and MULTI touches one slot; the cluster client sends each
+// command to its slot's master, splits pipelines across concerts by slot,
+// and follows MOVED and ASK after a reshard or a failover on its own.
 func Dial(o Options) *Store {
+	// Enough connections for a burst of concurrent requests on 2 cores;
+	// each Lua call holds one for ~100 µs. (Per node on a cluster.)
+	const poolSize = 256
+	if o.Cluster() {
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:        o.Addrs(),
+			DialTimeout:  o.Timeout,
+			ReadTimeout:  o.Timeout,
+			WriteTimeout: o.Timeout,
+			PoolSize:     poolSize,
+		})
+		rdb.AddHook(followFailover{rdb})
+		return New(rdb, o.Prefix, o.Timeout)
+	}
 	rdb := redis.NewClient(&redis.Options{
 		Addr:         o.Addr,
 		DialTimeout:  o.Timeout,
 		ReadTimeout:  o.Timeout,
 		WriteTimeout: o.Timeout,
-		// Enough connections for a burst of concurrent requests on 2 cores;
-		// each Lua call holds one for ~100 µs.
-		PoolSize: 256,
+		PoolSize:     poolSize,
 	})
 	return New(rdb, o.Prefix, o.Timeout)
+}
+
+// followFailover reloads the cluster's slot map when a command fails for
+// any reason but Redis's own answer. go-redis reloads it on MOVED and ASK
+// and otherwise once a minute; a master that died answers nothing, so
+// without this every call to its slots kept dialling the dead address for up
+// to that minute after its replica had taken over (measured: the writer's
+// claims failed for 27 s). Reloads are coalesced by go-redis (one at a time,
+// 200 ms apart).
+type followFailover struct{ cc *redis.ClusterClient }
+
+func (h followFailover) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h followFailover) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(err)
+		return err
+	}
+}
+
+func (h followFailover) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if h.check(c.Err()) {
+				break
+			}
+		}
+		return err
+	}
+}
+
+// check asks for a reload after a transport error (or a cluster that says
+// it is down or reconfiguring) and reports whether it did.
+func (h followFailover) check(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) && !redis.HasErrorPrefix(err, "CLUSTERDOWN") && !redis.HasErrorPrefix(err, "TRYAGAIN") {
+		return false // Redis answered (NOSCRIPT, a script's error, ...): the map is fine
+	}
+	h.cc.ReloadState(context.Background())
+	return true
+}
+
+// eachMaster runs f on every server that holds data: the one Redis, or each
+// master of a cluster (concurrently; the first error is returned). Scripts
+// are cached per server, so loading one means loading it on every master.
+func (s *Store) eachMaster(ctx context.Context, f func(context.Context, redis.Scripter) error) error {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return f(ctx, c) })
+	}
+	return f(ctx, s.rdb)
 }
 
 // Ping checks that Redis answers.
@@ -162,33 +261,46 @@ type Admission struct {
 	State  State
 }
 
-// LoadScripts loads every script once, so the first request does not pay for
-// it and readiness can report it.
+// LoadScripts loads every script once on every master, so the first request
+// does not pay for it and readiness can report it. A replica promoted later
+// has none: Run's EVAL fallback on NOSCRIPT and the gateway's readiness
+// check load them there.
 func (s *Store) LoadScripts(ctx context.Context) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	for _, sc := range allScripts {
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("load script: %w", err)
+	return s.eachMaster(ctx, func(ctx context.Context, c redis.Scripter) error {
+		for _, sc := range allScripts {
+			if err := sc.Load(ctx, c).Err(); err != nil {
+				return fmt.Errorf("load script: %w", err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// ScriptsLoaded reports whether Redis still has every script cached.
+// ScriptsLoaded reports whether Redis (every master of a cluster) still has
+// every script cached.
 func (s *Store) ScriptsLoaded(ctx context.Context) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	for _, sc := range allScripts {
-		ok, err := sc.Exists(ctx, s.rdb).Result()
-		if err != nil {
-			return false, fmt.Errorf("script exists: %w", err)
+	var missing atomic.Bool
+	err := s.eachMaster(ctx, func(ctx context.Context, c redis.Scripter) error {
+		for _, sc := range allScripts {
+			ok, err := sc.Exists(ctx, c).Result()
+			if err != nil {
+				return fmt.Errorf("script exists: %w", err)
+			}
+			if len(ok) == 0 || !ok[0] {
+				missing.Store(true)
+				return nil
+			}
 		}
-		if len(ok) == 0 || !ok[0] {
-			return false, nil
-		}
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
-	return true, nil
+	return !missing.Load(), nil
 }
 
 // keysOfReserve returns reserve.lua's KEYS. The slice is shared between
