@@ -240,6 +240,32 @@ func EnsureTopics(ctx context.Context, brokers []string, spec TopicSpec, topics 
 	}
 }
 
+// DeleteTopics deletes the topics that exist (a benchmark's own topic when
+// it is done); one that does not exist is no error.
+func DeleteTopics(ctx context.Context, brokers []string, topics ...string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, baseConfig("boxoffice-admin"))
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	defer admin.Close()
+	errc := make(chan error, 1)
+	go func() {
+		var errs []error
+		for _, t := range topics {
+			if err := admin.DeleteTopic(t); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+				errs = append(errs, fmt.Errorf("delete topic %s: %w", t, err))
+			}
+		}
+		errc <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("delete topics: %w", ctx.Err())
+	}
+}
+
 // brokerCount says how many brokers the cluster has, for an error message.
 func brokerCount(admin sarama.ClusterAdmin) string {
 	brokers, _, err := admin.DescribeCluster()

@@ -16,6 +16,9 @@ import (
 // variables as the other subcommands. Without them reachable it runs
 // unaudited and says so; the ceiling needs neither.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	if bench.IsWriter(args) {
+		return app.RunWriterBench(ctx, args, stdout, stderr, log)
+	}
 	cfg, err := config.Parse("bench", config.Redis|config.MySQL, nil, os.Getenv, stderr)
 	if err != nil {
 		return err
