@@ -325,17 +325,21 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 		return false, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	for _, c := range concerts {
-		res, err := tx.ExecContext(ctx, `UPDATE concerts SET remaining = remaining - ? WHERE id = ?`, perConcert[c], c)
-		if refused(err) {
-			return false, nil // not enough seats: the CHECK constraint
-		}
-		if err != nil {
-			return false, fmt.Errorf("update remaining of concert %d: %w", c, err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return false, err // the concert is gone
-		}
+	// One statement for every concert of the batch, not one each: a round
+	// trip per concert was 10 of the 13 statements of a 10-concert batch.
+	// It walks the primary key in id order, so it locks in the same order
+	// as every other writer; each concert loses at least one seat, so every
+	// one that exists is a changed row.
+	q, args := takeSeats(concerts, perConcert)
+	res, err := tx.ExecContext(ctx, q, args...)
+	if refused(err) {
+		return false, nil // not enough seats: the CHECK constraint
+	}
+	if err != nil {
+		return false, fmt.Errorf("update remaining of concerts %v: %w", concerts, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != int64(len(concerts)) {
+		return false, err // a concert is gone
 	}
 	rows := make([]row, len(batch))
 	for i, r := range batch {
@@ -350,6 +354,27 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 		return false, fmt.Errorf("commit: %w", err)
 	}
 	return true, nil
+}
+
+// takeSeats is the UPDATE that takes taken[c] seats from each of concerts.
+func takeSeats(concerts []int64, taken map[int64]int64) (string, []any) {
+	if len(concerts) == 1 {
+		return `UPDATE concerts SET remaining = remaining - ? WHERE id = ?`, []any{taken[concerts[0]], concerts[0]}
+	}
+	var b strings.Builder
+	args := make([]any, 0, 3*len(concerts))
+	b.WriteString(`UPDATE concerts SET remaining = remaining - CASE id`)
+	for _, c := range concerts {
+		b.WriteString(` WHEN ? THEN ?`)
+		args = append(args, c, taken[c])
+	}
+	b.WriteString(` END WHERE id IN (?`)
+	b.WriteString(strings.Repeat(`,?`, len(concerts)-1))
+	b.WriteString(`)`)
+	for _, c := range concerts {
+		args = append(args, c)
+	}
+	return b.String(), args
 }
 
 // refused reports whether err is one of the database's guards saying no: a
