@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -271,7 +274,7 @@ func decide(fresh []NewReservation, remaining map[int64]int64, holding map[conce
 // (not INSERT IGNORE, which would also hide data errors) makes a repeated id
 // a no-op.
 func writeDecided(ctx context.Context, tx *sqlx.Tx, rows []row, concerts []int64, taken map[int64]int64) error {
-	if err := insertRows(ctx, tx, rows, ` ON DUPLICATE KEY UPDATE id = id`); err != nil {
+	if err := insertRows(ctx, tx, rows, ` ON DUPLICATE KEY UPDATE id = id`, nil); err != nil {
 		return err
 	}
 	for _, c := range concerts {
@@ -320,6 +323,8 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 	}
 	slices.Sort(concerts) // one lock order for every writer: no deadlock between them
 
+	prepared, release := s.prepareInserts(ctx, len(batch))
+	defer release()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("begin: %w", err)
@@ -345,7 +350,7 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 	for i, r := range batch {
 		rows[i] = activeRow(r)
 	}
-	if err := insertRows(ctx, tx, rows, ""); refused(err) {
+	if err := insertRows(ctx, tx, rows, "", prepared); refused(err) {
 		return false, nil // written before, or a member's second seat
 	} else if err != nil {
 		return false, err
@@ -385,31 +390,160 @@ func refused(err error) bool {
 }
 
 // insertRows writes rows in chunks. suffix ends each INSERT (the careful
-// path's ON DUPLICATE KEY UPDATE).
-func insertRows(ctx context.Context, tx *sqlx.Tx, rows []row, suffix string) error {
+// path's ON DUPLICATE KEY UPDATE). prepared, when given, holds a prepared
+// statement for each chunk (nil: that chunk runs as text).
+func insertRows(ctx context.Context, tx *sqlx.Tx, rows []row, suffix string, prepared []*sql.Stmt) error {
 	now := time.Now().UTC()
-	for start := 0; start < len(rows); start += insertChunk {
+	for i, start := 0, 0; start < len(rows); i, start = i+1, start+insertChunk {
 		chunk := rows[start:min(start+insertChunk, len(rows))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO reservations (id, concert_id, member_id, status, created_at, updated_at, expires_at, reason) VALUES `)
 		args := make([]any, 0, 8*len(chunk))
-		for i, r := range chunk {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?,?,?,?,?,?,?,?)")
+		for _, r := range chunk {
 			var reason any
 			if r.reason != "" {
 				reason = r.reason
 			}
 			args = append(args, r.ID, r.ConcertID, r.MemberID, string(r.status), r.CreatedAt.UTC(), now, r.expires, reason)
 		}
-		b.WriteString(suffix)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		var err error
+		if i < len(prepared) && prepared[i] != nil {
+			_, err = tx.StmtContext(ctx, prepared[i]).ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertSQL(len(chunk), suffix), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("insert reservations: %w", err)
 		}
 	}
 	return nil
+}
+
+// prepareInserts returns the fast path's prepared INSERT for each chunk of
+// n rows (nil for a chunk too small to prepare), and the function that hands
+// them back. It runs before the transaction begins: preparing on the pool
+// inside one would wait for a connection that the transaction holds (the
+// writer has one). A chunk of minPrepared rows or more runs prepared:
+// MariaDB then parses the statement once, not 8 values a row each time, and
+// the client sends the values as they are instead of escaping them into the
+// text. Measured here, 100,000 rows in chunks of 1,000: 7.0–8.2 µs of
+// MariaDB CPU a row prepared, against 8.8–10.1 µs as text.
+func (s *Store) prepareInserts(ctx context.Context, n int) ([]*sql.Stmt, func()) {
+	var out []*sql.Stmt
+	var held []*cachedStmt
+	for start := 0; start < n; start += insertChunk {
+		rows := min(insertChunk, n-start)
+		var stmt *sql.Stmt
+		if rows >= minPrepared {
+			// On an error the chunk runs as text, which fails the same way
+			// if the connection is what failed.
+			if cs, err := s.inserts.get(ctx, s.db, rows); err == nil {
+				stmt = cs.stmt
+				held = append(held, cs)
+			}
+		}
+		out = append(out, stmt)
+	}
+	return out, func() {
+		for _, cs := range held {
+			s.inserts.release(cs)
+		}
+	}
+}
+
+// insertSQL is the INSERT of n rows, ended by suffix.
+func insertSQL(n int, suffix string) string {
+	var b strings.Builder
+	b.Grow(120 + 18*n + len(suffix))
+	b.WriteString(`INSERT INTO reservations (id, concert_id, member_id, status, created_at, updated_at, expires_at, reason) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+	}
+	b.WriteString(suffix)
+	return b.String()
+}
+
+// minPrepared is the smallest chunk that is prepared: below it the text is
+// short, and the odd sizes that a batch closed by its timer has would only
+// churn the cache.
+const minPrepared = 64
+
+// maxPrepared bounds the prepared INSERTs kept: a rush's batches are all
+// --batch-size (and its chunks), so one or two sizes do nearly all the work.
+const maxPrepared = 8
+
+// stmtCache keeps the fast path's prepared INSERTs by row count; past
+// maxPrepared the least recently used goes, closed once no batch holds it.
+// database/sql prepares each again on a new connection by itself.
+type stmtCache struct {
+	mu    sync.Mutex
+	stmts map[int]*cachedStmt
+	tick  uint64
+}
+
+type cachedStmt struct {
+	stmt    *sql.Stmt
+	used    uint64
+	holders int
+	evicted bool
+}
+
+func (c *stmtCache) get(ctx context.Context, db *sqlx.DB, rows int) (*cachedStmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	if cs, ok := c.stmts[rows]; ok {
+		cs.used = c.tick
+		cs.holders++
+		return cs, nil
+	}
+	if c.stmts == nil {
+		c.stmts = map[int]*cachedStmt{}
+	}
+	if len(c.stmts) >= maxPrepared {
+		oldest, at := 0, uint64(math.MaxUint64)
+		for k, cs := range c.stmts {
+			if cs.used < at {
+				oldest, at = k, cs.used
+			}
+		}
+		c.evict(oldest)
+	}
+	stmt, err := db.PrepareContext(ctx, insertSQL(rows, ""))
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	cs := &cachedStmt{stmt: stmt, used: c.tick, holders: 1}
+	c.stmts[rows] = cs
+	return cs, nil
+}
+
+// evict drops the statement of rows; c.mu is held.
+func (c *stmtCache) evict(rows int) {
+	cs := c.stmts[rows]
+	delete(c.stmts, rows)
+	cs.evicted = true
+	if cs.holders == 0 {
+		cs.stmt.Close()
+	}
+}
+
+func (c *stmtCache) release(cs *cachedStmt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs.holders--
+	if cs.evicted && cs.holders == 0 {
+		cs.stmt.Close()
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for rows := range c.stmts {
+		c.evict(rows)
+	}
 }
 
 type row struct {

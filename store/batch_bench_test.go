@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // reported beside it.
 func BenchmarkApplyBatch(b *testing.B) {
 	for _, size := range []int{500, 1000, 2000} {
-		b.Run("rows="+itoa(size), func(b *testing.B) {
+		b.Run("rows="+strconv.Itoa(size), func(b *testing.B) {
 			const concerts = 10
 			db := servicetest.Store(b, 1, concerts, 10_000_000)
 			ctx := context.Background()
@@ -49,12 +50,4 @@ func BenchmarkApplyBatch(b *testing.B) {
 			b.ReportMetric(float64(size*b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
-}
-
-func itoa(n int) string {
-	s := ""
-	for ; n > 0; n /= 10 {
-		s = string(rune('0'+n%10)) + s
-	}
-	return s
 }

@@ -28,6 +28,8 @@ var migrations embed.FS
 type Store struct {
 	db      *sqlx.DB
 	timeout time.Duration
+	// inserts are the writer's prepared INSERTs (insertRows).
+	inserts stmtCache
 }
 
 // Open connects with at most maxConns connections; timeout bounds every
@@ -68,7 +70,10 @@ func Open(ctx context.Context, dsn string, maxConns int, timeout time.Duration) 
 func (s *Store) DB() *sqlx.DB { return s.db }
 
 // Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.inserts.close()
+	return s.db.Close()
+}
 
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.timeout)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -238,5 +239,43 @@ func TestApplyBatchSeesWhatCommittedWhileItWaited(t *testing.T) {
 	var remaining int64
 	if err := db.DB().GetContext(ctx, &remaining, `SELECT remaining FROM concerts WHERE id = 1`); err != nil || remaining != 9 {
 		t.Fatalf("remaining %d (%v), want 9: only Y's seat taken", remaining, err)
+	}
+}
+
+// TestApplyBatchPreparedSizes writes batches of more distinct sizes than
+// the prepared statements kept (so some are closed and prepared again), on
+// one connection as the writer has, and checks every row.
+func TestApplyBatchPreparedSizes(t *testing.T) {
+	ctx := context.Background()
+	db := servicetest.Store(t, 1, 2, 100_000)
+	member, total := int64(0), 0
+	for _, size := range []int{64, 65, 100, 200, 300, 400, 500, 600, 700, 800, 64, 2500, 63, 1} {
+		batch := make([]store.NewReservation, size)
+		for i := range batch {
+			member++
+			batch[i] = nr(fmt.Sprintf("R%08d", member), member%2+1, member)
+		}
+		out, err := db.ApplyBatch(ctx, batch)
+		if err != nil {
+			t.Fatalf("batch of %d: %v", size, err)
+		}
+		if len(out.Written) != size || len(out.Failed) != 0 {
+			t.Fatalf("batch of %d: %d written, %d failed", size, len(out.Written), len(out.Failed))
+		}
+		total += size
+	}
+	var rows int
+	for c := int64(1); c <= 2; c++ {
+		counts, err := db.AuditCounts(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts.Duplicates != 0 || counts.Active != counts.Capacity-counts.Remaining {
+			t.Fatalf("concert %d: %+v", c, counts)
+		}
+		rows += int(counts.Active)
+	}
+	if rows != total {
+		t.Fatalf("%d rows, want %d", rows, total)
 	}
 }
