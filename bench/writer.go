@@ -275,13 +275,17 @@ type rowSample struct {
 
 // drainRate is the rate from the first sample that saw a row to the last
 // sample (the first that saw them all): the rows counted between them over
-// the time between them. With one such sample there is no interval.
+// the time between them. When one sample saw none and the next all of
+// them, the interval is those two samples' (a lower bound on the rate).
 func drainRate(samples []rowSample) (rows int64, seconds, perS float64) {
 	first := slices.IndexFunc(samples, func(s rowSample) bool { return s.rows > 0 })
 	if first < 0 {
 		return 0, 0, 0
 	}
 	last := samples[len(samples)-1]
+	if first == len(samples)-1 && first > 0 {
+		first--
+	}
 	rows = last.rows - samples[first].rows
 	seconds = last.at.Sub(samples[first].at).Seconds()
 	if seconds <= 0 {
