@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -59,6 +61,9 @@ type perfOptions struct {
 	// single-threaded Redis (at 10,000/s offered, 1,900 accepted/s against
 	// 9,100 with the front at nice 5 and 10).
 	FrontNice int
+	// WriterEvents and WriterBatchSizes size step 5 (bench writer).
+	WriterEvents     int
+	WriterBatchSizes string
 }
 
 // The steps, in the order they run.
@@ -90,9 +95,12 @@ func perfDefaults() perfOptions {
 		// the gateway sheds past --max-admissions anyway.
 		MaxInFlight: 5_000,
 		Concerts:    10,
-		Clients:     intList{16, 64, 256},
-		Wrk:         "wrk",
-		Conns:       10_000,
+		// About four seconds of draining per batch size at ~50,000 rows/s.
+		WriterEvents:     200_000,
+		WriterBatchSizes: "1000,250,4000",
+		Clients:          intList{16, 64, 256},
+		Wrk:              "wrk",
+		Conns:            10_000,
 		// The public reference's k6 shape (bench ramp's defaults).
 		RampVUs:     2_000,
 		Ramp:        10 * time.Second,
@@ -125,6 +133,8 @@ func registerPerf(fs *flag.FlagSet, o *perfOptions) {
 	fs.StringVar(&o.GatewayFlags, "gateway-flags", o.GatewayFlags, "more flags for every gateway perf starts, space-separated (e.g. --soldout-ttl 0)")
 	fs.StringVar(&o.WriterFlags, "writer-flags", o.WriterFlags, "more flags for the writer, space-separated (e.g. --batch-size 2000)")
 	fs.BoolVar(&o.Quiet, "quiet", o.Quiet, "no progress line of the loads on stderr (the step lines stay)")
+	fs.IntVar(&o.WriterEvents, "writer-events", o.WriterEvents, "writer: events in the pre-filled topic the writer drains alone")
+	fs.StringVar(&o.WriterBatchSizes, "writer-batch-sizes", o.WriterBatchSizes, "writer: the batch sizes of its curve, comma-separated (the first is the figure; 1000 is the writer's default)")
 	fs.IntVar(&o.FrontNice, "front-nice", o.FrontNice, "run the gateways and the load generator at this nice value (1–19), the writer and the services at theirs: the back end keeps its CPU as on machines of its own (0: all equal)")
 }
 
@@ -689,8 +699,38 @@ func (pr *perfRun) soldOut(ctx context.Context) error {
 // step 5: the writer alone is `boxoffice bench writer`'s measurement (a
 // pre-filled topic into MariaDB); perf takes its figure once it is in the
 // tree.
-func (pr *perfRun) writerAlone(context.Context) error {
-	return fmt.Errorf("%w: `boxoffice bench writer` (a pre-filled topic, the writer alone) is not in this tree yet; perf will take writer_rows_per_s from it once it is", errNotRun)
+// step 5: `boxoffice bench writer` as a process of the binary: a topic of
+// its own filled with --writer-events, drained by a writer alone. Its Redis
+// prefix is its own too: its in-flight records would otherwise be orphans to
+// the run's writer, whose sweeper would publish them again.
+func (pr *perfRun) writerAlone(ctx context.Context) error {
+	file := filepath.Join(pr.logs, "writer.json")
+	args := []string{"bench", "writer", "--events", strconv.Itoa(pr.o.WriterEvents), "--batch-sizes", pr.o.WriterBatchSizes, "--quiet", "--json", file}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	f, err := os.Create(filepath.Join(pr.logs, "bench-writer.log"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, pr.o.Bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "BOX_REDIS_PREFIX="+pr.getenv("BOX_REDIS_PREFIX")+"-writer")
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("boxoffice %s: %w (see %s)", strings.Join(args, " "), err, f.Name())
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var w WriterResult
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return fmt.Errorf("bench writer's JSON: %w", err)
+	}
+	pr.res.WriterRowsPerS = &w.WriterRowsPerS
+	pr.res.WriterCurve = w.Curve
+	pr.say("writer alone: %.0f rows/s at batch size %d (best %.0f at %d)", w.WriterRowsPerS, w.BatchSize, w.BestRowsPerS, w.BestBatchSize)
+	return nil
 }
 
 // step 6: a fresh gateway with the run's settings, then the same with

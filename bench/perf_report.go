@@ -31,20 +31,22 @@ type PerfResult struct {
 	LoadAvgStart  string    `json:"load_avg_start"`
 	LoadAvgEnd    string    `json:"load_avg_end"`
 
-	CeilingRPS                     float64  `json:"ceiling_rps"`
-	CeilingWrkRPS                  *float64 `json:"ceiling_wrk_rps"`
-	AsyncOfferedPerS               float64  `json:"async_offered_per_s"`
-	AsyncAcceptedPerS              float64  `json:"async_accepted_per_s"`
-	AsyncPersistedPerS             float64  `json:"async_persisted_per_s"`
-	LagDrainS                      float64  `json:"lag_drain_s"`
-	HalfRate                       float64  `json:"half_rate"`
-	P99MsAtHalfRate                float64  `json:"p99_ms_at_half_rate"`
-	P999MsAtHalfRate               float64  `json:"p999_ms_at_half_rate"`
-	P50MsAt64Clients               float64  `json:"p50_ms_at_64_clients"`
-	SoldoutRPS                     float64  `json:"soldout_rps"`
-	WriterRowsPerS                 *float64 `json:"writer_rows_per_s"`
-	GatewayRSSMB10kConns           float64  `json:"gateway_rss_mb_10k_conns"`
-	GatewayRSSMB10kConnsReduceIdle float64  `json:"gateway_rss_mb_10k_conns_reduce_idle"`
+	CeilingRPS         float64  `json:"ceiling_rps"`
+	CeilingWrkRPS      *float64 `json:"ceiling_wrk_rps"`
+	AsyncOfferedPerS   float64  `json:"async_offered_per_s"`
+	AsyncAcceptedPerS  float64  `json:"async_accepted_per_s"`
+	AsyncPersistedPerS float64  `json:"async_persisted_per_s"`
+	LagDrainS          float64  `json:"lag_drain_s"`
+	HalfRate           float64  `json:"half_rate"`
+	P99MsAtHalfRate    float64  `json:"p99_ms_at_half_rate"`
+	P999MsAtHalfRate   float64  `json:"p999_ms_at_half_rate"`
+	P50MsAt64Clients   float64  `json:"p50_ms_at_64_clients"`
+	SoldoutRPS         float64  `json:"soldout_rps"`
+	WriterRowsPerS     *float64 `json:"writer_rows_per_s"`
+	// WriterCurve is step 5's rows/s per batch size (bench writer).
+	WriterCurve                    []WriterStep `json:"writer_curve"`
+	GatewayRSSMB10kConns           float64      `json:"gateway_rss_mb_10k_conns"`
+	GatewayRSSMB10kConnsReduceIdle float64      `json:"gateway_rss_mb_10k_conns_reduce_idle"`
 
 	Targets  []PerfTarget `json:"targets"`
 	Steps    []PerfStep   `json:"steps"`
@@ -206,8 +208,12 @@ func perfTargets(r *PerfResult) []PerfTarget {
 	add(stepSoldOut, PerfTarget{Name: "sold-out answers at ≥ 0.8 × C", Field: "soldout_rps", Op: "≥", Unit: "/s", RatioWant: ptr(0.8)},
 		r.SoldoutRPS, r.SoldOut != nil)
 	w := PerfTarget{Name: "writer alone", Field: "writer_rows_per_s", Op: "≥", Want: 100_000, Unit: "rows/s"}
-	if r.WriterRowsPerS == nil {
-		w.Note = "`boxoffice bench writer` is not in this tree yet"
+	if len(r.WriterCurve) > 1 {
+		var parts []string
+		for _, c := range r.WriterCurve {
+			parts = append(parts, fmt.Sprintf("%d: %.0f", c.BatchSize, c.RowsPerS))
+		}
+		w.Note = "rows/s by batch size: " + strings.Join(parts, ", ")
 	}
 	add(stepWriter, w, deref(r.WriterRowsPerS), r.WriterRowsPerS != nil)
 	rss := PerfTarget{Name: "gateway RSS with 10,000 keep-alive connections (the run's settings)", Field: "gateway_rss_mb_10k_conns", Op: "≤", Want: 150, Unit: "MiB"}
