@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/boxoffice/boxoffice/admission"
@@ -121,7 +123,7 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 			ClientIPHeader: cfg.ClientIPHeader,
 		},
 		Edge: gateway.Edge{
-			MaxConns: cfg.MaxConns, MaxConnsPerAddress: cfg.MaxConnsPerAddress,
+			MaxConns: connsWithinFileLimit(cfg.MaxConns, log), MaxConnsPerAddress: cfg.MaxConnsPerAddress,
 			HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 			ReduceIdleMemory: cfg.ReduceIdleMemory, MaxAdmissions: cfg.MaxAdmissions,
 		},
@@ -288,4 +290,26 @@ func identity(cfg config.Config, log *slog.Logger) (*auth.Verifier, *auth.Paymen
 		log.Warn("no --payment-secret: nothing can confirm a hold (confirm answers 403), so every hold expires")
 	}
 	return members, payments, nil
+}
+
+// fileReserve is what the gateway keeps of its open-file limit for itself:
+// Redis, Kafka and MySQL connections, the admin listener, its logs.
+const fileReserve = 512
+
+// connsWithinFileLimit lowers --max-conns to what the process's open-file
+// limit allows (Go raises the soft limit to the hard one at start): past it
+// accept fails with EMFILE, and a connection answered 503 at --max-conns is
+// better than one the kernel refuses.
+func connsWithinFileLimit(maxConns int, log *slog.Logger) int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > math.MaxInt32 {
+		return maxConns
+	}
+	room := max(int(l.Cur)-fileReserve, 1)
+	if maxConns == 0 || maxConns > room {
+		log.Warn("--max-conns lowered to the open-file limit less what the gateway keeps for itself (raise ulimit -n for more)",
+			"max-conns", maxConns, "open-file-limit", l.Cur, "serving-at-most", room)
+		return room
+	}
+	return maxConns
 }

@@ -76,6 +76,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env E
 	if err != nil {
 		return nil, err
 	}
+	defer c.close()
 	secret, err := config.Secret(o.AuthSecret, o.AuthSecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("auth secret: %w", err)

@@ -77,6 +77,7 @@ func runCeiling(ctx context.Context, o options, stdout, stderr io.Writer) (*Resu
 	if err != nil {
 		return nil, err
 	}
+	defer c.close()
 	cr := &ceilingRun{o: o, c: c, stderr: stderr}
 	if !o.Quiet {
 		cr.status = stderr

@@ -78,6 +78,16 @@ func newClient(targets []string, maxConns int, timeout time.Duration) (*client, 
 	return c, nil
 }
 
+// close closes the client's connections once a run is over: perf runs one
+// scenario after another in one process, and each left up to --max-inflight
+// open sockets behind until the gateway's idle timeout, which ran the
+// harness out of file descriptors (every request of its fifth load failed).
+func (c *client) close() {
+	for i := range c.hosts {
+		c.hosts[i].hc.CloseIdleConnections()
+	}
+}
+
 // warm opens up to n connections to each target before a measured load (n
 // health checks at once), so that neither side spends the first seconds of
 // the load dialling and accepting: every strategy starts from the same open

@@ -594,6 +594,56 @@ func (pr *perfRun) async(ctx context.Context) error {
 	}
 	mu.Unlock()
 	pr.say("async at %s/s offered: accepted %s/s, persisted %s/s, drained %.2fs after the load", rate(r), rate(sr.AcceptedPerS), rate(sr.PersistedPerS), pr.res.LagDrainS)
+	return errors.Join(err, pr.sustainable(ctx, r, sr), pr.overload(ctx))
+}
+
+// sustainable finds the rate the system keeps up with: when 0.4 × C was
+// not sustained, a ladder of shorter loads from what it accepted upward,
+// the highest rate with ≥ 95% accepted and ≤ 1% errors besides.
+func (pr *perfRun) sustainable(ctx context.Context, offered float64, sr *StrategyResult) error {
+	ok := func(sr *StrategyResult, r float64) bool {
+		return sr.AcceptedPerS >= 0.95*r && float64(sr.Errors) <= 0.01*float64(max(sr.Sent, 1))
+	}
+	if ok(sr, offered) {
+		pr.res.AsyncSustainablePerS = offered
+		return nil
+	}
+	base := sr.AcceptedPerS
+	for _, f := range []float64{0.8, 1.0, 1.25, 1.5} {
+		r := math.Round(base * f)
+		lsr, _, err := pr.asyncLoad(ctx, Hooks{}, r, pr.o.Step, 0)
+		if lsr == nil {
+			return err
+		}
+		rung := PerfRung{OfferedPerS: r, AcceptedPerS: lsr.AcceptedPerS, Errors: lsr.Errors, P99Ms: lsr.LatencyMs.P99, Sustained: ok(lsr, r)}
+		pr.res.SustainableLadder = append(pr.res.SustainableLadder, rung)
+		pr.say("sustainable? %s/s offered: accepted %s/s, %d errors, p99 %.1f ms: %v", rate(r), rate(lsr.AcceptedPerS), lsr.Errors, lsr.LatencyMs.P99, rung.Sustained)
+		if !rung.Sustained {
+			break
+		}
+		pr.res.AsyncSustainablePerS = r
+	}
+	if pr.res.AsyncSustainablePerS == 0 {
+		pr.res.AsyncSustainablePerS = math.Round(base * 0.5)
+		pr.note("async: no rung of the ladder was sustained; sustainable taken as half of what 0.4 × C got (%s/s)", rate(pr.res.AsyncSustainablePerS))
+	}
+	return nil
+}
+
+// overload offers twice the sustainable rate: what load shedding keeps.
+func (pr *perfRun) overload(ctx context.Context) error {
+	s := pr.res.AsyncSustainablePerS
+	if s <= 0 {
+		return nil
+	}
+	r := 2 * s
+	sr, _, err := pr.asyncLoad(ctx, Hooks{}, r, 2*pr.o.Step, 0)
+	if sr == nil {
+		return err
+	}
+	pr.res.OverloadOfferedPerS, pr.res.OverloadAcceptedPerS, pr.res.OverloadP99Ms = r, sr.AcceptedPerS, sr.LatencyMs.P99
+	pr.res.OverloadShed = sr.ErrorsByCode["503/overloaded"]
+	pr.say("overload, %s/s offered (2 × sustainable %s/s): accepted %s/s (%.2f × sustainable), p99 %.1f ms, %d shed", rate(r), rate(s), rate(sr.AcceptedPerS), sr.AcceptedPerS/s, sr.LatencyMs.P99, pr.res.OverloadShed)
 	return err
 }
 
@@ -602,6 +652,9 @@ func (pr *perfRun) async(ctx context.Context) error {
 // closed loop.
 func (pr *perfRun) latency(ctx context.Context) error {
 	sustained := min(pr.res.AsyncAcceptedPerS, pr.res.AsyncOfferedPerS)
+	if pr.res.AsyncSustainablePerS > 0 {
+		sustained = pr.res.AsyncSustainablePerS
+	}
 	if pr.o.AsyncRate > 0 && !pr.o.runs(stepAsync) {
 		sustained = pr.o.AsyncRate
 	}
@@ -650,6 +703,7 @@ func (pr *perfRun) soldOut(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer c.close()
 	status, code, err := c.check(reservation(strategyAsync, 1, 1))
 	if err != nil {
 		return err

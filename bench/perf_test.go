@@ -122,8 +122,8 @@ func TestPerf(t *testing.T) {
 	if r.AsyncCPU.UsPerReservation["gateway"] <= 0 {
 		t.Errorf("no µs per reservation: %+v", r.AsyncCPU)
 	}
-	if len(r.Targets) != 10 {
-		t.Errorf("%d targets, want 10", len(r.Targets))
+	if len(r.Targets) != 11 {
+		t.Errorf("%d targets, want 11", len(r.Targets))
 	}
 	for _, tg := range r.Targets {
 		want := []string{targetPass, targetMissed}

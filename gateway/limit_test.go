@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -303,5 +305,41 @@ func TestServerLogIsSampled(t *testing.T) {
 	l.Printf("one more")
 	if !strings.Contains(buf.String(), "similar_lines_left_out=99") {
 		t.Fatalf("the next line does not count the 99 left out:\n%s", buf.String())
+	}
+}
+
+// fullListener fails its first Accepts with EMFILE, then hands out conn.
+type fullListener struct {
+	net.Listener
+	fails int
+	conn  net.Conn
+}
+
+func (l *fullListener) Accept() (net.Conn, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.conn, nil
+}
+
+// A full file table is waited out, not the end of serving (fasthttp returns
+// from Serve on it); any other error still ends Accept.
+func TestListenerEnduresFullFileTable(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	l := enduringListener{Listener: &fullListener{fails: 3, conn: a}, log: &slogPrintf{l: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	c, err := l.Accept()
+	if err != nil || c != a {
+		t.Fatalf("Accept after three EMFILEs: %v, %v", c, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if _, err := (enduringListener{Listener: ln, log: l.log}).Accept(); err == nil {
+		t.Fatal("a closed listener's Accept did not fail")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -164,7 +165,31 @@ func (s *Server) admit() (done func(), err error) {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(enduringListener{Listener: ln, log: &slogPrintf{l: s.log}})
+}
+
+// enduringListener waits out a full file table (EMFILE, ENFILE) instead of
+// failing: fasthttp stops serving on any accept error that is not a
+// timeout, and a flood of connections past the open-file limit (20,000
+// here; bench perf's loads left that many behind) ended the gateway.
+type enduringListener struct {
+	net.Listener
+	log *slogPrintf
+}
+
+func (l enduringListener) Accept() (net.Conn, error) {
+	delay := 5 * time.Millisecond
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
+			return c, err
+		}
+		l.log.Printf("accept: %v; waiting %s for connections to close (see --max-conns and ulimit -n)", err, delay)
+		time.Sleep(delay)
+		delay = min(2*delay, time.Second)
+	}
+}
 
 // Shutdown stops accepting, waits for open requests, then cancels leftovers.
 func (s *Server) Shutdown(ctx context.Context) error {
