@@ -609,19 +609,31 @@ func (pr *perfRun) sustainable(ctx context.Context, offered float64, sr *Strateg
 		return nil
 	}
 	base := sr.AcceptedPerS
-	for _, f := range []float64{0.8, 1.0, 1.25, 1.5} {
+	// Up from 0.8 × what it accepted while the rungs hold; when the first
+	// does not, down until one does. Each rung warms up for a second: a
+	// cold start opens its connections all at once.
+	factors := []float64{0.8, 1.0, 1.25, 1.5}
+	for i := 0; i < len(factors); i++ {
+		f := factors[i]
 		r := math.Round(base * f)
-		lsr, _, err := pr.asyncLoad(ctx, Hooks{}, r, pr.o.Step, 0)
+		lsr, _, err := pr.asyncLoad(ctx, Hooks{}, r, pr.o.Step, time.Second)
 		if lsr == nil {
 			return err
 		}
 		rung := PerfRung{OfferedPerS: r, AcceptedPerS: lsr.AcceptedPerS, Errors: lsr.Errors, P99Ms: lsr.LatencyMs.P99, Sustained: ok(lsr, r)}
 		pr.res.SustainableLadder = append(pr.res.SustainableLadder, rung)
 		pr.say("sustainable? %s/s offered: accepted %s/s, %d errors, p99 %.1f ms: %v", rate(r), rate(lsr.AcceptedPerS), lsr.Errors, lsr.LatencyMs.P99, rung.Sustained)
-		if !rung.Sustained {
+		if rung.Sustained {
+			pr.res.AsyncSustainablePerS = r
+			continue
+		}
+		if pr.res.AsyncSustainablePerS > 0 || f <= 0.4 {
 			break
 		}
-		pr.res.AsyncSustainablePerS = r
+		if i == 0 || f < 0.8 {
+			// Not even the first: go down instead.
+			factors = append(factors[:i+1], f-0.2)
+		}
 	}
 	if pr.res.AsyncSustainablePerS == 0 {
 		pr.res.AsyncSustainablePerS = math.Round(base * 0.5)
