@@ -174,12 +174,7 @@ func TestKafkaDown(t *testing.T) {
 }
 
 func TestWriterKilledMidBatch(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "boxoffice")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/boxoffice")
-	build.Dir = servicetest.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := servicetest.Binary(t)
 	cfg := servicetest.Config(t)
 	const n = 3000
 	cfg.Capacity, cfg.Members = n, n

@@ -43,12 +43,7 @@ func TestPerf(t *testing.T) {
 		t.Skip("starts a gateway and a writer and runs every step")
 	}
 	cfg := servicetest.Config(t)
-	bin := filepath.Join(t.TempDir(), "boxoffice")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/boxoffice")
-	build.Dir = servicetest.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := servicetest.Binary(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "perf.json")
 	report := filepath.Join(dir, "perf")

@@ -25,12 +25,7 @@ func TestHostile(t *testing.T) {
 		servicetest.Unavailable(t, "programs for the suite's own services ("+strings.Join(missing, ", ")+")", exec.ErrNotFound)
 	}
 	root := servicetest.RepoRoot()
-	bin := filepath.Join(t.TempDir(), "boxoffice")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/boxoffice")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := servicetest.Binary(t)
 	o := Small()
 	o.Bin, o.Scripts = bin, filepath.Join(root, "scripts")
 	o.LogDir = t.TempDir()

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -145,6 +146,19 @@ func FreePort(t testing.TB) int {
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(file))
+}
+
+// Binary builds the boxoffice command into a temporary directory and returns
+// its path, for the tests that run it as a user or an operator would.
+func Binary(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "boxoffice")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/boxoffice")
+	build.Dir = RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // Eventually polls cond every 20 ms until it holds or d passes.
