@@ -620,7 +620,7 @@ func (pr *perfRun) sustainable(ctx context.Context, offered float64, sr *Strateg
 		if lsr == nil {
 			return err
 		}
-		rung := PerfRung{OfferedPerS: r, AcceptedPerS: lsr.AcceptedPerS, Errors: lsr.Errors, P99Ms: lsr.LatencyMs.P99, Sustained: ok(lsr, r)}
+		rung := PerfRung{OfferedPerS: r, AcceptedPerS: lsr.AcceptedPerS, Errors: lsr.Errors, P50Ms: lsr.LatencyMs.P50, P99Ms: lsr.LatencyMs.P99, Sustained: ok(lsr, r)}
 		pr.res.SustainableLadder = append(pr.res.SustainableLadder, rung)
 		pr.say("sustainable? %s/s offered: accepted %s/s, %d errors, p99 %.1f ms: %v", rate(r), rate(lsr.AcceptedPerS), lsr.Errors, lsr.LatencyMs.P99, rung.Sustained)
 		if rung.Sustained {
@@ -653,7 +653,7 @@ func (pr *perfRun) overload(ctx context.Context) error {
 	if sr == nil {
 		return err
 	}
-	pr.res.OverloadOfferedPerS, pr.res.OverloadAcceptedPerS, pr.res.OverloadP99Ms = r, sr.AcceptedPerS, sr.LatencyMs.P99
+	pr.res.OverloadOfferedPerS, pr.res.OverloadAcceptedPerS, pr.res.OverloadP50Ms, pr.res.OverloadP99Ms = r, sr.AcceptedPerS, sr.LatencyMs.P50, sr.LatencyMs.P99
 	pr.res.OverloadShed = sr.ErrorsByCode["503/overloaded"]
 	pr.say("overload, %s/s offered (2 × sustainable %s/s): accepted %s/s (%.2f × sustainable), p99 %.1f ms, %d shed", rate(r), rate(s), rate(sr.AcceptedPerS), sr.AcceptedPerS/s, sr.LatencyMs.P99, pr.res.OverloadShed)
 	return err

@@ -47,6 +47,7 @@ type PerfResult struct {
 	// answered).
 	OverloadOfferedPerS  float64  `json:"overload_offered_per_s"`
 	OverloadAcceptedPerS float64  `json:"overload_accepted_per_s"`
+	OverloadP50Ms        float64  `json:"overload_p50_ms"`
 	OverloadP99Ms        float64  `json:"overload_p99_ms"`
 	OverloadShed         int64    `json:"overload_shed"`
 	HalfRate             float64  `json:"half_rate"`
@@ -533,6 +534,12 @@ func ratePoints(r *PerfResult) (noop, async []ratePoint) {
 			async = append(async, ratePoint{l.offered, l.sr.AcceptedPerS, l.sr.LatencyMs.P50, l.sr.LatencyMs.P99})
 		}
 	}
+	for _, g := range r.SustainableLadder {
+		async = append(async, ratePoint{g.OfferedPerS, g.AcceptedPerS, g.P50Ms, g.P99Ms})
+	}
+	if r.OverloadOfferedPerS > 0 {
+		async = append(async, ratePoint{r.OverloadOfferedPerS, r.OverloadAcceptedPerS, r.OverloadP50Ms, r.OverloadP99Ms})
+	}
 	byOffered := func(a, b ratePoint) int { return cmp.Compare(a.offered, b.offered) }
 	slices.SortFunc(noop, byOffered)
 	slices.SortFunc(async, byOffered)
@@ -631,6 +638,7 @@ type PerfRung struct {
 	OfferedPerS  float64 `json:"offered_per_s"`
 	AcceptedPerS float64 `json:"accepted_per_s"`
 	Errors       int64   `json:"errors"`
+	P50Ms        float64 `json:"p50_ms"`
 	P99Ms        float64 `json:"p99_ms"`
 	Sustained    bool    `json:"sustained"`
 }
