@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,8 +99,11 @@ func TestPerf(t *testing.T) {
 		t.Errorf("a figure is missing: C %g, accepted %g, persisted %g, sold out %g, p50@64 %g, p99@half %g",
 			r.CeilingRPS, r.AsyncAcceptedPerS, r.AsyncPersistedPerS, r.SoldoutRPS, r.P50MsAt64Clients, r.P99MsAtHalfRate)
 	}
-	if r.HalfRate <= 0 || r.HalfRate > r.AsyncAcceptedPerS/2+1 {
-		t.Errorf("half rate %g for %g accepted/s", r.HalfRate, r.AsyncAcceptedPerS)
+	if r.AsyncSustainablePerS <= 0 || r.HalfRate <= 0 || math.Abs(r.HalfRate-r.AsyncSustainablePerS/2) > 1 {
+		t.Errorf("half rate %g for a sustainable %g/s", r.HalfRate, r.AsyncSustainablePerS)
+	}
+	if r.OverloadOfferedPerS != 2*r.AsyncSustainablePerS || r.OverloadAcceptedPerS <= 0 {
+		t.Errorf("overload: %g/s offered, %g accepted, for a sustainable %g/s", r.OverloadOfferedPerS, r.OverloadAcceptedPerS, r.AsyncSustainablePerS)
 	}
 	if len(r.RSS) != 2 || r.RSS[0].Open != 300 || r.RSS[1].Open != 300 || r.GatewayRSSMB10kConns <= 0 || r.GatewayRSSMB10kConnsReduceIdle <= 0 {
 		t.Errorf("rss %+v", r.RSS)
