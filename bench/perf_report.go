@@ -549,7 +549,7 @@ func ratePoints(r *PerfResult) (noop, async []ratePoint) {
 // writePerfCharts draws throughput and latency against the offered rate.
 func writePerfCharts(dir string, r *PerfResult) ([]chartFile, error) {
 	noop, async := ratePoints(r)
-	if len(noop)+len(async) == 0 {
+	if len(noop)+len(async) == 0 && len(r.WriterCurve) < 2 {
 		return nil, nil
 	}
 	type line struct {
@@ -567,11 +567,18 @@ func writePerfCharts(dir string, r *PerfResult) ([]chartFile, error) {
 			if len(l.pts) == 0 {
 				continue
 			}
-			xys := make(plotter.XYs, len(l.pts))
-			vs := make([]float64, len(l.pts))
-			for j, pt := range l.pts {
-				xys[j] = plotter.XY{X: pt.offered, Y: l.pick(pt)}
-				vs[j] = xys[j].Y
+			var xys plotter.XYs
+			var vs []float64
+			for _, pt := range l.pts {
+				// A load with no answer has no latency; on a log axis a
+				// zero would not even draw (gonum panics on it).
+				if y := l.pick(pt); !logY || y > 0 {
+					xys = append(xys, plotter.XY{X: pt.offered, Y: y})
+					vs = append(vs, y)
+				}
+			}
+			if len(xys) == 0 {
+				continue
 			}
 			all = append(all, vs)
 			c := noopColor
@@ -614,6 +621,30 @@ func writePerfCharts(dir string, r *PerfResult) ([]chartFile, error) {
 				{"noop p50", noop, p50, nil}, {"noop p99", noop, p99, dashed},
 				{"async p50", async, p50, nil}, {"async p99", async, p99, dashed}}, true)
 		}},
+	}
+	if len(r.WriterCurve) > 1 {
+		charts = append(charts, struct {
+			file, title string
+			make        func() (*plot.Plot, error)
+		}{"writer_batch_size", "The writer alone: rows per second by batch size (bench writer)", func() (*plot.Plot, error) {
+			curve := slices.Clone(r.WriterCurve)
+			slices.SortFunc(curve, func(a, b WriterStep) int { return cmp.Compare(a.BatchSize, b.BatchSize) })
+			p := newPlot("Writer alone: rows/s by batch size", "batch size (events)", "rows per second")
+			xys := make(plotter.XYs, len(curve))
+			for i, c := range curve {
+				xys[i] = plotter.XY{X: float64(c.BatchSize), Y: c.RowsPerS}
+			}
+			if err := addLine(p, "rows/s", xys, noopColor, nil); err != nil {
+				return nil, err
+			}
+			if sc, err := plotter.NewScatter(xys); err == nil {
+				sc.Color = noopColor
+				p.Add(sc)
+			}
+			p.X.Min, p.Y.Min = 0, 0
+			headroom(p, false)
+			return p, nil
+		}})
 	}
 	var out []chartFile
 	var errs []error

@@ -269,3 +269,24 @@ func TestSchemaDocumentsPerf(t *testing.T) {
 	}
 	walk(reflect.TypeFor[PerfResult]())
 }
+
+// The writer's batch-size curve is drawn once it has two sizes, and a load
+// without answers does not break the latency chart.
+func TestPerfWriterCurveChart(t *testing.T) {
+	dir := t.TempDir()
+	r := &PerfResult{WriterCurve: []WriterStep{{BatchSize: 1000, RowsPerS: 47_000}, {BatchSize: 250, RowsPerS: 30_000}, {BatchSize: 4000, RowsPerS: 49_000}},
+		// A rung with no answer has no latency: the log axis must skip it,
+		// not panic (gonum does on a zero).
+		SustainableLadder: []PerfRung{{OfferedPerS: 4000, AcceptedPerS: 3900, P50Ms: 3, P99Ms: 40}, {OfferedPerS: 5000}}}
+	files, err := writePerfCharts(dir, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range files {
+		found = found || f.PNG == "writer_batch_size.png"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "writer_batch_size.svg")); err != nil || !found {
+		t.Fatalf("no writer chart: %v (%+v)", err, files)
+	}
+}
