@@ -43,7 +43,7 @@ STANDINS  ?= standins
 # a target with "context deadline exceeded" when a -fuzztime duration ends while a worker is
 # busy (go.dev/issue/75804, fixed in Go 1.27), which failed CI once. Corpora: testdata/fuzz.
 FUZZTIME  ?= 100000x
-FUZZ      := ./event/:FuzzDecode ./auth/:FuzzMember ./auth/:FuzzPaymentSignature ./gateway/:FuzzCanonicalBodyAgreesWithDecoder
+FUZZ      := ./event/:FuzzDecode ./event/:FuzzCanonicalAgreesWithJSON ./auth/:FuzzMember ./auth/:FuzzPaymentSignature ./gateway/:FuzzCanonicalBodyAgreesWithDecoder
 # Exports BOX_REDIS_ADDR, BOX_KAFKA_BROKERS, BOX_MYSQL_DSN, BOX_PROMETHEUS_BIN,
 # BOX_KAFKA_SCRIPT, BOX_SERVICES_DIR into the recipe's shell.
 SERVICES_ENV := eval "$$(bash scripts/services.sh env)"

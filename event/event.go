@@ -107,9 +107,12 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // Decode parses and checks one message value.
 func Decode(b []byte) (Event, error) {
-	var e Event
-	if err := json.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("%w: %v", ErrMalformed, err)
+	e, ok := decodeCanonical(b)
+	if !ok {
+		e = Event{}
+		if err := json.Unmarshal(b, &e); err != nil {
+			return e, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
 	}
 	switch {
 	case e.V != Version:
