@@ -159,9 +159,13 @@ func (s *Server) admit() (done func(), err error) {
 	}
 	if s.admitting.Add(1) > s.maxAdmissions {
 		s.admitting.Add(-1)
-		return nil, fmt.Errorf("%w: %d reservations are being admitted; retry shortly", errOverloaded, s.maxAdmissions)
+		return nil, s.overloaded()
 	}
 	return func() { s.admitting.Add(-1) }, nil
+}
+
+func (s *Server) overloaded() error {
+	return fmt.Errorf("%w: %d reservations are being admitted; retry shortly", errOverloaded, s.maxAdmissions)
 }
 
 // Serve accepts connections on ln until Shutdown.
@@ -309,6 +313,19 @@ func (s *Server) member(ctx *fasthttp.RequestCtx) (int64, error) {
 	return s.members.Member(token)
 }
 
+// limitedMember is member behind both abuse limits: the address's bucket
+// first (before the token's signature is checked), then the member's.
+func (s *Server) limitedMember(ctx *fasthttp.RequestCtx) (int64, error) {
+	if err := s.limit.address(ctx); err != nil {
+		return 0, err
+	}
+	member, err := s.member(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return member, s.limit.member(member)
+}
+
 func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 	if err := s.limit.address(ctx); err != nil {
 		writeError(ctx, err)
@@ -317,7 +334,7 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 	// Shed before the token's signature and the body are checked: under
 	// overload every refusal's CPU is taken from the admissions.
 	if s.maxAdmissions > 0 && s.admitting.Load() >= s.maxAdmissions {
-		writeError(ctx, fmt.Errorf("%w: %d reservations are being admitted; retry shortly", errOverloaded, s.maxAdmissions))
+		writeError(ctx, s.overloaded())
 		return
 	}
 	member, err := s.member(ctx)
@@ -381,14 +398,7 @@ func (s *Server) transition(ctx *fasthttp.RequestCtx, id, action string) {
 		}
 		do = func(ctx context.Context) (Reservation, error) { return s.lifecycle.Confirm(ctx, id) }
 	} else {
-		if err := s.limit.address(ctx); err != nil {
-			writeError(ctx, err)
-			return
-		}
-		member, err := s.member(ctx)
-		if err == nil {
-			err = s.limit.member(member)
-		}
+		member, err := s.limitedMember(ctx)
 		if err != nil {
 			writeError(ctx, err)
 			return
@@ -446,14 +456,7 @@ func notYours(what string) error {
 }
 
 func (s *Server) getReservation(ctx *fasthttp.RequestCtx, id string) {
-	if err := s.limit.address(ctx); err != nil {
-		writeError(ctx, err)
-		return
-	}
-	member, err := s.member(ctx)
-	if err == nil {
-		err = s.limit.member(member)
-	}
+	member, err := s.limitedMember(ctx)
 	if err != nil {
 		writeError(ctx, err)
 		return
