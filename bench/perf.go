@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -474,6 +473,34 @@ func (pr *perfRun) cpuSnap() map[string]time.Duration {
 }
 
 // cpuSince is the CPU each process used between two snapshots.
+// cpuWindow measures each process's CPU from the start of a load (its
+// LoadStarted hook: after the warm-up and reset) to end.
+type cpuWindow struct {
+	pr     *perfRun
+	mu     sync.Mutex
+	before map[string]time.Duration
+	start  time.Time
+}
+
+func (w *cpuWindow) hooks() Hooks {
+	return Hooks{LoadStarted: func(string, time.Time) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.before, w.start = w.pr.cpuSnap(), time.Now()
+	}}
+}
+
+// end is each process's CPU since the load started; nil when it never did.
+func (w *cpuWindow) end() *PerfCPU {
+	after := w.pr.cpuSnap()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.before == nil {
+		return nil
+	}
+	return cpuSince(w.before, after, time.Since(w.start))
+}
+
 func cpuSince(before, after map[string]time.Duration, wall time.Duration) *PerfCPU {
 	c := &PerfCPU{WallS: wall.Seconds(), CPUS: map[string]float64{}, ShareOfMachine: map[string]float64{}}
 	cores := float64(readMachine().Cores)
@@ -559,18 +586,9 @@ func (pr *perfRun) async(ctx context.Context) error {
 		r = math.Round(pr.o.AsyncShare * pr.res.CeilingRPS)
 	}
 	pr.res.AsyncOfferedPerS = r
-	var (
-		before  map[string]time.Duration
-		startAt time.Time
-		mu      sync.Mutex
-	)
-	hooks := Hooks{LoadStarted: func(string, time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		before, startAt = pr.cpuSnap(), time.Now()
-	}}
-	sr, res, err := pr.asyncLoad(ctx, hooks, r, pr.o.Duration, pr.o.Warmup)
-	after := pr.cpuSnap()
+	w := &cpuWindow{pr: pr}
+	sr, res, err := pr.asyncLoad(ctx, w.hooks(), r, pr.o.Duration, pr.o.Warmup)
+	cpu := w.end()
 	if sr == nil {
 		return err
 	}
@@ -580,9 +598,7 @@ func (pr *perfRun) async(ctx context.Context) error {
 	if !sr.Drained {
 		pr.note("async: the writer had not caught up after --drain-timeout %s; lag_drain_s is at least that", pr.o.DrainTimeout)
 	}
-	mu.Lock()
-	if before != nil {
-		cpu := cpuSince(before, after, time.Since(startAt))
+	if cpu != nil {
 		if sr.Accepted > 0 {
 			cpu.UsPerReservation = map[string]float64{}
 			for name, s := range cpu.CPUS {
@@ -592,7 +608,6 @@ func (pr *perfRun) async(ctx context.Context) error {
 		}
 		pr.res.AsyncCPU = cpu
 	}
-	mu.Unlock()
 	pr.say("async at %s/s offered: accepted %s/s, persisted %s/s, drained %.2fs after the load", rate(r), rate(sr.AcceptedPerS), rate(sr.PersistedPerS), pr.res.LagDrainS)
 	return errors.Join(err, pr.sustainable(ctx, r, sr), pr.overload(ctx))
 }
@@ -772,18 +787,8 @@ func (pr *perfRun) soldOut(ctx context.Context) error {
 func (pr *perfRun) writerAlone(ctx context.Context) error {
 	file := filepath.Join(pr.logs, "writer.json")
 	args := []string{"bench", "writer", "--events", strconv.Itoa(pr.o.WriterEvents), "--batch-sizes", pr.o.WriterBatchSizes, "--quiet", "--json", file}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	f, err := os.Create(filepath.Join(pr.logs, "bench-writer.log"))
-	if err != nil {
+	if err := runLogged(ctx, pr.logs, "bench-writer", 10*time.Minute, []string{"BOX_REDIS_PREFIX=" + pr.getenv("BOX_REDIS_PREFIX") + "-writer"}, pr.o.Bin, args...); err != nil {
 		return err
-	}
-	defer f.Close()
-	cmd := exec.CommandContext(ctx, pr.o.Bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "BOX_REDIS_PREFIX="+pr.getenv("BOX_REDIS_PREFIX")+"-writer")
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("boxoffice %s: %w (see %s)", strings.Join(args, " "), err, f.Name())
 	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -933,28 +938,17 @@ func openConns(ctx context.Context, addr string, n int, timeout time.Duration) (
 
 // step 7: bench ramp, the reference's shape, with each process's CPU.
 func (pr *perfRun) ramp(ctx context.Context) error {
-	var (
-		before  map[string]time.Duration
-		startAt time.Time
-		mu      sync.Mutex
-	)
-	hooks := Hooks{LoadStarted: func(string, time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		before, startAt = pr.cpuSnap(), time.Now()
-	}}
-	res, err := pr.inner(ctx, hooks, "ramp", "--vus", strconv.Itoa(pr.o.RampVUs), "--ramp", pr.o.Ramp.String(),
+	w := &cpuWindow{pr: pr}
+	res, err := pr.inner(ctx, w.hooks(), "ramp", "--vus", strconv.Itoa(pr.o.RampVUs), "--ramp", pr.o.Ramp.String(),
 		"--hold", pr.o.Hold.String(), "--members", strconv.Itoa(pr.o.RampMembers), "--drain-timeout", pr.o.DrainTimeout.String())
-	after := pr.cpuSnap()
+	cpu := w.end()
 	if res == nil || len(res.Strategies) == 0 || res.Strategies[0].Skipped {
 		return fmt.Errorf("ramp: no result: %w", err)
 	}
 	sr := res.Strategies[0]
 	pr.res.Ramp, pr.res.rampResult = &sr, res
-	mu.Lock()
-	defer mu.Unlock()
-	if before != nil {
-		pr.res.RampCPU = cpuSince(before, after, time.Since(startAt))
+	if cpu != nil {
+		pr.res.RampCPU = cpu
 		pr.say("ramp: %s req/s, p95 %s ms; CPU share of the machine: harness %.0f%%, gateway %.0f%%", rate(sr.RequestsPerS), num(sr.LatencyMs.P95),
 			100*pr.res.RampCPU.ShareOfMachine["harness"], 100*pr.res.RampCPU.ShareOfMachine["gateway"])
 	}

@@ -79,15 +79,24 @@ func (p *perfProc) stop(wait time.Duration) {
 
 // runOnce runs bin with args to its end (migrate, seed), output in the log.
 func runOnce(ctx context.Context, logDir, bin string, args ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	return runLogged(ctx, logDir, args[0], 3*time.Minute, nil, bin, args...)
+}
+
+// runLogged runs bin to its end within limit, its output appended to
+// logDir/name.log, with env added to the harness's environment.
+func runLogged(ctx context.Context, logDir, name string, limit time.Duration, env []string, bin string, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	f, err := os.OpenFile(filepath.Join(logDir, args[0]+".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("boxoffice %s: %w (see %s)", strings.Join(args, " "), err, f.Name())
 	}
