@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,11 +110,7 @@ func slowBodyAttack(ctx context.Context, h *harness, res *Phase) error {
 	if err := h.connAttack(ctx, res, n, headers, body, t); err != nil {
 		return err
 	}
-	for k, v := range res.Statuses {
-		if k != "408/request_timeout then closed" {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d connections: %s", v, k))
-		}
-	}
+	res.unexpected("%d connections: %s", exactly("408/request_timeout then closed"))
 	return nil
 }
 
@@ -123,11 +120,7 @@ func slowSecond(ctx context.Context, h *harness, res *Phase) error {
 	if err := h.connAttack(ctx, res, max(1, h.o.Slowloris/10), idleRequest, slowHeader(), t); err != nil {
 		return err
 	}
-	for k, v := range res.Statuses {
-		if k != "200 then closed" {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d connections: %s", v, k))
-		}
-	}
+	res.unexpected("%d connections: %s", exactly("200 then closed"))
 	return nil
 }
 
@@ -137,11 +130,9 @@ func idle(ctx context.Context, h *harness, res *Phase) error {
 	if err := h.connAttack(ctx, res, h.o.Idle, idleRequest, nil, t); err != nil {
 		return err
 	}
-	for k, v := range res.Statuses {
-		if !strings.HasPrefix(k, "200 ") && !strings.HasPrefix(k, "conn/") && !strings.HasPrefix(k, "429/text") && !strings.HasPrefix(k, "503/text") {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d connections: %s", v, k))
-		}
-	}
+	res.unexpected("%d connections: %s", func(k string) bool {
+		return strings.HasPrefix(k, "200 ") || strings.HasPrefix(k, "conn/") || strings.HasPrefix(k, "429/text") || strings.HasPrefix(k, "503/text")
+	})
 	return nil
 }
 
@@ -400,11 +391,7 @@ func callbackFlood(ctx context.Context, h *harness, res *Phase) error {
 	close(next)
 	wg.Wait()
 	res.Notes = append(res.Notes, fmt.Sprintf("%d in %.1f s", n, time.Since(start).Seconds()))
-	for k, v := range res.Statuses {
-		if k != "401/unauthorized" {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d × %s", v, k))
-		}
-	}
+	res.unexpected("%d × %s", exactly("401/unauthorized"))
 	return nil
 }
 
@@ -534,11 +521,7 @@ func junkFlood(ctx context.Context, h *harness, res *Phase) error {
 		return err
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("%d log lines written by the gateway for %d requests", after-before, n))
-	for k, v := range res.Statuses {
-		if k != "400/invalid_request" && k != "429/rate_limited" {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d × %s", v, k))
-		}
-	}
+	res.unexpected("%d × %s", exactly("400/invalid_request", "429/rate_limited"))
 	return nil
 }
 
@@ -671,10 +654,21 @@ func overload(ctx context.Context, h *harness, res *Phase) error {
 	if k := res.Statuses["503 without Retry-After"]; k > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d × 503 overloaded without a Retry-After of positive seconds", k))
 	}
-	for k, v := range res.Statuses {
-		if k != "202" && k != "503/overloaded" && k != "503 without Retry-After" {
-			res.Problems = append(res.Problems, fmt.Sprintf("%d × %s", v, k))
+	res.unexpected("%d × %s", exactly("202", "503/overloaded", "503 without Retry-After"))
+	return nil
+}
+
+// unexpected adds a problem, worded by format (count, answer), for each
+// answer the phase got that allowed does not accept.
+func (p *Phase) unexpected(format string, allowed func(answer string) bool) {
+	for k, v := range p.Statuses {
+		if !allowed(k) {
+			p.Problems = append(p.Problems, fmt.Sprintf(format, v, k))
 		}
 	}
-	return nil
+}
+
+// exactly accepts the answers named.
+func exactly(answers ...string) func(string) bool {
+	return func(k string) bool { return slices.Contains(answers, k) }
 }
