@@ -304,6 +304,8 @@ func usage(w io.Writer, scenario string) {
 	for _, s := range scenarios {
 		fmt.Fprintf(w, "  %-10s %s\n", s, scenarioHelp[s])
 	}
+	// writer runs on a rig of its own (IsWriter routes it before these options).
+	fmt.Fprintf(w, "  %-10s %s\n", scenarioWriter, writerHelp)
 	fmt.Fprintf(w, "\nEvery flag can also be set with BOX_<FLAG> (--drain-timeout ↔ BOX_DRAIN_TIMEOUT);\nthe command line wins. Defaults shown are those of %q.\n\nflags:\n", shown)
 	fs.PrintDefaults()
 }

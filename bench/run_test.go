@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -317,6 +318,12 @@ func TestHelp(t *testing.T) {
 		err := run(context.Background(), args, &bytes.Buffer{}, &stderr, nil, noEnv)
 		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "scenarios:") || !strings.Contains(stderr.String(), "-drain-timeout") {
 			t.Errorf("%q: err %v, usage %q", args, err, stderr.String())
+		}
+		// Every scenario is listed, writer too, though its own rig parses its flags.
+		for _, s := range append(slices.Clone(scenarios), scenarioWriter) {
+			if !strings.Contains(stderr.String(), "\n  "+s+" ") {
+				t.Errorf("%q: usage does not list %s", args, s)
+			}
 		}
 	}
 }

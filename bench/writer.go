@@ -19,6 +19,9 @@ import (
 // topic filled beforehand, into MySQL on its one connection.
 const scenarioWriter = "writer"
 
+// writerHelp is its line in `boxoffice bench -h`.
+const writerHelp = "the writer alone: a pre-filled topic drained into MySQL on its one connection, once per --batch-sizes; rows/s (boxoffice bench writer -h)"
+
 // IsWriter reports whether args name the writer scenario, which runs on a
 // WriterRig (RunWriter) instead of against a gateway.
 func IsWriter(args []string) bool {
