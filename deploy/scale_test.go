@@ -55,9 +55,6 @@ func TestComposeScaleReplicable(t *testing.T) {
 					t.Errorf("service %s: fixed address on network %s: a second replica could not have it", name, net)
 				}
 			}
-			if s.Deploy != nil && s.Deploy.Replicas != nil && *s.Deploy.Replicas != 1 {
-				t.Logf("service %s: deploy.replicas %d", name, *s.Deploy.Replicas)
-			}
 		}
 	}
 }
