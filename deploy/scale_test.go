@@ -257,10 +257,7 @@ func sameSet(a, b []string) bool {
 // port instead of 6379) and runs with the cluster settings the file gives,
 // so no option is misspelt or unknown to Redis 7.
 func TestComposeScaleRedisNodeStarts(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		servicetest.Unavailable(t, "redis-server (for a Redis node of the test's own)", err)
-	}
+	bin := lookRedis(t, "redis-server")
 	c := loadScale(t)
 	nodes := redisNodes(t, c)
 	if len(nodes) == 0 {
@@ -268,53 +265,10 @@ func TestComposeScaleRedisNodeStarts(t *testing.T) {
 	}
 	name := nodes[0]
 	want := redisSettings(t, c, name)
-	args := slices.Clone(c.Services[name].Command[1:])
-	conf, err := filepath.Abs(repoPath(mountedFrom(t, c.Services[name], args[0])))
-	if err != nil {
-		t.Fatal(err)
-	}
-	args[0] = conf // the file the node mounts there
 	port := servicetest.FreePort(t)
-	args = append(args, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--daemonize", "no")
-
-	dir := t.TempDir()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir // the working directory is where the node writes nodes.conf and its AOF
-	logPath := filepath.Join(dir, "redis.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), DialTimeout: time.Second})
-	defer rdb.Close()
+	rdb := startRedisNode(t, bin, append(nodeArgs(t, c, name), "--port", strconv.Itoa(port), "--bind", "127.0.0.1"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for {
-		err := rdb.Ping(ctx).Err()
-		if err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("redis-server %q exited: %v\n%s", args, err, b)
-		case <-ctx.Done():
-			t.Fatalf("redis-server %q: no PONG in 10 s: %v", args, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if k == "port" || k == "maxclients" {
 			continue // moved to a free port; lowered by Redis to the test's file limit
@@ -326,6 +280,177 @@ func TestComposeScaleRedisNodeStarts(t *testing.T) {
 		}
 		if v, ok := got[k]; !ok || !strings.EqualFold(v, want[k]) {
 			t.Errorf("%s: Redis runs with %q, the compose file says %q", k, v, want[k])
+		}
+	}
+}
+
+// TestComposeScaleRedisClusterAnnounce: six nodes with the compose file's
+// configuration, announcing a host name as the compose nodes do (here
+// "localhost", on loopback ports), made into a cluster by redis-cli as
+// redis-cluster-init does: CLUSTER SLOTS and MOVED name the announced host,
+// and go-redis's cluster client — the gateway's — seeded by name, follows
+// them to every slot.
+func TestComposeScaleRedisClusterAnnounce(t *testing.T) {
+	bin := lookRedis(t, "redis-server")
+	cliBin := lookRedis(t, "redis-cli")
+	c := loadScale(t)
+	nodes := redisNodes(t, c)
+	if len(nodes) != 6 {
+		t.Fatalf("%d redis nodes, want 6", len(nodes))
+	}
+	const host = "localhost"
+	var seeds, ips []string
+	var clients []*redis.Client
+	for _, name := range nodes {
+		args := nodeArgs(t, c, name)
+		for i := 0; i+1 < len(args); i++ {
+			switch args[i] {
+			case "--cluster-announce-hostname":
+				args[i+1] = host
+			case "--cluster-announce-ip":
+				args[i+1] = "127.0.0.1"
+			}
+		}
+		port, bus := servicetest.FreePort(t), servicetest.FreePort(t)
+		clients = append(clients, startRedisNode(t, bin, append(args,
+			"--port", strconv.Itoa(port), "--cluster-port", strconv.Itoa(bus), "--bind", "127.0.0.1")))
+		seeds = append(seeds, net.JoinHostPort(host, strconv.Itoa(port)))
+		ips = append(ips, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	create := exec.CommandContext(ctx, cliBin, append(append([]string{"--cluster", "create"}, ips...), "--cluster-replicas", "1", "--cluster-yes")...)
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, rdb := range clients {
+		for {
+			info, err := rdb.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("cluster_state not ok: %v\n%s", err, info)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	slots, err := clients[0].ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters := map[string]bool{}
+	for _, s := range slots {
+		for _, n := range s.Nodes {
+			if h, _, _ := net.SplitHostPort(n.Addr); h != host {
+				t.Errorf("CLUSTER SLOTS %d-%d names %s; want the announced host name %s (cluster-preferred-endpoint-type hostname): the name a gateway is seeded with and Docker resolves", s.Start, s.End, n.Addr, host)
+			}
+		}
+		if len(s.Nodes) > 0 {
+			masters[s.Nodes[0].Addr] = true
+		}
+	}
+	if len(masters) != 3 {
+		t.Errorf("%d masters %v, want 3", len(masters), sortedKeys(masters))
+	}
+
+	// A key another node owns: the redirect names the host too.
+	moved := false
+	for i := 0; i < 100 && !moved; i++ {
+		err := clients[0].Get(ctx, fmt.Sprintf("k%d", i)).Err()
+		if err != nil && strings.HasPrefix(err.Error(), "MOVED ") {
+			moved = true
+			if f := strings.Fields(err.Error()); len(f) != 3 || !strings.HasPrefix(f[2], host+":") {
+				t.Errorf("redirect %q: want MOVED <slot> %s:<port>", err, host)
+			}
+		}
+	}
+	if !moved {
+		t.Error("no MOVED from the first node in 100 keys")
+	}
+
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: seeds, DialTimeout: 2 * time.Second})
+	defer cc.Close()
+	for i := range 100 {
+		k := fmt.Sprintf("{c%d}:stock", i) // the hash tag of a concert's keys
+		if err := cc.Set(ctx, k, i, 0).Err(); err != nil {
+			t.Fatalf("cluster client SET %s: %v", k, err)
+		}
+		if v, err := cc.Get(ctx, k).Int(); err != nil || v != i {
+			t.Fatalf("cluster client GET %s: %d, %v", k, v, err)
+		}
+	}
+}
+
+// lookRedis finds a Redis binary (make services installs them).
+func lookRedis(t *testing.T, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		servicetest.Unavailable(t, name+" (for Redis nodes of the test's own)", err)
+	}
+	return bin
+}
+
+// nodeArgs returns the arguments of a node's redis-server, its
+// configuration file replaced by the repository file it mounts.
+func nodeArgs(t *testing.T, c *composeFile, name string) []string {
+	t.Helper()
+	args := slices.Clone(c.Services[name].Command[1:])
+	conf, err := filepath.Abs(repoPath(mountedFrom(t, c.Services[name], args[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args[0] = conf
+	return args
+}
+
+// startRedisNode runs redis-server with args (which name the port) in a
+// directory of its own, the node's working directory as /data is in the
+// image, until the test ends, and returns a client once it answers.
+func startRedisNode(t *testing.T, bin string, args []string) *redis.Client {
+	t.Helper()
+	port := args[slices.Index(args, "--port")+1]
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "redis.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append(args, "--daemonize", "no")...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port, DialTimeout: time.Second})
+	t.Cleanup(func() {
+		rdb.Close()
+		cmd.Process.Kill()
+		<-exited
+		logFile.Close()
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		err := rdb.Ping(ctx).Err()
+		if err == nil {
+			return rdb
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("redis-server %q exited: %v\n%s", args, waitErr, b)
+		case <-ctx.Done():
+			t.Fatalf("redis-server %q: no PONG in 10 s: %v", args, err)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
