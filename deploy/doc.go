@@ -11,9 +11,11 @@
 // dashboard expression names metrics and labels that the gateway and writer
 // export. scale_test.go checks the scale stack's own parts against
 // scripts/cluster.sh and the binary: services --scale can multiply, the
-// Redis Cluster's settings and addresses (and a local redis-server started
-// with a node's configuration), the KRaft quorum and replication, HAProxy
-// (haproxy -c) and Prometheus's DNS discovery of every replica.
+// Redis Cluster's settings and addresses (and, on loopback, six local
+// redis-server nodes with a node's configuration made into a cluster that
+// announces host names to go-redis's cluster client), the KRaft quorum and
+// replication, HAProxy (haproxy -c) and Prometheus's DNS discovery of every
+// replica.
 //
 // services_test.go starts a Redis of its own through scripts/services.sh
 // (a temporary state folder, a free port) and checks that it keeps an
