@@ -50,19 +50,19 @@ var composeEnv = map[string]string{"GRAFANA_ADMIN_PASSWORD": "compose-test"}
 
 // composeFile is one compose file as compose loads it.
 type composeFile struct {
-	name string // the file, relative to the repository
+	file string // relative to the repository
 	*types.Project
 }
 
 // loadProject loads file as `docker compose -f file [--profile ...] config`
-// would, with exactly env as the environment.
-func loadProject(file string, env map[string]string, profiles ...string) (*types.Project, error) {
+// would, with exactly environ as the environment.
+func loadProject(file string, environ map[string]string, profiles ...string) (*types.Project, error) {
 	root, err := filepath.Abs(repoPath())
 	if err != nil {
 		return nil, err
 	}
 	var list []string
-	for k, v := range env {
+	for k, v := range environ {
 		list = append(list, k+"="+v)
 	}
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, file)},
@@ -89,7 +89,7 @@ func loadComposeFile(t *testing.T, file string) *composeFile {
 	if len(p.Services) == 0 {
 		t.Fatalf("%s: no services", file)
 	}
-	return &composeFile{name: file, Project: p}
+	return &composeFile{file: file, Project: p}
 }
 
 // loadCompose loads docker-compose.yml.

@@ -58,7 +58,7 @@ func TestComposeFilesLoad(t *testing.T) {
 		if disabled := c.DisabledServiceNames(); len(disabled) > 0 {
 			t.Errorf("services %v are only started with --profile; a plain up would leave them out", disabled)
 		}
-		all, err := loadProject(c.name, composeEnv, "*")
+		all, err := loadProject(c.file, composeEnv, "*")
 		if err != nil {
 			t.Fatalf("with every profile: %v", err)
 		}
@@ -365,7 +365,7 @@ func TestComposeRedisAppendOnly(t *testing.T) {
 				if err != nil {
 					t.Fatalf("env %v: %v", tc.env, err)
 				}
-				c := &composeFile{name: file, Project: p}
+				c := &composeFile{file: file, Project: p}
 				nodes := c.servicesWithImage("redis")
 				if len(nodes) == 0 {
 					t.Fatal("no redis service")
@@ -515,7 +515,7 @@ func mountedPrometheusConfig(t *testing.T, c *composeFile) string {
 func TestPrometheusConfig(t *testing.T) {
 	eachComposeFile(t, func(t *testing.T, c *composeFile) {
 		src := mountedPrometheusConfig(t, c)
-		if c.name == defaultComposeFile && src != "deploy/prometheus/prometheus.yml" {
+		if c.file == defaultComposeFile && src != "deploy/prometheus/prometheus.yml" {
 			t.Errorf("Prometheus reads %s, want deploy/prometheus/prometheus.yml", src)
 		}
 		file := repoPath(src)
@@ -855,7 +855,7 @@ func TestComposeGrafanaPasswordFromEnvironment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &composeFile{name: file, Project: p}
+			c := &composeFile{file: file, Project: p}
 			grafana := c.servicesWithImage("grafana/grafana")
 			if len(grafana) == 0 {
 				t.Fatal("no grafana service")
