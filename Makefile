@@ -20,6 +20,8 @@
 #   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
 #   make hostile         the hostile-client suite at full size: table, bench/out/hostile.json, logs in bench/out/hostile/
 #   make up / down       the docker compose stack (needs a Docker engine)
+#   make up-scale / down-scale  docker-compose.scale.yml: Redis Cluster, three brokers, 3 gateways behind
+#                        HAProxy, 2 writers (needs a Docker engine; SCALE='--scale gateway=5 ...' resizes)
 #
 # make test PKG=./store TESTFLAGS='-run TestX -v'   narrows the run (TESTFLAGS the stand-in run too);
 # make test SERVICES=                              skips starting the services;
@@ -38,6 +40,8 @@ PKG       ?= ./...
 TESTFLAGS ?=
 SERVICES  ?= services
 STANDINS  ?= standins
+# make up-scale's replicas of the scaled services.
+SCALE     ?= --scale gateway=3 --scale writer=2
 # make test fuzzes each parser of hostile input for this many inputs (make fuzz FUZZTIME=5000000x
 # for longer; FUZZTIME= leaves it out). A count, not a duration: Go 1.26's coordinator can fail
 # a target with "context deadline exceeded" when a -fuzztime duration ends while a worker is
@@ -53,7 +57,7 @@ SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 CLUSTER   ?= services-cluster
 CLUSTER_ENV := $(if $(CLUSTER),eval "$$(bash scripts/cluster.sh test-env)",export BOX_CLUSTER_TESTS=off)
 
-.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf faults hostile up down clean
+.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf faults hostile up down up-scale down-scale clean
 
 all: build
 
@@ -183,6 +187,12 @@ up:
 
 down:
 	docker compose down -v
+
+up-scale:
+	docker compose -f docker-compose.scale.yml up -d --build $(SCALE)
+
+down-scale:
+	docker compose -f docker-compose.scale.yml down -v
 
 clean:
 	rm -rf bin bench/report/tmp

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"go/ast"
@@ -10,221 +11,104 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 	"gopkg.in/yaml.v3"
 
 	"github.com/boxoffice/boxoffice/config"
 )
 
-// This file reads the deployment files into small typed models. Compose
-// allows several spellings for most fields (a list or a map, a short string
-// or a long mapping); each type below accepts the spellings compose accepts.
+// This file loads the compose files with compose-go, the loader Docker
+// Compose itself uses: the same interpolation, profiles, extends, merge
+// keys and the Compose Specification's schema and consistency checks, so
+// the tests see a service exactly as `docker compose up` would start it.
 
 // repoPath is a path relative to the repository root (tests run in deploy/).
 func repoPath(parts ...string) string {
 	return filepath.Join(append([]string{".."}, parts...)...)
 }
 
-// composeFile is the part of docker-compose.yml the tests look at.
+// The compose files, each a project of its own: the default stack and the
+// scale-out one (docker compose -f docker-compose.scale.yml up --scale ...).
+const (
+	defaultComposeFile = "docker-compose.yml"
+	scaleComposeFile   = "docker-compose.scale.yml"
+)
+
+var composeFiles = []string{defaultComposeFile, scaleComposeFile}
+
+// composeEnv is the environment the tests load the files with: what they
+// require and nothing of the shell running the tests, so a variable set
+// there cannot change what is checked.
+var composeEnv = map[string]string{"GRAFANA_ADMIN_PASSWORD": "compose-test"}
+
+// composeFile is one compose file as compose loads it.
 type composeFile struct {
-	Services map[string]*service `yaml:"services"`
-	Volumes  map[string]any      `yaml:"volumes"`
+	file string // relative to the repository
+	*types.Project
 }
 
-type service struct {
-	Image       string       `yaml:"image"`
-	Build       *build       `yaml:"build"`
-	Command     words        `yaml:"command"`
-	Environment environment  `yaml:"environment"`
-	Ports       []port       `yaml:"ports"`
-	DependsOn   dependsOn    `yaml:"depends_on"`
-	Healthcheck *healthcheck `yaml:"healthcheck"`
-	Volumes     []volume     `yaml:"volumes"`
-	Restart     string       `yaml:"restart"`
-}
-
-// build is `build: .` or `build: {context: ., dockerfile: ...}`.
-type build struct {
-	Context    string `yaml:"context"`
-	Dockerfile string `yaml:"dockerfile"`
-}
-
-func (b *build) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		b.Context = n.Value
-		return nil
+// loadProject loads file as `docker compose -f file [--profile ...] config`
+// would, with exactly environ as the environment.
+func loadProject(file string, environ map[string]string, profiles ...string) (*types.Project, error) {
+	root, err := filepath.Abs(repoPath())
+	if err != nil {
+		return nil, err
 	}
-	type plain build
-	return n.Decode((*plain)(b))
-}
-
-// words is a command: a list, or a string split on spaces.
-type words []string
-
-func (w *words) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		*w = strings.Fields(n.Value)
-		return nil
+	var list []string
+	for k, v := range environ {
+		list = append(list, k+"="+v)
 	}
-	var l []string
-	if err := n.Decode(&l); err != nil {
-		return err
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, file)},
+		cli.WithWorkingDirectory(root),
+		cli.WithEnv(list),
+		cli.WithProfiles(profiles),
+	)
+	if err != nil {
+		return nil, err
 	}
-	*w = l
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return opts.LoadProject(ctx)
 }
 
-// environment is a map, or a list of KEY=VALUE.
-type environment map[string]string
-
-func (e *environment) UnmarshalYAML(n *yaml.Node) error {
-	out := environment{}
-	switch n.Kind {
-	case yaml.MappingNode:
-		var m map[string]string
-		if err := n.Decode(&m); err != nil {
-			return err
-		}
-		for k, v := range m {
-			out[k] = v
-		}
-	case yaml.SequenceNode:
-		var l []string
-		if err := n.Decode(&l); err != nil {
-			return err
-		}
-		for _, kv := range l {
-			k, v, _ := strings.Cut(kv, "=")
-			out[k] = v
-		}
-	default:
-		return fmt.Errorf("line %d: environment must be a map or a list", n.Line)
+// loadComposeFile loads file with composeEnv and no profile: the services a
+// plain `up` starts.
+func loadComposeFile(t *testing.T, file string) *composeFile {
+	t.Helper()
+	p, err := loadProject(file, composeEnv)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
 	}
-	*e = out
-	return nil
-}
-
-// port is "[ip:]host:container[/proto]" or the long form.
-type port struct {
-	HostIP    string
-	Published string
-	Target    string
-}
-
-func (p *port) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.MappingNode {
-		var long struct {
-			HostIP    string `yaml:"host_ip"`
-			Published string `yaml:"published"`
-			Target    string `yaml:"target"`
-		}
-		if err := n.Decode(&long); err != nil {
-			return err
-		}
-		*p = port{HostIP: long.HostIP, Published: long.Published, Target: long.Target}
-		return nil
+	if len(p.Services) == 0 {
+		t.Fatalf("%s: no services", file)
 	}
-	s, _, _ := strings.Cut(n.Value, "/")
-	parts := strings.Split(s, ":")
-	switch len(parts) {
-	case 1:
-		*p = port{Target: parts[0]}
-	case 2:
-		*p = port{Published: parts[0], Target: parts[1]}
-	case 3:
-		*p = port{HostIP: parts[0], Published: parts[1], Target: parts[2]}
-	default:
-		return fmt.Errorf("line %d: cannot read port %q", n.Line, n.Value)
-	}
-	return nil
+	return &composeFile{file: file, Project: p}
 }
 
-// dependsOn is a list of names (condition service_started) or a map of
-// name → {condition}.
-type dependsOn map[string]string
-
-func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
-	out := dependsOn{}
-	switch n.Kind {
-	case yaml.SequenceNode:
-		var l []string
-		if err := n.Decode(&l); err != nil {
-			return err
-		}
-		for _, name := range l {
-			out[name] = "service_started"
-		}
-	case yaml.MappingNode:
-		var m map[string]struct {
-			Condition string `yaml:"condition"`
-		}
-		if err := n.Decode(&m); err != nil {
-			return err
-		}
-		for name, v := range m {
-			c := v.Condition
-			if c == "" {
-				c = "service_started"
-			}
-			out[name] = c
-		}
-	default:
-		return fmt.Errorf("line %d: depends_on must be a list or a map", n.Line)
-	}
-	*d = out
-	return nil
-}
-
-type healthcheck struct {
-	Test    words `yaml:"test"`
-	Disable bool  `yaml:"disable"`
-}
-
-// volume is "source:target[:mode]" or the long form.
-type volume struct {
-	Source string
-	Target string
-}
-
-func (v *volume) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.MappingNode {
-		var long struct {
-			Source string `yaml:"source"`
-			Target string `yaml:"target"`
-		}
-		if err := n.Decode(&long); err != nil {
-			return err
-		}
-		*v = volume{Source: long.Source, Target: long.Target}
-		return nil
-	}
-	parts := strings.Split(n.Value, ":")
-	if len(parts) == 1 {
-		*v = volume{Target: parts[0]}
-		return nil
-	}
-	*v = volume{Source: parts[0], Target: parts[1]}
-	return nil
-}
-
-// isBind reports whether the volume mounts a path of the repository.
-func (v volume) isBind() bool {
-	return strings.HasPrefix(v.Source, ".") || strings.HasPrefix(v.Source, "/")
-}
-
+// loadCompose loads docker-compose.yml.
 func loadCompose(t *testing.T) *composeFile {
 	t.Helper()
-	var c composeFile
-	readYAML(t, repoPath("docker-compose.yml"), &c)
-	if len(c.Services) == 0 {
-		t.Fatal("docker-compose.yml: no services")
+	return loadComposeFile(t, defaultComposeFile)
+}
+
+// loadScale loads docker-compose.scale.yml.
+func loadScale(t *testing.T) *composeFile {
+	t.Helper()
+	return loadComposeFile(t, scaleComposeFile)
+}
+
+// eachComposeFile runs check as a subtest on every compose file.
+func eachComposeFile(t *testing.T, check func(t *testing.T, c *composeFile)) {
+	for _, f := range composeFiles {
+		t.Run(f, func(t *testing.T) { check(t, loadComposeFile(t, f)) })
 	}
-	return &c
 }
 
 func readYAML(t *testing.T, path string, v any) {
@@ -238,44 +122,9 @@ func readYAML(t *testing.T, path string, v any) {
 	}
 }
 
-// interpolate resolves compose's variable references in s the way compose
-// does: ${VAR:-default} (default when unset or empty), ${VAR-default}
-// (when unset), ${VAR} and $VAR, and $$ for a dollar sign.
-func interpolate(s string, lookup func(string) (string, bool)) string {
-	return composeVar.ReplaceAllStringFunc(s, func(ref string) string {
-		m := composeVar.FindStringSubmatch(ref)
-		switch {
-		case ref == "$$":
-			return "$"
-		case m[4] != "":
-			v, _ := lookup(m[4])
-			return v
-		}
-		v, set := lookup(m[1])
-		switch m[2] {
-		case ":-":
-			if v == "" {
-				return m[3]
-			}
-		case "-":
-			if !set {
-				return m[3]
-			}
-		}
-		return v
-	})
-}
-
-var composeVar = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
-
 // serviceNames returns the services in a stable order.
 func (c *composeFile) serviceNames() []string {
-	names := make([]string, 0, len(c.Services))
-	for n := range c.Services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return sortedKeys(c.Services)
 }
 
 // boxofficeImages are the images built from this repository.
@@ -314,15 +163,70 @@ func (c *composeFile) servicesRunning(sub string) []string {
 	return out
 }
 
+// servicesWithImage returns the services that run image (any tag of it when
+// image has none).
+func (c *composeFile) servicesWithImage(image string) []string {
+	var out []string
+	for _, name := range c.serviceNames() {
+		img := c.Services[name].Image
+		if img == image || (!strings.Contains(image, ":") && strings.HasPrefix(img, image+":")) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// env returns the service's environment as the container gets it (a
+// variable listed without a value and unset is left out, as compose does).
+func env(s types.ServiceConfig) map[string]string {
+	out := map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out
+}
+
 // publishes returns the host port that publishes the service's container
 // port target, or "" when it is not published.
-func (s *service) publishes(target string) string {
+func publishes(s types.ServiceConfig, target string) string {
 	for _, p := range s.Ports {
-		if p.Target == target {
+		if strconv.FormatUint(uint64(p.Target), 10) == target {
 			if p.Published == "" {
 				return target
 			}
 			return p.Published
+		}
+	}
+	return ""
+}
+
+// repoSource returns the bind mount's source relative to the repository
+// (compose resolves it to an absolute path), and whether it is a bind mount
+// of a path inside the repository at all.
+func repoSource(t *testing.T, v types.ServiceVolumeConfig) (string, bool) {
+	t.Helper()
+	if v.Type != types.VolumeTypeBind {
+		return "", false
+	}
+	root, err := filepath.Abs(repoPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(root, v.Source)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return v.Source, false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// mountedFrom returns the repository file the service mounts at target, or "".
+func mountedFrom(t *testing.T, s types.ServiceConfig, target string) string {
+	t.Helper()
+	for _, v := range s.Volumes {
+		if rel, ok := repoSource(t, v); ok && v.Target == target {
+			return rel
 		}
 	}
 	return ""
@@ -416,7 +320,7 @@ func subcommandGroups(t *testing.T) map[string]int {
 // resolve builds the configuration a boxoffice service would run with: the
 // subcommand's flags from its command line and its BOX_* environment, exactly
 // as config.Parse does. Every problem is returned, not just the first.
-func resolve(name string, s *service, groups map[string]int) (sub string, cfg config.Config, problems []string) {
+func resolve(name string, s types.ServiceConfig, groups map[string]int) (sub string, cfg config.Config, problems []string) {
 	if len(s.Command) == 0 {
 		return "", cfg, []string{"no command: name the subcommand (gateway, writer, migrate, seed)"}
 	}
@@ -435,7 +339,8 @@ func resolve(name string, s *service, groups map[string]int) (sub string, cfg co
 		known[config.EnvName(f.Name)] = true
 		knownNames = append(knownNames, config.EnvName(f.Name))
 	})
-	for _, k := range sortedKeys(s.Environment) {
+	environment := env(s)
+	for _, k := range sortedKeys(environment) {
 		if !known[k] {
 			problems = append(problems, fmt.Sprintf("environment %s is not a flag of `boxoffice %s` (it knows %s)", k, sub, strings.Join(knownNames, ", ")))
 		}
@@ -445,7 +350,7 @@ func resolve(name string, s *service, groups map[string]int) (sub string, cfg co
 	} else if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("command %q: unexpected arguments %q", s.Command, fs.Args()))
 	}
-	if err := config.ApplyEnv(fs, func(k string) string { return s.Environment[k] }); err != nil {
+	if err := config.ApplyEnv(fs, func(k string) string { return environment[k] }); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if err := cfg.Validate(); err != nil {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bufio"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/boxoffice/boxoffice/config"
@@ -22,28 +24,53 @@ import (
 // runs a real subcommand, passes only flags that subcommand knows, and every
 // BOX_* variable it sets is one of those flags with a value the flag accepts.
 func TestComposeServicesUseKnownSubcommandsAndFlags(t *testing.T) {
-	c := loadCompose(t)
 	groups := subcommandGroups(t)
-	services := c.boxofficeServices()
-	if len(services) == 0 {
-		t.Fatal("no service builds or uses the boxoffice image")
-	}
-	for _, name := range services {
-		sub, _, problems := resolve(name, c.Services[name], groups)
-		for _, p := range problems {
-			t.Errorf("service %s (boxoffice %s): %s", name, sub, p)
+	eachComposeFile(t, func(t *testing.T, c *composeFile) {
+		services := c.boxofficeServices()
+		if len(services) == 0 {
+			t.Fatal("no service builds or uses the boxoffice image")
 		}
-		for k := range c.Services[name].Environment {
-			if !strings.HasPrefix(k, "BOX_") {
-				t.Errorf("service %s: environment %s: boxoffice reads only BOX_* variables", name, k)
+		for _, name := range services {
+			sub, _, problems := resolve(name, c.Services[name], groups)
+			for _, p := range problems {
+				t.Errorf("service %s (boxoffice %s): %s", name, sub, p)
+			}
+			for k := range c.Services[name].Environment {
+				if !strings.HasPrefix(k, "BOX_") {
+					t.Errorf("service %s: environment %s: boxoffice reads only BOX_* variables", name, k)
+				}
 			}
 		}
-	}
-	for _, sub := range []string{"migrate", "seed", "gateway", "writer"} {
-		if len(c.servicesRunning(sub)) == 0 {
-			t.Errorf("no service runs `boxoffice %s`", sub)
+		for _, sub := range []string{"migrate", "seed", "gateway", "writer"} {
+			if len(c.servicesRunning(sub)) == 0 {
+				t.Errorf("no service runs `boxoffice %s`", sub)
+			}
 		}
-	}
+	})
+}
+
+// TestComposeFilesLoad: each file loads with compose's own loader (schema,
+// interpolation, extends, consistency), and a plain `up` starts every
+// service of it: none is hidden behind a profile, so `docker compose up` is
+// the whole stack and nothing more.
+func TestComposeFilesLoad(t *testing.T) {
+	eachComposeFile(t, func(t *testing.T, c *composeFile) {
+		if disabled := c.DisabledServiceNames(); len(disabled) > 0 {
+			t.Errorf("services %v are only started with --profile; a plain up would leave them out", disabled)
+		}
+		all, err := loadProject(c.file, composeEnv, "*")
+		if err != nil {
+			t.Fatalf("with every profile: %v", err)
+		}
+		if got, want := sortedKeys(all.Services), c.serviceNames(); !slices.Equal(got, want) {
+			t.Errorf("with every profile: services %v; without a profile %v", got, want)
+		}
+		for _, name := range c.serviceNames() {
+			if s := c.Services[name]; s.Image == "" {
+				t.Errorf("service %s: no image (extends or a typo lost it)", name)
+			}
+		}
+	})
 }
 
 // TestComposeStartupOrder: depends_on names real services, each condition is
@@ -52,10 +79,14 @@ func TestComposeServicesUseKnownSubcommandsAndFlags(t *testing.T) {
 // (Redis, MySQL, Kafka, from its resolved configuration) is a compose service
 // it waits for until healthy.
 func TestComposeStartupOrder(t *testing.T) {
-	c := loadCompose(t)
 	groups := subcommandGroups(t)
+	eachComposeFile(t, func(t *testing.T, c *composeFile) { checkStartupOrder(t, c, groups) })
+}
+
+func checkStartupOrder(t *testing.T, c *composeFile, groups map[string]int) {
 	for _, name := range c.serviceNames() {
-		for dep, cond := range c.Services[name].DependsOn {
+		for dep, d := range c.Services[name].DependsOn {
+			cond := d.Condition
 			target, ok := c.Services[dep]
 			if !ok {
 				t.Errorf("service %s depends on %s, which does not exist", name, dep)
@@ -64,7 +95,7 @@ func TestComposeStartupOrder(t *testing.T) {
 			switch cond {
 			case "service_started":
 			case "service_healthy":
-				if hc := target.Healthcheck; hc == nil || hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
+				if hc := target.HealthCheck; hc == nil || hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
 					t.Errorf("service %s waits for %s to be healthy, but %s has no health check", name, dep, dep)
 				}
 			case "service_completed_successfully":
@@ -82,7 +113,7 @@ func TestComposeStartupOrder(t *testing.T) {
 
 	waitsToComplete := func(svc string, sub string) {
 		for _, dep := range c.servicesRunning(sub) {
-			if c.Services[svc].DependsOn[dep] == "service_completed_successfully" {
+			if c.Services[svc].DependsOn[dep].Condition == "service_completed_successfully" {
 				return
 			}
 		}
@@ -106,7 +137,7 @@ func TestComposeStartupOrder(t *testing.T) {
 		g := groups[sub]
 		var addrs []string
 		if g&config.Redis != 0 {
-			addrs = append(addrs, cfg.RedisAddr)
+			addrs = append(addrs, strings.Split(cfg.RedisAddr, ",")...) // a cluster's seed nodes
 		}
 		if g&config.Kafka != 0 {
 			addrs = append(addrs, cfg.KafkaBrokers...)
@@ -129,8 +160,8 @@ func TestComposeStartupOrder(t *testing.T) {
 				t.Errorf("service %s talks to %s, and %s is not a compose service (set its BOX_* address)", name, addr, host)
 				continue
 			}
-			if s.DependsOn[host] != "service_healthy" {
-				t.Errorf("service %s talks to %s but does not wait for it: depends_on %s condition %q, want service_healthy", name, host, host, s.DependsOn[host])
+			if got := s.DependsOn[host].Condition; got != "service_healthy" {
+				t.Errorf("service %s talks to %s but does not wait for it: depends_on %s condition %q, want service_healthy", name, host, host, got)
 			}
 		}
 	}
@@ -178,8 +209,11 @@ func dependencyCycle(c *composeFile) []string {
 // services use is one Kafka advertises, and the MySQL DSN's user, password
 // and database are the ones the MySQL service creates.
 func TestComposeServicesAgreeOnAddresses(t *testing.T) {
-	c := loadCompose(t)
 	groups := subcommandGroups(t)
+	eachComposeFile(t, func(t *testing.T, c *composeFile) { checkAddresses(t, c, groups) })
+}
+
+func checkAddresses(t *testing.T, c *composeFile, groups map[string]int) {
 	for _, name := range c.boxofficeServices() {
 		sub, cfg, problems := resolve(name, c.Services[name], groups)
 		if len(problems) > 0 {
@@ -192,7 +226,7 @@ func TestComposeServicesAgreeOnAddresses(t *testing.T) {
 				if !ok {
 					continue // reported by TestComposeStartupOrder
 				}
-				if adv := k.Environment["KAFKA_ADVERTISED_LISTENERS"]; !strings.Contains(adv, "://"+b) {
+				if adv := env(k)["KAFKA_ADVERTISED_LISTENERS"]; !strings.Contains(adv, "://"+b) {
 					t.Errorf("service %s uses broker %s, but %s advertises %q: the client would be sent elsewhere after bootstrap", name, b, host, adv)
 				}
 			}
@@ -208,7 +242,7 @@ func TestComposeServicesAgreeOnAddresses(t *testing.T) {
 				continue
 			}
 			for key, want := range map[string]string{"MYSQL_USER": dsn.User, "MYSQL_PASSWORD": dsn.Passwd, "MYSQL_DATABASE": dsn.DBName} {
-				if got := m.Environment[key]; got != want {
+				if got := env(m)[key]; got != want {
 					t.Errorf("service %s connects with %s %q, but service %s sets %s=%q", name, strings.ToLower(strings.TrimPrefix(key, "MYSQL_")), want, host, key, got)
 				}
 			}
@@ -244,7 +278,7 @@ func TestComposePortsLineUp(t *testing.T) {
 				continue
 			}
 			p := addrPort(t, listen(cfg))
-			if got := c.Services[name].publishes(p); got != hostPort {
+			if got := publishes(c.Services[name], p); got != hostPort {
 				t.Errorf("service %s listens on %s: published on host port %q, want %s", name, p, got, hostPort)
 			}
 			if scraped && !targets[name+":"+p] {
@@ -265,7 +299,7 @@ func TestComposePortsLineUp(t *testing.T) {
 			t.Errorf("no %s service", svc)
 			continue
 		}
-		if got := s.publishes(want); got != want {
+		if got := publishes(s, want); got != want {
 			t.Errorf("service %s: container port %s published on host port %q, want %s", svc, want, got, want)
 		}
 	}
@@ -286,86 +320,141 @@ func TestComposePortsLineUp(t *testing.T) {
 // TestComposeVolumesExist: every bind mount names a path of the repository
 // and every named volume is declared.
 func TestComposeVolumesExist(t *testing.T) {
-	c := loadCompose(t)
-	for _, name := range c.serviceNames() {
-		for _, v := range c.Services[name].Volumes {
-			switch {
-			case v.Source == "":
-			case v.isBind():
-				if filepath.IsAbs(v.Source) {
-					t.Errorf("service %s: bind mount %s is an absolute path; use one relative to the repository", name, v.Source)
-					continue
-				}
-				if _, err := os.Stat(repoPath(v.Source)); err != nil {
-					t.Errorf("service %s: bind mount %s: %v", name, v.Source, err)
-				}
-			default:
-				if _, ok := c.Volumes[v.Source]; !ok {
-					t.Errorf("service %s: named volume %s is not declared under volumes:", name, v.Source)
+	eachComposeFile(t, func(t *testing.T, c *composeFile) {
+		for _, name := range c.serviceNames() {
+			for _, v := range c.Services[name].Volumes {
+				switch {
+				case v.Source == "":
+				case v.Type == types.VolumeTypeBind:
+					rel, ok := repoSource(t, v)
+					if !ok {
+						t.Errorf("service %s: bind mount %s is outside the repository; mount a path of it, relative to the file", name, v.Source)
+						continue
+					}
+					if _, err := os.Stat(repoPath(rel)); err != nil {
+						t.Errorf("service %s: bind mount %s: %v", name, rel, err)
+					}
+				default:
+					if _, ok := c.Volumes[v.Source]; !ok {
+						t.Errorf("service %s: named volume %s is not declared under volumes:", name, v.Source)
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
-// TestComposeRedisAppendOnly: compose's Redis keeps an append-only file on
-// a named volume, fsynced each second unless BOX_REDIS_APPENDFSYNC says
-// otherwise, and the value that variable passes is one Redis accepts.
+// TestComposeRedisAppendOnly: every Redis of both stacks (the single one,
+// the six cluster nodes) keeps an append-only file on a named volume,
+// fsynced each second unless BOX_REDIS_APPENDFSYNC says otherwise, and the
+// value that variable passes is one Redis accepts.
 func TestComposeRedisAppendOnly(t *testing.T) {
-	c := loadCompose(t)
-	s, ok := c.Services["redis"]
-	if !ok {
-		t.Fatal("no redis service")
+	for _, file := range composeFiles {
+		t.Run(file, func(t *testing.T) {
+			for _, tc := range []struct {
+				env  map[string]string
+				want string
+			}{
+				{nil, "everysec"},
+				{map[string]string{"BOX_REDIS_APPENDFSYNC": ""}, "everysec"},
+				{map[string]string{"BOX_REDIS_APPENDFSYNC": "always"}, "always"},
+			} {
+				e := maps.Clone(composeEnv)
+				maps.Copy(e, tc.env)
+				p, err := loadProject(file, e)
+				if err != nil {
+					t.Fatalf("env %v: %v", tc.env, err)
+				}
+				c := &composeFile{file: file, Project: p}
+				nodes := c.servicesWithImage("redis")
+				if len(nodes) == 0 {
+					t.Fatal("no redis service")
+				}
+				for _, name := range nodes {
+					if !slices.Contains(c.Services[name].Command, "redis-server") {
+						continue // a one-shot with redis-cli (redis-cluster-init)
+					}
+					args := redisSettings(t, c, name)
+					if args["appendonly"] != "yes" {
+						t.Errorf("env %v: %s: appendonly %q, want yes", tc.env, name, args["appendonly"])
+					}
+					if args["appendfsync"] != tc.want {
+						t.Errorf("env %v: %s: appendfsync %q, want %s", tc.env, name, args["appendfsync"], tc.want)
+					}
+				}
+			}
+
+			c := loadComposeFile(t, file)
+			for _, name := range c.servicesWithImage("redis") {
+				s := c.Services[name]
+				if !slices.Contains(s.Command, "redis-server") {
+					continue
+				}
+				dir := redisSettings(t, c, name)["dir"]
+				if dir == "" {
+					dir = "/data" // the redis image's working directory
+				}
+				kept := false
+				for _, v := range s.Volumes {
+					if v.Target == dir && v.Source != "" && v.Type == types.VolumeTypeVolume {
+						kept = true
+					}
+				}
+				if !kept {
+					t.Errorf("%s writes its append-only file in %s, and no named volume is mounted there (volumes %+v): it would not survive the container", name, dir, s.Volumes)
+				}
+			}
+		})
 	}
-	for _, tc := range []struct {
-		env  map[string]string
-		want string
-	}{
-		{nil, "everysec"},
-		{map[string]string{"BOX_REDIS_APPENDFSYNC": ""}, "everysec"},
-		{map[string]string{"BOX_REDIS_APPENDFSYNC": "always"}, "always"},
-	} {
-		lookup := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
-		var cmd []string
-		for _, w := range s.Command {
-			cmd = append(cmd, interpolate(w, lookup))
-		}
-		args := redisArgs(t, cmd)
-		if args["appendonly"] != "yes" {
-			t.Errorf("env %v: redis command %q: appendonly %q, want yes", tc.env, cmd, args["appendonly"])
-		}
-		if args["appendfsync"] != tc.want {
-			t.Errorf("env %v: redis command %q: appendfsync %q, want %s", tc.env, cmd, args["appendfsync"], tc.want)
-		}
-	}
-	dir := redisArgs(t, s.Command)["dir"]
-	if dir == "" {
-		dir = "/data" // the redis image's working directory
-	}
-	for _, v := range s.Volumes {
-		if v.Target == dir && v.Source != "" && !v.isBind() {
-			return
-		}
-	}
-	t.Errorf("redis writes its append-only file in %s, and no named volume is mounted there (volumes %+v): it would not survive the container", dir, s.Volumes)
 }
 
-// redisArgs reads redis-server's --name value options.
-func redisArgs(t *testing.T, cmd []string) map[string]string {
+// redisSettings returns the settings a redis-server service starts with:
+// those of its configuration file (a file of this repository it mounts),
+// overridden by its --name value options, as redis-server reads them.
+func redisSettings(t *testing.T, c *composeFile, name string) map[string]string {
 	t.Helper()
+	cmd := c.Services[name].Command
 	if len(cmd) == 0 || cmd[0] != "redis-server" {
-		t.Fatalf("redis command %q: want redis-server with options", cmd)
+		t.Fatalf("%s: command %q: want redis-server with options", name, cmd)
 	}
 	args := map[string]string{}
-	for i := 1; i < len(cmd); i++ {
-		name, ok := strings.CutPrefix(cmd[i], "--")
-		if !ok || i+1 >= len(cmd) {
-			t.Fatalf("redis command %q: cannot read option %q", cmd, cmd[i])
+	rest := cmd[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "--") {
+		src := mountedFrom(t, c.Services[name], rest[0])
+		if src == "" {
+			t.Fatalf("%s: redis-server reads %s, which is no file of the repository it mounts", name, rest[0])
 		}
-		args[name] = cmd[i+1]
+		maps.Copy(args, redisConfFile(t, repoPath(src)))
+		rest = rest[1:]
+	}
+	for i := 0; i < len(rest); i++ {
+		opt, ok := strings.CutPrefix(rest[i], "--")
+		if !ok || i+1 >= len(rest) {
+			t.Fatalf("%s: command %q: cannot read option %q", name, cmd, rest[i])
+		}
+		args[opt] = rest[i+1]
 		i++
 	}
 	return args
+}
+
+// redisConfFile reads a redis.conf: one "name value" a line, # comments.
+func redisConfFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		out[strings.ToLower(name)] = strings.Trim(strings.TrimSpace(value), `"`)
+	}
+	return out
 }
 
 // promConfig is the part of prometheus.yml the tests look at.
@@ -380,64 +469,86 @@ type promConfig struct {
 		StaticConfigs  []struct {
 			Targets []string `yaml:"targets"`
 		} `yaml:"static_configs"`
+		DNSSDConfigs []struct {
+			Names []string `yaml:"names"`
+			Type  string   `yaml:"type"`
+			Port  int      `yaml:"port"`
+		} `yaml:"dns_sd_configs"`
 	} `yaml:"scrape_configs"`
 }
 
 var prometheusConfigPath = repoPath("deploy", "prometheus", "prometheus.yml")
 
+// prometheusConfigTarget is where the Prometheus image reads its configuration.
+const prometheusConfigTarget = "/etc/prometheus/prometheus.yml"
+
 func loadPrometheus(t *testing.T) *promConfig {
 	t.Helper()
+	return loadPrometheusFile(t, prometheusConfigPath)
+}
+
+func loadPrometheusFile(t *testing.T, path string) *promConfig {
+	t.Helper()
 	var p promConfig
-	readYAML(t, prometheusConfigPath, &p)
+	readYAML(t, path, &p)
 	return &p
 }
 
-// TestPrometheusConfig: every job is scraped every 5 s at /metrics, the
-// gateway and writer jobs exist, Prometheus mounts this very file, and
-// promtool (when installed) accepts it.
-func TestPrometheusConfig(t *testing.T) {
-	p := loadPrometheus(t)
-	jobs := map[string]bool{}
-	for _, sc := range p.ScrapeConfigs {
-		jobs[sc.JobName] = true
-		interval := sc.ScrapeInterval
-		if interval == "" {
-			interval = p.Global.ScrapeInterval
-		}
-		if interval != "5s" {
-			t.Errorf("job %s: scrape interval %q, want 5s", sc.JobName, interval)
-		}
-		if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
-			t.Errorf("job %s: metrics_path %q; both processes serve /metrics", sc.JobName, sc.MetricsPath)
+// mountedPrometheusConfig returns the repository file the compose file's
+// Prometheus reads as its configuration.
+func mountedPrometheusConfig(t *testing.T, c *composeFile) string {
+	t.Helper()
+	for _, name := range c.servicesWithImage("prom/prometheus") {
+		if src := mountedFrom(t, c.Services[name], prometheusConfigTarget); src != "" {
+			return src
 		}
 	}
-	for _, j := range []string{"gateway", "writer"} {
-		if !jobs[j] {
-			t.Errorf("no scrape job %q", j)
-		}
-	}
+	t.Fatalf("no prom/prometheus service mounts a file of the repository at %s", prometheusConfigTarget)
+	return ""
+}
 
-	c := loadCompose(t)
-	mounted := false
-	for _, s := range c.Services {
-		for _, v := range s.Volumes {
-			if v.isBind() && path.Clean(v.Source) == "deploy/prometheus/prometheus.yml" {
-				mounted = true
+// TestPrometheusConfig: in each stack's Prometheus configuration every job
+// is scraped every 5 s at /metrics and the gateway and writer jobs exist;
+// docker-compose.yml's Prometheus mounts deploy/prometheus/prometheus.yml
+// (the file prometheus_test.go runs), and promtool (when installed) accepts
+// each.
+func TestPrometheusConfig(t *testing.T) {
+	eachComposeFile(t, func(t *testing.T, c *composeFile) {
+		src := mountedPrometheusConfig(t, c)
+		if c.file == defaultComposeFile && src != "deploy/prometheus/prometheus.yml" {
+			t.Errorf("Prometheus reads %s, want deploy/prometheus/prometheus.yml", src)
+		}
+		file := repoPath(src)
+		p := loadPrometheusFile(t, file)
+		jobs := map[string]bool{}
+		for _, sc := range p.ScrapeConfigs {
+			jobs[sc.JobName] = true
+			interval := sc.ScrapeInterval
+			if interval == "" {
+				interval = p.Global.ScrapeInterval
+			}
+			if interval != "5s" {
+				t.Errorf("%s: job %s: scrape interval %q, want 5s", src, sc.JobName, interval)
+			}
+			if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
+				t.Errorf("%s: job %s: metrics_path %q; every process serves /metrics", src, sc.JobName, sc.MetricsPath)
 			}
 		}
-	}
-	if !mounted {
-		t.Error("no compose service mounts ./deploy/prometheus/prometheus.yml")
-	}
+		for _, j := range []string{"gateway", "writer"} {
+			if !jobs[j] {
+				t.Errorf("%s: no scrape job %q", src, j)
+			}
+		}
 
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Log("promtool not installed: syntax check skipped")
-		return
-	}
-	if out, err := exec.Command(promtool, "check", "config", prometheusConfigPath).CombinedOutput(); err != nil {
-		t.Errorf("promtool check config: %v\n%s", err, out)
-	}
+		promtool, err := exec.LookPath("promtool")
+		if err != nil {
+			t.Log("promtool not installed: syntax check skipped")
+			return
+		}
+		if out, err := exec.Command(promtool, "check", "config", file).CombinedOutput(); err != nil {
+			t.Errorf("promtool check config %s: %v\n%s", src, err, out)
+		}
+	})
 }
 
 // grafanaMounts returns the container paths where the Grafana service mounts
@@ -446,7 +557,8 @@ func grafanaMounts(t *testing.T, c *composeFile) (provisioning, dashboards strin
 	t.Helper()
 	for _, s := range c.Services {
 		for _, v := range s.Volumes {
-			switch path.Clean(v.Source) {
+			rel, _ := repoSource(t, v)
+			switch rel {
 			case "grafana/provisioning":
 				provisioning = v.Target
 			case "grafana/dashboards":
@@ -495,7 +607,10 @@ func provisionedDatasources(t *testing.T) map[string]string {
 // the dashboard provider reads the folder compose mounts the dashboards into,
 // and the home dashboard exists.
 func TestGrafanaProvisioning(t *testing.T) {
-	c := loadCompose(t)
+	eachComposeFile(t, checkGrafanaProvisioning)
+}
+
+func checkGrafanaProvisioning(t *testing.T, c *composeFile) {
 	provisioning, dashboards := grafanaMounts(t, c)
 	if provisioning != "/etc/grafana/provisioning" {
 		t.Errorf("grafana/provisioning is mounted at %s; Grafana reads /etc/grafana/provisioning", provisioning)
@@ -568,7 +683,7 @@ func TestGrafanaProvisioning(t *testing.T) {
 	}
 
 	for _, s := range c.Services {
-		home, ok := s.Environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+		home, ok := env(s)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
 		if !ok {
 			continue
 		}
@@ -616,18 +731,21 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("Dockerfile: %d stage(s), want a build stage and a small runtime stage", n)
 	}
 
-	c := loadCompose(t)
-	for _, name := range c.serviceNames() {
-		b := c.Services[name].Build
-		if b == nil {
-			continue
-		}
-		dockerfile := b.Dockerfile
-		if dockerfile == "" {
-			dockerfile = "Dockerfile"
-		}
-		if _, err := os.Stat(repoPath(b.Context, dockerfile)); err != nil {
-			t.Errorf("service %s: build %s/%s: %v", name, b.Context, dockerfile, err)
+	for _, file := range composeFiles {
+		c := loadComposeFile(t, file)
+		for _, name := range c.serviceNames() {
+			b := c.Services[name].Build
+			if b == nil {
+				continue
+			}
+			dockerfile := b.Dockerfile
+			if dockerfile == "" {
+				dockerfile = "Dockerfile"
+			}
+			// compose resolves the context to an absolute path.
+			if _, err := os.Stat(filepath.Join(b.Context, dockerfile)); err != nil {
+				t.Errorf("%s: service %s: build %s/%s: %v", file, name, b.Context, dockerfile, err)
+			}
 		}
 	}
 
@@ -679,11 +797,13 @@ func TestComposeConfigCLI(t *testing.T) {
 	} else {
 		t.Skip("neither `docker compose` nor docker-compose is installed: compose's own validation skipped")
 	}
-	c := exec.Command(cmd[0], append(cmd[1:], "-f", "docker-compose.yml", "config", "--quiet")...)
-	c.Dir = repoPath()
-	c.Env = append(os.Environ(), "GRAFANA_ADMIN_PASSWORD=compose-config-test") // required by the file
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("%s config: %v\n%s", strings.Join(cmd, " "), err, out)
+	for _, file := range composeFiles {
+		c := exec.Command(cmd[0], append(cmd[1:], "-f", file, "config", "--quiet")...)
+		c.Dir = repoPath()
+		c.Env = append(os.Environ(), "GRAFANA_ADMIN_PASSWORD=compose-config-test") // required by the files
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Errorf("%s -f %s config: %v\n%s", strings.Join(cmd, " "), file, err, out)
+		}
 	}
 }
 
@@ -691,46 +811,65 @@ func TestComposeConfigCLI(t *testing.T) {
 // the stack trusts the body's member and has no TLS, so nothing of it may
 // face a network.
 func TestComposeBindsLoopback(t *testing.T) {
-	c := loadCompose(t)
-	for _, name := range c.serviceNames() {
-		for _, p := range c.Services[name].Ports {
-			if p.HostIP != "127.0.0.1" {
-				t.Errorf("service %s publishes %s:%s on %q, want 127.0.0.1", name, p.Published, p.Target, p.HostIP)
+	eachComposeFile(t, func(t *testing.T, c *composeFile) {
+		for _, name := range c.serviceNames() {
+			for _, p := range c.Services[name].Ports {
+				if p.HostIP != "127.0.0.1" {
+					t.Errorf("service %s publishes %s:%d on %q, want 127.0.0.1", name, p.Published, p.Target, p.HostIP)
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestComposeGatewayServesAsyncOnly: the default stack serves the product
 // path only; the comparison strategies are turned on by hand.
 func TestComposeGatewayServesAsyncOnly(t *testing.T) {
-	c := loadCompose(t)
 	groups := subcommandGroups(t)
-	services := c.servicesRunning("gateway")
-	if len(services) == 0 {
-		t.Fatal("no `boxoffice gateway` service")
-	}
-	for _, name := range services {
-		_, cfg, problems := resolve(name, c.Services[name], groups)
-		if len(problems) > 0 {
-			t.Fatalf("service %s: %s", name, strings.Join(problems, "; "))
+	eachComposeFile(t, func(t *testing.T, c *composeFile) {
+		services := c.servicesRunning("gateway")
+		if len(services) == 0 {
+			t.Fatal("no `boxoffice gateway` service")
 		}
-		if got, err := cfg.StrategyNames(); err != nil || strings.Join(got, ",") != "async" {
-			t.Errorf("service %s serves %v (%v), want async only", name, got, err)
+		for _, name := range services {
+			_, cfg, problems := resolve(name, c.Services[name], groups)
+			if len(problems) > 0 {
+				t.Fatalf("service %s: %s", name, strings.Join(problems, "; "))
+			}
+			if got, err := cfg.StrategyNames(); err != nil || strings.Join(got, ",") != "async" {
+				t.Errorf("service %s serves %v (%v), want async only", name, got, err)
+			}
 		}
-	}
+	})
 }
 
-// TestComposeGrafanaPasswordFromEnvironment: no password is written in the
-// file, and compose refuses to start without one.
+// TestComposeGrafanaPasswordFromEnvironment: no password is written in
+// either file — Grafana gets the one in the environment — and compose
+// refuses to load the file without one.
 func TestComposeGrafanaPasswordFromEnvironment(t *testing.T) {
-	c := loadCompose(t)
-	g, ok := c.Services["grafana"]
-	if !ok {
-		t.Fatal("no grafana service")
-	}
-	pw, ok := g.Environment["GF_SECURITY_ADMIN_PASSWORD"]
-	if !ok || !regexp.MustCompile(`^\$\{[A-Z_]+:\?[^}]*\}$`).MatchString(pw) {
-		t.Errorf("GF_SECURITY_ADMIN_PASSWORD is %q, want ${VARIABLE:?message} (required from the environment)", pw)
+	for _, file := range composeFiles {
+		t.Run(file, func(t *testing.T) {
+			e := maps.Clone(composeEnv)
+			e["GRAFANA_ADMIN_PASSWORD"] = "from-the-environment"
+			p, err := loadProject(file, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &composeFile{file: file, Project: p}
+			grafana := c.servicesWithImage("grafana/grafana")
+			if len(grafana) == 0 {
+				t.Fatal("no grafana service")
+			}
+			for _, name := range grafana {
+				if got := env(c.Services[name])["GF_SECURITY_ADMIN_PASSWORD"]; got != "from-the-environment" {
+					t.Errorf("service %s: GF_SECURITY_ADMIN_PASSWORD is %q with GRAFANA_ADMIN_PASSWORD=from-the-environment; want it from the environment", name, got)
+				}
+			}
+
+			delete(e, "GRAFANA_ADMIN_PASSWORD")
+			if _, err := loadProject(file, e); err == nil || !strings.Contains(err.Error(), "GRAFANA_ADMIN_PASSWORD") {
+				t.Errorf("loaded without GRAFANA_ADMIN_PASSWORD (err %v); compose must refuse to start Grafana without a password", err)
+			}
+		})
 	}
 }
