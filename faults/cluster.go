@@ -36,7 +36,7 @@ type cluster struct {
 	aof                                         bool
 	// multi: a Redis Cluster and three brokers of scripts/cluster.sh
 	// (faults --cluster), on the blocks of ports that start at these.
-	multi                             bool
+	multi                            bool
 	redisBase, kafkaBase, kafkaCBase int
 	// concerts are rushed (1..concerts); the probes have concert+1.
 	concerts int

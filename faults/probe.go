@@ -37,8 +37,8 @@ type prober struct {
 	env *app.BenchEnv
 	hc  *http.Client
 
-	mu     sync.Mutex
-	ids    []string // every 202 a probe got
+	mu  sync.Mutex
+	ids []string // every 202 a probe got
 }
 
 func newProber(c *cluster, env *app.BenchEnv) *prober {
