@@ -478,15 +478,21 @@ func (r *run) execute(ctx context.Context) (*bench.Machine, error) {
 	if r.env, err = openEnv(ctx, c); err != nil {
 		return nil, err
 	}
+	// All at once: each waits for its readiness (a second or two on a busy
+	// machine), and the cluster set starts five per scenario.
+	errs := make(chan error, s.gateways+s.writers)
 	for range s.gateways {
-		if _, err := c.startGateway(ctx); err != nil {
-			return nil, err
-		}
+		go func() { _, err := c.startGateway(ctx); errs <- err }()
 	}
 	for range s.writers {
-		if _, err := c.startWriter(ctx); err != nil {
-			return nil, err
-		}
+		go func() { _, err := c.startWriter(ctx); errs <- err }()
+	}
+	var startErr error
+	for range s.gateways + s.writers {
+		startErr = errors.Join(startErr, <-errs)
+	}
+	if startErr != nil {
+		return nil, startErr
 	}
 	if s.writers > 1 {
 		if err := c.groupBalanced(ctx, s.writers); err != nil {

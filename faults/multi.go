@@ -166,10 +166,11 @@ func (c *cluster) setScenario(name string) error {
 
 // node is one Redis Cluster node as CLUSTER NODES describes it.
 type node struct {
-	addr   string
-	master bool
-	failed bool
-	slots  [][2]int
+	id, addr string
+	master   bool
+	failed   bool
+	of       string // a replica's master's id
+	slots    [][2]int
 }
 
 // clusterNodes asks the first node that answers for the cluster's view.
@@ -187,7 +188,7 @@ func (c *cluster) clusterNodes() ([]node, error) {
 			if len(f) < 8 {
 				continue
 			}
-			n := node{addr: strings.SplitN(f[1], "@", 2)[0]}
+			n := node{id: f[0], addr: strings.SplitN(f[1], "@", 2)[0], of: f[3]}
 			flags := strings.Split(f[2], ",")
 			n.master = slices.Contains(flags, "master")
 			n.failed = slices.Contains(flags, "fail") || slices.Contains(flags, "fail?")
@@ -278,16 +279,45 @@ func (c *cluster) allSlotsServed(ctx context.Context, d time.Duration, gone stri
 	})
 }
 
-// killRedisNode kills the redis-server at addr with SIGKILL (its pid from
-// INFO server) and waits for it to be gone.
-func (c *cluster) killRedisNode(ctx context.Context, addr string) error {
+// replicaOf is the address of master's replica.
+func (c *cluster) replicaOf(master string) (string, error) {
+	nodes, err := c.clusterNodes()
+	if err != nil {
+		return "", err
+	}
+	var id string
+	for _, n := range nodes {
+		if n.addr == master {
+			id = n.id
+		}
+	}
+	for _, n := range nodes {
+		if !n.master && id != "" && n.of == id && !n.failed {
+			return n.addr, nil
+		}
+	}
+	return "", fmt.Errorf("no live replica of %s", master)
+}
+
+// redisPid is a node's pid, from INFO server.
+func redisPid(addr string) (int, error) {
 	info, err := redisInfo(addr, "server")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	pid, err := strconv.Atoi(info["process_id"])
 	if err != nil {
-		return fmt.Errorf("redis %s: no process_id in INFO server", addr)
+		return 0, fmt.Errorf("redis %s: no process_id in INFO server", addr)
+	}
+	return pid, nil
+}
+
+// killRedisNode kills the redis-server at addr with SIGKILL (its pid from
+// INFO server) and waits for it to be gone.
+func (c *cluster) killRedisNode(ctx context.Context, addr string) error {
+	pid, err := redisPid(addr)
+	if err != nil {
+		return err
 	}
 	return killPid(ctx, pid)
 }
