@@ -584,7 +584,9 @@ func (c *cluster) close() {
 	defer cancel()
 	var err error
 	if c.multi {
-		err = errors.Join(c.clusterSh(ctx, "stop"), c.services(ctx, "stop", "mariadb"))
+		db := make(chan error, 1)
+		go func() { db <- c.services(ctx, "stop", "mariadb") }()
+		err = errors.Join(c.clusterSh(ctx, "stop"), <-db)
 	} else {
 		err = c.services(ctx, "stop")
 	}
