@@ -191,7 +191,7 @@ func (r *run) audit(ctx context.Context, b *bench.Result) error {
 	// to show (auditConcerts checked where and how much, and that reconcile
 	// found and mended it): its stock sells the seats again, MySQL refuses
 	// the second sales (FAILED). No 202 may lose its row altogether.
-	if r.s.replicaLag && r.replicaOK && res.MissingRows == 0 && res.Oversold == 0 {
+	if r.s.replicaLag && r.replicaOK && res.MissingRows == 0 && res.Oversold == 0 && res.RedisBehind+res.FailedRows <= int64(r.o.Rate) {
 		report = r.bounded
 		if res.RedisBehind > 0 || res.Lost > 0 {
 			r.bounded("%s", r.replicaBound())

@@ -605,11 +605,19 @@ func (c *cluster) close() {
 // keepLogs copies the processes' and services' logs out of the directory.
 func (c *cluster) keepLogs() {
 	dst := filepath.Join(c.o.LogDir, c.name)
+	srcs, _ := filepath.Glob(filepath.Join(c.dir, "logs", "*"))
+	if c.multi {
+		// The set's: a folder a scenario, and services/ for what they share.
+		for _, src := range srcs {
+			_ = os.RemoveAll(filepath.Join(c.o.LogDir, filepath.Base(src)))
+			copyLog(src, filepath.Join(c.o.LogDir, filepath.Base(src)))
+		}
+		srcs, dst = nil, filepath.Join(c.o.LogDir, "services")
+	}
 	_ = os.RemoveAll(dst)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return
 	}
-	srcs, _ := filepath.Glob(filepath.Join(c.dir, "logs", "*"))
 	srcs = append(srcs,
 		filepath.Join(c.dir, "services", "mariadb", "mariadbd.err"),
 		filepath.Join(c.dir, "services", "kafka-main", "logs", "server.log"))

@@ -245,7 +245,7 @@ func (r *run) auditConcerts(ctx context.Context) error {
 		}
 	}
 
-	found, _, err := r.reconcile(ctx, false)
+	found, _, err := r.reconcile(ctx, false, "reconcile")
 	if err != nil {
 		return err
 	}
@@ -262,12 +262,12 @@ func (r *run) auditConcerts(ctx context.Context) error {
 	if len(found) == 0 {
 		return nil
 	}
-	_, fixed, err := r.reconcile(ctx, true)
+	_, fixed, err := r.reconcile(ctx, true, "reconcile-fix")
 	if err != nil {
 		return fmt.Errorf("reconcile --fix: %w", err)
 	}
 	res.Fixed = fixed
-	after, _, err := r.reconcile(ctx, false)
+	after, _, err := r.reconcile(ctx, false, "reconcile-after-fix")
 	if err != nil {
 		return err
 	}
@@ -306,12 +306,12 @@ func (r *run) concertCounts(ctx context.Context) ([]bench.Counts, error) {
 // replica missed, what it cost, and that reconcile found and mended it.
 func (r *run) replicaBound() string {
 	res := r.res
-	sold := "none of those concerts sold out, so no second sale reached MySQL's limit (0 202s FAILED)"
+	sold := "no second sale of them reached MySQL's limit (0 202s FAILED)"
 	if res.FailedRows > 0 {
-		sold = fmt.Sprintf("it sold them again and MySQL refused each second sale past the concert's seats (%d 202s FAILED, seat given back; no oversell)", res.FailedRows)
+		sold = fmt.Sprintf("%d more it had sold a second time, and MySQL refused those past the concert's seats (202s then FAILED; the seat Redis counted was never free, so it is not given back, which mends the stock by one each; no oversell)", res.FailedRows)
 	}
-	return fmt.Sprintf("the promoted replica had missed %d admissions of its master (replication is asynchronous) on %d of the killed master's %d concerts %v (bound: a second of writes, %g): "+
-		"its stock counts those seats free; %s; the marker came with the stock (one transaction, replicated whole), so the replica kept admitting: "+
+	return fmt.Sprintf("the promoted replica had missed admissions of its master (replication is asynchronous): after the settle its stock still counted %d seats free that rows hold, on %d of the killed master's %d concerts %v (bound: a second of writes, %g); %s; "+
+		"the marker came with the stock (one transaction, replicated whole), so the replica kept admitting: "+
 		"reconcile named exactly those %d concerts (Redis would admit more than the database has room for) and --fix rebuilt them from MySQL",
 		res.MissedSeats, len(res.ReplicaMissed), len(r.victimConcerts), res.ReplicaMissed, r.o.Rate, sold, len(res.Reconciled))
 }
@@ -332,7 +332,8 @@ type reconcileReport struct {
 // returns the concerts it names, each with its differences' kinds, and
 // those it rebuilt. Its exit status says whether differences remain, which
 // the report says too.
-func (r *run) reconcile(ctx context.Context, fix bool) (map[string][]string, []int64, error) {
+// The report is kept in the scenario's logs as name.json.
+func (r *run) reconcile(ctx context.Context, fix bool, name string) (map[string][]string, []int64, error) {
 	args := []string{"reconcile", "--json"}
 	if fix {
 		args = append(args, "--fix")
@@ -349,7 +350,7 @@ func (r *run) reconcile(ctx context.Context, fix bool) (map[string][]string, []i
 			found[k] = append(found[k], fmt.Sprintf("%s %d", d.Kind, d.Count))
 		}
 	}
-	_ = os.WriteFile(filepath.Join(r.c.logs, strings.Join(args, "-")+".json"), out, 0o644)
+	_ = os.WriteFile(filepath.Join(r.c.logs, name+".json"), out, 0o644)
 	return found, rep.Fixed, nil
 }
 
