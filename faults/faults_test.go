@@ -144,3 +144,47 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNodes(t *testing.T) {
+	// A cluster after a failover: 7102 was killed, 7105 took over its slots.
+	out := "a1 127.0.0.1:7101@17101 myself,master - 0 0 1 connected 0-5460\n" +
+		"a2 127.0.0.1:7102@17102 master,fail - 0 0 2 disconnected\n" +
+		"a3 127.0.0.1:7103@17103 master - 0 0 3 connected 10923-16383 [42->-a1]\n" +
+		"a4 127.0.0.1:7104@17104 slave a1 0 0 1 connected\n" +
+		"a5 127.0.0.1:7105@17105 master - 0 0 7 connected 5461-10922\n" +
+		"a6 127.0.0.1:7106@17106 slave a3 0 0 3 connected\n"
+	nodes := parseNodes(out)
+	if len(nodes) != 6 {
+		t.Fatalf("%d nodes, want 6", len(nodes))
+	}
+	for slot, want := range map[int]string{0: "127.0.0.1:7101", 5460: "127.0.0.1:7101", 5461: "127.0.0.1:7105", 10922: "127.0.0.1:7105", 16383: "127.0.0.1:7103"} {
+		if got := masterOfSlot(nodes, slot); got != want {
+			t.Errorf("slot %d: %q, want %q", slot, got, want)
+		}
+	}
+	if !nodes[1].failed || len(nodes[1].slots) != 0 {
+		t.Errorf("the killed master: %+v", nodes[1])
+	}
+	if nodes[3].master || nodes[3].of != "a1" {
+		t.Errorf("a replica: %+v", nodes[3])
+	}
+}
+
+func TestReconciledColumn(t *testing.T) {
+	for _, c := range []struct {
+		r    Result
+		want string
+	}{
+		{Result{Status: StatusOK, Rows: 10}, "0 → reconcile: nothing"},
+		{Result{Status: StatusBounded, Rows: 10, ReplicaMissed: map[string]int64{"2": 3, "5": 4}, MissedSeats: 7,
+			Reconciled: map[string][]string{"2": {"oversold 3"}, "5": {"oversold 4"}}, Fixed: []int64{2, 5}},
+			"2 concerts / 7 seats → reconcile named 2, --fix mended 2"},
+		{Result{Status: StatusFailed, Rows: 10, Reconciled: map[string][]string{"2": {"leaked 1"}}, Fixed: []int64{2},
+			ReconciledAfter: map[string][]string{"2": {"leaked 1"}}}, "0 → reconcile named 1, 1 still after --fix"},
+		{Result{Status: StatusError}, "-"},
+	} {
+		if got := reconciled(c.r); got != c.want {
+			t.Errorf("reconciled(%+v) = %q, want %q", c.r, got, c.want)
+		}
+	}
+}

@@ -182,35 +182,41 @@ func (c *cluster) clusterNodes() ([]node, error) {
 			last = err
 			continue
 		}
-		var nodes []node
-		for _, line := range strings.Split(out, "\n") {
-			f := strings.Fields(line)
-			if len(f) < 8 {
-				continue
-			}
-			n := node{id: f[0], addr: strings.SplitN(f[1], "@", 2)[0], of: f[3]}
-			flags := strings.Split(f[2], ",")
-			n.master = slices.Contains(flags, "master")
-			n.failed = slices.Contains(flags, "fail") || slices.Contains(flags, "fail?")
-			for _, r := range f[8:] {
-				if strings.HasPrefix(r, "[") {
-					continue // a slot being migrated
-				}
-				lo, hi, ok := strings.Cut(r, "-")
-				if !ok {
-					hi = lo
-				}
-				a, err1 := strconv.Atoi(lo)
-				b, err2 := strconv.Atoi(hi)
-				if err1 == nil && err2 == nil {
-					n.slots = append(n.slots, [2]int{a, b})
-				}
-			}
-			nodes = append(nodes, n)
-		}
-		return nodes, nil
+		return parseNodes(out), nil
 	}
 	return nil, fmt.Errorf("no Redis node answers CLUSTER NODES: %w", last)
+}
+
+// parseNodes reads CLUSTER NODES: "<id> <ip:port@bus> <flags> <master id>
+// <ping> <pong> <epoch> <link> <slot ranges...>" a line.
+func parseNodes(out string) []node {
+	var nodes []node
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		n := node{id: f[0], addr: strings.SplitN(f[1], "@", 2)[0], of: f[3]}
+		flags := strings.Split(f[2], ",")
+		n.master = slices.Contains(flags, "master")
+		n.failed = slices.Contains(flags, "fail") || slices.Contains(flags, "fail?")
+		for _, r := range f[8:] {
+			if strings.HasPrefix(r, "[") {
+				continue // a slot being migrated
+			}
+			lo, hi, ok := strings.Cut(r, "-")
+			if !ok {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil {
+				n.slots = append(n.slots, [2]int{a, b})
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
 }
 
 // masterOfSlot is the live master serving slot ("" if none).
