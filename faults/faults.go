@@ -110,8 +110,8 @@ func ClusterFull() Options {
 // ClusterSmall is the cluster set's size in `make test`: 600 requests at
 // 200/s over 12 concerts of 35 seats, and not the plain master kill: on
 // loopback its replica misses nothing, and cluster-replica-behind is the
-// same kill with what it may miss made certain (the set took 2 min 50 s
-// with it, 2 min 15 s without, on a busy 2-core machine).
+// same kill with what it may miss made certain (the four took 2 min 50 s
+// on a busy 2-core machine; TestFaultsCluster, with these three, 2 min 27 s).
 func ClusterSmall() Options {
 	o := Small()
 	o.Cluster, o.Requests, o.Concerts, o.Capacity = true, 600, 12, 35
