@@ -143,7 +143,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Scripts, "scripts", "scripts", "the repository's scripts/ folder (services.sh and kafka.sh start each scenario's own services)")
 	fs.IntVar(&o.Requests, "requests", o.Requests, "requests per scenario, one member each")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "requests per second (the fault comes half-way through)")
-	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "seats of the rushed concert; fewer than --requests, so that the last seats are fought over")
+	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "seats of each rushed concert; all of them fewer than --requests, so that the last seats are fought over (--cluster: 600)")
 	fs.DurationVar(&o.Grace, "inflight-grace", o.Grace, "the gateways' and writers' --inflight-grace: short, so that the sweeper completes a dead gateway's reservations within the run")
 	fs.StringVar(&o.AppendFsync, "appendfsync", o.AppendFsync, "redis-aof-kill: Redis's appendfsync, everysec or always (to compare what each loses)")
 	fs.DurationVar(&o.KafkaDown, "kafka-down", o.KafkaDown, "how long kafka-stop keeps the broker down")
