@@ -18,6 +18,9 @@
 #                        Redis prefix, topic, group; stopped at the end): table, bench/out/perf.json,
 #                        report in bench/out/perf/ (PERFFLAGS resizes it)
 #   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
+#   make faults-cluster  the cluster set at full size (a writer, a Redis master, a broker killed on a Redis
+#                        Cluster and three brokers of its own, 3 gateways, 2 writers, 24 concerts): table,
+#                        bench/out/faults-cluster.json, logs in bench/out/faults-cluster/
 #   make hostile         the hostile-client suite at full size: table, bench/out/hostile.json, logs in bench/out/hostile/
 #   make up / down       the docker compose stack (needs a Docker engine)
 #   make up-scale / down-scale  docker-compose.scale.yml: Redis Cluster, three brokers, 3 gateways behind
@@ -57,7 +60,7 @@ SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 CLUSTER   ?= services-cluster
 CLUSTER_ENV := $(if $(CLUSTER),eval "$$(bash scripts/cluster.sh test-env)",export BOX_CLUSTER_TESTS=off)
 
-.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf faults hostile up down up-scale down-scale clean
+.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf faults faults-cluster hostile up down up-scale down-scale clean
 
 all: build
 
@@ -170,6 +173,18 @@ FAULTSFLAGS ?=
 faults: build
 	mkdir -p bench/out
 	$(BIN) faults --json bench/out/faults.json --logs bench/out/faults $(FAULTSFLAGS)
+
+# The cluster set at full size (20,000 requests at 2,000/s over 24 concerts of
+# 600 seats, the fault half-way): one Redis Cluster (3 masters, 3 replicas)
+# and three brokers of scripts/cluster.sh on free ports with a state directory
+# of its own, started once for its four scenarios (never the shared cluster of
+# services-cluster, whose nodes others use), a MariaDB of its own, 3 gateways
+# and 2 writers as processes; each concert audited, then reconcile. About four
+# minutes. FAULTSFLAGS narrows or resizes it, e.g.
+# FAULTSFLAGS='--scenarios cluster-broker-kill --requests 5000'.
+faults-cluster: build
+	mkdir -p bench/out
+	$(BIN) faults --cluster --json bench/out/faults-cluster.json --logs bench/out/faults-cluster $(FAULTSFLAGS)
 
 # Every attack of the hostile-client suite at full size (10,000 slow and
 # 10,000 idle connections, a burst of 5,000 reservations, a well-behaved

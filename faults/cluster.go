@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -33,6 +34,15 @@ type cluster struct {
 
 	redisPort, mysqlPort, kafkaPort, kafkaCPort int
 	aof                                         bool
+	// multi: a Redis Cluster and three brokers of scripts/cluster.sh
+	// (faults --cluster), on the blocks of ports that start at these.
+	multi                            bool
+	redisBase, kafkaBase, kafkaCBase int
+	// concerts are rushed (1..concerts); the probes have concert+1.
+	concerts int
+	// probeMember is the last member a probe reserved for (the cluster
+	// set's scenarios share the probes' concert: each member once).
+	probeMember atomic.Int64
 
 	mu       sync.Mutex
 	redis    *proc
@@ -88,17 +98,26 @@ func newCluster(o Options, name string, aof bool) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{o: o, name: name, dir: dir, logs: filepath.Join(dir, "logs"), aof: aof, nextID: map[string]int{}}
+	c := &cluster{o: o, name: name, dir: dir, logs: filepath.Join(dir, "logs"), aof: aof, nextID: map[string]int{}, concerts: o.concerts()}
 	for _, d := range []string{c.logs, filepath.Join(dir, "redis"), filepath.Join(dir, "services")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	ports, err := freePorts(4)
+	c.probeMember.Store(probeMembers)
+	if o.Cluster {
+		err = c.multiPorts()
+	} else {
+		var ports []int
+		ports, err = freePorts(4)
+		if err == nil {
+			c.redisPort, c.mysqlPort, c.kafkaPort, c.kafkaCPort = ports[0], ports[1], ports[2], ports[3]
+		}
+	}
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	c.redisPort, c.mysqlPort, c.kafkaPort, c.kafkaCPort = ports[0], ports[1], ports[2], ports[3]
 	if err := c.startReaper(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -111,15 +130,32 @@ func newCluster(o Options, name string, aof bool) (*cluster, error) {
 // reaper kills what it started and stops the services, so that no broker or
 // database is left running on the machine. A clean close removes the
 // directory first, and the reaper then just exits.
-const reaper = `parent=$1 dir=$2 services=$3
+// With --cluster, cluster.env (the ports) is there, and cluster.sh stops
+// the Redis Cluster and the brokers, which run as daemons of their own.
+const reaper = `parent=$1 dir=$2 services=$3 clustersh=$4
 while kill -0 "$parent" 2>/dev/null && [ -d "$dir" ]; do sleep 1; done
 [ -d "$dir" ] || exit 0
 for p in $(cat "$dir/pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+if [ -f "$dir/cluster.env" ]; then
+  (set -a; . "$dir/cluster.env"; BOX_KAFKA_STOP_TIMEOUT=10 timeout 120 bash "$clustersh" stop >/dev/null 2>&1)
+fi
 BOX_SERVICES_DIR="$dir/services" BOX_KAFKA_STOP_TIMEOUT=10 timeout 120 bash "$services" stop >/dev/null 2>&1
 rm -rf "$dir"`
 
 func (c *cluster) startReaper() error {
-	cmd := exec.Command("bash", "-c", reaper, "reaper", strconv.Itoa(os.Getpid()), c.dir, c.script("services.sh"))
+	if c.multi {
+		// Written before anything starts, so that the reaper always knows
+		// the ports of what cluster.sh may have started.
+		var b strings.Builder
+		for _, kv := range c.multiEnv() {
+			k, v, _ := strings.Cut(kv, "=")
+			fmt.Fprintf(&b, "%s=%s\n", k, strconv.Quote(v))
+		}
+		if err := os.WriteFile(filepath.Join(c.dir, "cluster.env"), []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	cmd := exec.Command("bash", "-c", reaper, "reaper", strconv.Itoa(os.Getpid()), c.dir, c.script("services.sh"), c.script("cluster.sh"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("reaper: %w", err)
@@ -146,23 +182,33 @@ func (c *cluster) notePid(pid int) {
 // answering and leaves it to us. Then the schema, two concerts and the
 // topics (boxoffice seed).
 func (c *cluster) start(ctx context.Context, probeCapacity int) error {
-	if err := c.startRedis(ctx); err != nil {
-		return err
-	}
-	if err := c.services(ctx, "start"); err != nil {
-		return err
+	if c.multi {
+		if err := c.startMulti(ctx); err != nil {
+			return err
+		}
+	} else {
+		if err := c.startRedis(ctx); err != nil {
+			return err
+		}
+		if err := c.services(ctx, "start"); err != nil {
+			return err
+		}
 	}
 	if err := c.runBin(ctx, "migrate"); err != nil {
 		return err
 	}
-	// Concert 1 is the rush's (the harness resets it to its capacity);
-	// concert 2 is the probes'.
-	return c.runBin(ctx, "seed", "--concerts", "2", "--capacity", strconv.Itoa(probeCapacity), "--members", "1")
+	// Concerts 1..c.concerts are the rush's (the harness resets them to
+	// their capacity); the one after is the probes'.
+	return c.runBin(ctx, "seed", "--concerts", strconv.Itoa(c.probeConcert()), "--capacity", strconv.Itoa(probeCapacity), "--members", "1")
 }
 
-// services runs scripts/services.sh with this cluster's directory and ports.
-func (c *cluster) services(ctx context.Context, verb string) error {
-	return c.shell(ctx, "services.log", "bash", c.script("services.sh"), verb)
+// probeConcert is the probes' concert, after the rush's.
+func (c *cluster) probeConcert() int { return c.concerts + 1 }
+
+// services runs scripts/services.sh with this cluster's directory and ports
+// (on the services named, default all three).
+func (c *cluster) services(ctx context.Context, verb string, names ...string) error {
+	return c.shell(ctx, "services.log", "bash", append([]string{c.script("services.sh"), verb}, names...)...)
 }
 
 // kafka runs scripts/kafka.sh on this cluster's broker (services.sh names it "main").
@@ -177,7 +223,7 @@ func (c *cluster) kafka(ctx context.Context, verb string) error {
 func (c *cluster) shell(ctx context.Context, logName, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, serviceTimeout)
 	defer cancel()
-	f, err := os.OpenFile(filepath.Join(c.logs, logName), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(filepath.Join(c.dir, "logs", logName), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
@@ -205,6 +251,9 @@ func cleanEnv() []string {
 }
 
 func (c *cluster) serviceEnv() []string {
+	if c.multi {
+		return append(cleanEnv(), c.multiEnv()...)
+	}
 	return append(cleanEnv(),
 		"BOX_SERVICES_DIR="+filepath.Join(c.dir, "services"),
 		"BOX_REDIS_PORT="+strconv.Itoa(c.redisPort),
@@ -217,8 +266,19 @@ func (c *cluster) serviceEnv() []string {
 	)
 }
 
-func (c *cluster) redisAddr() string { return "127.0.0.1:" + strconv.Itoa(c.redisPort) }
-func (c *cluster) kafkaAddr() string { return "127.0.0.1:" + strconv.Itoa(c.kafkaPort) }
+func (c *cluster) redisAddr() string {
+	if c.multi {
+		return strings.Join(c.redisNodes(), ",")
+	}
+	return "127.0.0.1:" + strconv.Itoa(c.redisPort)
+}
+
+func (c *cluster) kafkaAddr() string {
+	if c.multi {
+		return strings.Join(c.brokers(), ",")
+	}
+	return "127.0.0.1:" + strconv.Itoa(c.kafkaPort)
+}
 func (c *cluster) mysqlDSN() string {
 	return "boxoffice:boxoffice@tcp(127.0.0.1:" + strconv.Itoa(c.mysqlPort) + ")/boxoffice?parseTime=true"
 }
@@ -226,12 +286,19 @@ func (c *cluster) mysqlDSN() string {
 // binEnv is the environment of the boxoffice processes: this cluster's
 // services and the scenario's grace.
 func (c *cluster) binEnv() []string {
-	return append(cleanEnv(),
+	env := append(cleanEnv(),
 		"BOX_REDIS_ADDR="+c.redisAddr(),
 		"BOX_KAFKA_BROKERS="+c.kafkaAddr(),
 		"BOX_MYSQL_DSN="+c.mysqlDSN(),
 		"BOX_INFLIGHT_GRACE="+c.o.Grace.String(),
 	)
+	if c.multi {
+		// What scripts/cluster.sh env says: every partition on the three
+		// brokers, a write acknowledged by two, so that one broker down
+		// loses nothing and stops nothing.
+		env = append(env, "BOX_REPLICATION_FACTOR=3", "BOX_MIN_INSYNC_REPLICAS=2")
+	}
+	return env
 }
 
 // runBin runs a boxoffice command to its end.
@@ -354,30 +421,12 @@ func redisPing(addr string) error {
 
 // redisInfo reads fields of one INFO section over a plain connection.
 func redisInfo(addr, section string) (map[string]string, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	body, err := redisCmd(addr, "INFO", section)
 	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(conn, "INFO "+section+"\r\n"); err != nil {
-		return nil, err
-	}
-	rd := bufio.NewReader(conn)
-	head, err := rd.ReadString('\n')
-	if err != nil {
-		return nil, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
-	if err != nil {
-		return nil, fmt.Errorf("INFO: %q", head)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(rd, body); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
-	for _, line := range strings.Split(string(body), "\r\n") {
+	for _, line := range strings.Split(body, "\r\n") {
 		if k, v, ok := strings.Cut(line, ":"); ok {
 			out[k] = v
 		}
@@ -509,22 +558,39 @@ func waitHTTP(ctx context.Context, p *proc, url string) error {
 	})
 }
 
-// close stops everything (processes, then the services), keeps the logs in
-// o.LogDir/<scenario> when asked, and removes the directory.
-func (c *cluster) close() {
+// stopProcs stops the gateways and writers (SIGTERM, kill after 10 s) and
+// forgets them: a scenario of the --cluster set starts its own.
+func (c *cluster) stopProcs() {
 	c.mu.Lock()
 	procs := append(append([]*proc{}, c.gateways...), c.writers...)
-	redis := c.redis
+	c.gateways, c.writers = nil, nil
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Go(func() { p.stop(10 * time.Second) })
 	}
 	wg.Wait()
+}
+
+// close stops everything (processes, then the services), keeps the logs in
+// o.LogDir/<scenario> when asked, and removes the directory.
+func (c *cluster) close() {
+	c.stopProcs()
+	c.mu.Lock()
+	redis := c.redis
+	c.mu.Unlock()
 	// A fresh context: close runs when the scenario's may be cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
 	defer cancel()
-	if err := c.services(ctx, "stop"); err != nil {
+	var err error
+	if c.multi {
+		db := make(chan error, 1)
+		go func() { db <- c.services(ctx, "stop", "mariadb") }()
+		err = errors.Join(c.clusterSh(ctx, "stop"), <-db)
+	} else {
+		err = c.services(ctx, "stop")
+	}
+	if err != nil {
 		fmt.Fprintf(c.o.Log, "  %s: %v\n", c.name, err)
 	}
 	if redis != nil {
@@ -539,18 +605,70 @@ func (c *cluster) close() {
 // keepLogs copies the processes' and services' logs out of the directory.
 func (c *cluster) keepLogs() {
 	dst := filepath.Join(c.o.LogDir, c.name)
+	srcs, _ := filepath.Glob(filepath.Join(c.dir, "logs", "*"))
+	if c.multi {
+		// The set's: a folder a scenario, and services/ for what they share.
+		for _, src := range srcs {
+			_ = os.RemoveAll(filepath.Join(c.o.LogDir, filepath.Base(src)))
+			copyLog(src, filepath.Join(c.o.LogDir, filepath.Base(src)))
+		}
+		srcs, dst = nil, filepath.Join(c.o.LogDir, "services")
+	}
 	_ = os.RemoveAll(dst)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return
 	}
-	srcs, _ := filepath.Glob(filepath.Join(c.logs, "*"))
 	srcs = append(srcs,
 		filepath.Join(c.dir, "services", "mariadb", "mariadbd.err"),
 		filepath.Join(c.dir, "services", "kafka-main", "logs", "server.log"))
-	for _, src := range srcs {
-		if b, err := os.ReadFile(src); err == nil {
-			_ = os.WriteFile(filepath.Join(dst, filepath.Base(src)), b, 0o644)
+	if c.multi {
+		for _, p := range c.redisPorts() {
+			srcs = append(srcs, filepath.Join(c.dir, "services", "redis-cluster", strconv.Itoa(p), "redis.log"))
 		}
+		for n := 1; n <= 3; n++ {
+			srcs = append(srcs, filepath.Join(c.dir, "services", "kafka-cluster-"+strconv.Itoa(n), "logs", "server.log"))
+		}
+	}
+	for _, src := range srcs {
+		copyLog(src, filepath.Join(dst, logName(c.dir, src)))
+	}
+}
+
+// logName is a kept log's name: a scenario's folder keeps its name; a
+// service's log is named for its service (redis-7101.log, kafka-cluster-2.log).
+func logName(dir, src string) string {
+	rel, err := filepath.Rel(filepath.Join(dir, "services"), src)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return filepath.Base(src)
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	switch {
+	case parts[0] == "redis-cluster" && len(parts) > 1:
+		return "redis-" + parts[1] + ".log"
+	case strings.HasPrefix(parts[0], "kafka-cluster-"):
+		return parts[0] + ".log"
+	}
+	return filepath.Base(src)
+}
+
+// copyLog copies a file, or a folder of them, if it is there.
+func copyLog(src, dst string) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return
+	}
+	if fi.IsDir() {
+		if os.MkdirAll(dst, 0o755) != nil {
+			return
+		}
+		entries, _ := os.ReadDir(src)
+		for _, e := range entries {
+			copyLog(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
+		}
+		return
+	}
+	if b, err := os.ReadFile(src); err == nil {
+		_ = os.WriteFile(dst, b, 0o644)
 	}
 }
 

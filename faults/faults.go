@@ -64,6 +64,24 @@ type Options struct {
 	LogDir string
 	// Log receives the progress lines.
 	Log io.Writer
+	// Cluster runs the cluster set (clusterScenarios) instead: one Redis
+	// Cluster (3 masters, 3 replicas) and three brokers of scripts/cluster.sh
+	// for all of them, 3 gateways, 2 writers in one group.
+	Cluster bool
+	// Concerts rushed at once (1 unless Cluster: enough for slots on every
+	// master); Capacity is each one's seats and Requests are spread over
+	// them.
+	Concerts int
+}
+
+func (o Options) concerts() int { return max(1, o.Concerts) }
+
+// scenarioSet is the scenarios Options run.
+func (o Options) scenarioSet() []scenario {
+	if o.Cluster {
+		return clusterScenarios
+	}
+	return scenarios
 }
 
 // Full is the size of `make faults`: 20,000 requests at 2,000/s (10 s),
@@ -80,10 +98,37 @@ func Small() Options {
 		Recovery: 90 * time.Second, Settle: 90 * time.Second}
 }
 
+// ClusterFull is the size of `make faults-cluster`: 20,000 requests at
+// 2,000/s over 24 concerts of 600 seats (their slots on all three masters),
+// the fault 5 s in.
+func ClusterFull() Options {
+	o := Full()
+	o.Cluster, o.Concerts, o.Capacity = true, 24, 600
+	return o
+}
+
+// ClusterSmall is the cluster set's size in `make test`: 600 requests at
+// 200/s over 12 concerts of 35 seats, and not the plain master kill: on
+// loopback its replica misses nothing, and cluster-replica-behind is the
+// same kill with what it may miss made certain (the four took 2 min 50 s
+// on a busy 2-core machine; TestFaultsCluster, with these three, 2 min 27 s).
+func ClusterSmall() Options {
+	o := Small()
+	o.Cluster, o.Requests, o.Concerts, o.Capacity = true, 600, 12, 35
+	o.Recovery, o.Settle = time.Minute, time.Minute
+	o.Scenarios = []string{"cluster-writer-kill", "cluster-replica-behind", "cluster-broker-kill"}
+	return o
+}
+
 // Names are the scenarios, in the order they run.
-func Names() []string {
+func Names() []string { return names(scenarios) }
+
+// ClusterNames are the cluster set's scenarios, in the order they run.
+func ClusterNames() []string { return names(clusterScenarios) }
+
+func names(set []scenario) []string {
 	var out []string
-	for _, s := range scenarios {
+	for _, s := range set {
 		out = append(out, s.name)
 	}
 	return out
@@ -158,6 +203,25 @@ type Result struct {
 	WallS float64 `json:"wall_s"`
 	// Bench is the harness's own audit of the load (counts, not ids).
 	Bench *bench.Audit `json:"bench_audit"`
+	// The cluster set's only (faults --cluster):
+	// Concerts rushed; Killed names what the fault killed.
+	Concerts int    `json:"concerts,omitempty"`
+	Killed   string `json:"killed,omitempty"`
+	// PromotedS: from a Redis master's kill until live masters served every
+	// slot again (its replica promoted).
+	PromotedS *float64 `json:"promoted_s,omitempty"`
+	// ReplicaMissed: per concert (by id), the admissions a promoted replica
+	// never got from its master (replication is asynchronous): Redis's free
+	// seats + active rows − capacity, after the settle and before reconcile.
+	// MissedSeats is their sum; the number of concerts is the figure that
+	// reconcile must match.
+	ReplicaMissed map[string]int64 `json:"replica_missed,omitempty"`
+	MissedSeats   int64            `json:"missed_seats"`
+	// Reconciled: the concerts `boxoffice reconcile` named after the
+	// settle (with each difference's kind), and after --fix when it ran.
+	Reconciled      map[string][]string `json:"reconciled,omitempty"`
+	Fixed           []int64             `json:"fixed,omitempty"`
+	ReconciledAfter map[string][]string `json:"reconciled_after_fix,omitempty"`
 	// Problems make the status failed; Bounded are the non-zero counts the
 	// scenario allows, each with its bound; Notes explain the rest.
 	Problems []string `json:"problems"`
@@ -176,7 +240,14 @@ type Report struct {
 	Capacity  int           `json:"capacity"`
 	GraceS    float64       `json:"inflight_grace_s"`
 	KafkaS    float64       `json:"kafka_down_s"`
-	Scenarios []Result      `json:"scenarios"`
+	// The cluster set's: Concerts rushed (Capacity seats each), how many
+	// had their slot on each master at the start, and how long the shared
+	// services took to start (once for every scenario).
+	Cluster           bool           `json:"cluster,omitempty"`
+	Concerts          int            `json:"concerts,omitempty"`
+	ConcertsPerMaster map[string]int `json:"concerts_per_master,omitempty"`
+	ServicesS         float64        `json:"services_start_s,omitempty"`
+	Scenarios         []Result       `json:"scenarios"`
 }
 
 // ErrFailed is returned (wrapped) by Run when a scenario failed.
@@ -197,23 +268,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	o.Scripts = scripts
-	names := o.Scenarios
-	if len(names) == 0 {
-		names = Names()
+	var set []scenario
+	for _, name := range o.Scenarios {
+		s, err := o.scenarioNamed(name)
+		if err != nil {
+			return nil, err
+		}
+		set = append(set, s)
+	}
+	if len(set) == 0 {
+		set = o.scenarioSet()
 	}
 	rep := &Report{StartedAt: time.Now().UTC(), Requests: o.Requests, Rate: o.Rate, Capacity: o.Capacity,
 		GraceS: o.Grace.Seconds(), KafkaS: o.KafkaDown.Seconds(), Uname: uname()}
 	var bad []string
-	for _, name := range names {
-		s, err := scenarioNamed(name)
-		if err != nil {
-			return rep, err
-		}
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
-		}
-		fmt.Fprintf(o.Log, "faults: %s: %s\n", s.name, s.fault)
-		res, machine := runScenario(ctx, o, s)
+	add := func(s scenario, res Result, machine *bench.Machine) {
 		if machine != nil {
 			rep.Machine = *machine
 		}
@@ -221,6 +290,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fmt.Fprintf(o.Log, "faults: %s: %s (%s)\n", s.name, res.Status, summary(res))
 		if res.Status == StatusFailed || res.Status == StatusError {
 			bad = append(bad, s.name+": "+strings.Join(res.Problems, "; "))
+		}
+	}
+	if o.Cluster {
+		if err := runCluster(ctx, o, set, rep, add); err != nil {
+			return rep, err
+		}
+	} else {
+		for _, s := range set {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			fmt.Fprintf(o.Log, "faults: %s: %s\n", s.name, s.fault)
+			res, machine := runScenario(ctx, o, s, nil)
+			add(s, res, machine)
 		}
 	}
 	if len(bad) > 0 {
@@ -239,8 +322,16 @@ func (o *Options) check() error {
 			errs = append(errs, fmt.Errorf("scripts: %w", err))
 		}
 	}
-	if o.Requests < 10 || o.Rate <= 0 || o.Capacity < 1 || o.Capacity > o.Requests {
-		errs = append(errs, fmt.Errorf("want requests ≥ 10, rate > 0 and 1 ≤ capacity ≤ requests, got %d, %g, %d", o.Requests, o.Rate, o.Capacity))
+	if o.Requests < 10 || o.Rate <= 0 || o.Capacity < 1 || o.Capacity*o.concerts() > o.Requests {
+		errs = append(errs, fmt.Errorf("want requests ≥ 10, rate > 0 and 1 ≤ capacity × concerts ≤ requests, got %d, %g, %d × %d", o.Requests, o.Rate, o.Capacity, o.concerts()))
+	}
+	if o.Cluster {
+		if _, err := os.Stat(filepath.Join(o.Scripts, "cluster.sh")); err != nil {
+			errs = append(errs, fmt.Errorf("scripts: %w", err))
+		}
+		if o.concerts() < 3 {
+			errs = append(errs, fmt.Errorf("--cluster: want at least 3 concerts (slots on every master), got %d", o.concerts()))
+		}
 	}
 	if o.AppendFsync != "everysec" && o.AppendFsync != "always" {
 		errs = append(errs, fmt.Errorf("appendfsync %q: want everysec or always", o.AppendFsync))
@@ -249,7 +340,7 @@ func (o *Options) check() error {
 		errs = append(errs, errors.New("grace, kafka-down, recovery and settle must be positive"))
 	}
 	for _, n := range o.Scenarios {
-		if _, err := scenarioNamed(n); err != nil {
+		if _, err := o.scenarioNamed(n); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -259,11 +350,20 @@ func (o *Options) check() error {
 // Binaries are the programs the suite runs, besides the boxoffice binary.
 var Binaries = []string{"bash", "redis-server", "mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin", "java"}
 
+// ClusterBinaries are those the cluster set runs: scripts/cluster.sh forms
+// the Redis Cluster with redis-cli.
+var ClusterBinaries = append(slices.Clone(Binaries), "redis-cli")
+
 // MissingBinaries lists those of Binaries that are not installed (mariadbd
 // is also looked for in /usr/sbin, where Debian puts it).
-func MissingBinaries() []string {
+func MissingBinaries() []string { return missing(Binaries) }
+
+// MissingClusterBinaries lists those of ClusterBinaries that are not installed.
+func MissingClusterBinaries() []string { return missing(ClusterBinaries) }
+
+func missing(bins []string) []string {
 	var out []string
-	for _, b := range Binaries {
+	for _, b := range bins {
 		if _, err := lookPath(b); err != nil {
 			out = append(out, b)
 		}
@@ -288,6 +388,11 @@ type run struct {
 	recDur   time.Duration
 	// probeCtx ends the prober when the scenario ends, recovered or not.
 	probeCtx context.Context
+	// The cluster set's: the concerts of the Redis master killed, and
+	// whether what its promoted replica missed stayed within the bound
+	// (auditConcerts).
+	victimConcerts map[int]bool
+	replicaOK      bool
 }
 
 // faultEnded marks the end of the fault and starts measuring recovery
@@ -308,26 +413,45 @@ func (r *run) startProber(from time.Time) {
 	}()
 }
 
-// runScenario runs one scenario start to end; it never panics on a
-// scenario's failure, it reports it.
-func runScenario(ctx context.Context, o Options, s scenario) (Result, *bench.Machine) {
+// runScenario runs one scenario start to end, on services of its own, or
+// on shared's (the cluster set: its gateways and writers are stopped at the
+// end, the services kept); it never panics on a scenario's failure, it
+// reports it.
+func runScenario(ctx context.Context, o Options, s scenario, shared *cluster) (Result, *bench.Machine) {
 	start := time.Now()
-	res := Result{Scenario: s.name, Fault: s.fault, Rejected: map[string]int64{}, Errors: map[string]int64{},
-		Problems: []string{}, Bounded: []string{}, Notes: []string{}, Capacity: int64(o.Capacity)}
-	if s.aof {
-		res.Fault = strings.Replace(s.fault, "appendonly yes", "appendonly yes, appendfsync "+o.AppendFsync, 1)
-	}
+	res := newResult(o, s)
 	probeCtx, stopProbes := context.WithCancel(ctx)
-	r := &run{o: o, s: s, res: &res, recovery: make(chan struct{}), probeCtx: probeCtx}
+	r := &run{o: o, s: s, res: &res, recovery: make(chan struct{}), probeCtx: probeCtx, c: shared}
 	machine, err := r.execute(ctx)
 	stopProbes()
-	if r.c != nil {
+	switch {
+	case shared != nil:
+		shared.stopProcs()
+	case r.c != nil:
 		r.c.close()
 	}
 	if r.env != nil {
 		r.env.Close()
 	}
 	res.WallS = round2(time.Since(start).Seconds())
+	res.finish(err)
+	return res, machine
+}
+
+func newResult(o Options, s scenario) Result {
+	res := Result{Scenario: s.name, Fault: s.fault, Rejected: map[string]int64{}, Errors: map[string]int64{},
+		Problems: []string{}, Bounded: []string{}, Notes: []string{}, Capacity: int64(o.Capacity) * int64(o.concerts())}
+	if s.aof {
+		res.Fault = strings.Replace(s.fault, "appendonly yes", "appendonly yes, appendfsync "+o.AppendFsync, 1)
+	}
+	if o.Cluster {
+		res.Concerts = o.concerts()
+	}
+	return res
+}
+
+// finish sets the status: err is why the scenario could not run.
+func (res *Result) finish(err error) {
 	switch {
 	case err != nil:
 		res.Status = StatusError
@@ -339,31 +463,40 @@ func runScenario(ctx context.Context, o Options, s scenario) (Result, *bench.Mac
 	default:
 		res.Status = StatusOK
 	}
-	return res, machine
 }
 
 func (r *run) execute(ctx context.Context) (*bench.Machine, error) {
 	o, s := r.o, r.s
-	c, err := newCluster(o, s.name, s.aof)
-	if err != nil {
-		return nil, err
+	if r.c == nil {
+		c, err := newCluster(o, s.name, s.aof)
+		if err != nil {
+			return nil, err
+		}
+		r.c = c
+		if err := c.start(ctx, probeCapacity); err != nil {
+			return nil, err
+		}
 	}
-	r.c = c
-	if err := c.start(ctx, probeCapacity); err != nil {
-		return nil, err
-	}
+	c := r.c
+	var err error
 	if r.env, err = openEnv(ctx, c); err != nil {
 		return nil, err
 	}
+	// All at once: each waits for its readiness (a second or two on a busy
+	// machine), and the cluster set starts five per scenario.
+	errs := make(chan error, s.gateways+s.writers)
 	for range s.gateways {
-		if _, err := c.startGateway(ctx); err != nil {
-			return nil, err
-		}
+		go func() { _, err := c.startGateway(ctx); errs <- err }()
 	}
 	for range s.writers {
-		if _, err := c.startWriter(ctx); err != nil {
-			return nil, err
-		}
+		go func() { _, err := c.startWriter(ctx); errs <- err }()
+	}
+	var startErr error
+	for range s.gateways + s.writers {
+		startErr = errors.Join(startErr, <-errs)
+	}
+	if startErr != nil {
+		return nil, startErr
 	}
 	if s.writers > 1 {
 		if err := c.groupBalanced(ctx, s.writers); err != nil {
@@ -415,7 +548,7 @@ func (r *run) load(ctx context.Context) (*bench.Result, <-chan error, error) {
 	if r.s.reconcile != nil {
 		benchDrain = "3s" // Redis has no stock for the harness's audit until reconcile
 	}
-	args := []string{"rush", "--target", strings.Join(targets, ","), "--strategies", "async", "--concerts", "1",
+	args := []string{"rush", "--target", strings.Join(targets, ","), "--strategies", "async", "--concerts", strconv.Itoa(o.concerts()),
 		"--capacity", strconv.Itoa(o.Capacity), "--members", strconv.Itoa(o.Requests), "--rate", strconv.FormatFloat(o.Rate, 'f', -1, 64),
 		"--duration", dur.String(), "--max-inflight", "1000", "--timeout", "5s", "--drain-timeout", benchDrain,
 		"--audit-every", "200ms", "--quiet",

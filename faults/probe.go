@@ -9,16 +9,15 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/boxoffice/boxoffice/app"
 )
 
-// The probes reserve seats of a concert of their own, so that they never
-// take a seat of the rush they watch.
+// The probes reserve seats of a concert of their own (the one after the
+// rush's, cluster.probeConcert), so that they never take a seat of the rush
+// they watch.
 const (
-	probeConcert  = 2
 	probeCapacity = 1_000_000
 	// probeMembers is where the probes' member ids start, far above the rush's.
 	probeMembers = 10_000_000
@@ -38,15 +37,12 @@ type prober struct {
 	env *app.BenchEnv
 	hc  *http.Client
 
-	member atomic.Int64
-	mu     sync.Mutex
-	ids    []string // every 202 a probe got
+	mu  sync.Mutex
+	ids []string // every 202 a probe got
 }
 
 func newProber(c *cluster, env *app.BenchEnv) *prober {
-	p := &prober{c: c, env: env, hc: &http.Client{Timeout: 5 * time.Second}}
-	p.member.Store(probeMembers)
-	return p
+	return &prober{c: c, env: env, hc: &http.Client{Timeout: 5 * time.Second}}
 }
 
 // acceptedIDs are the ids of every 202 the probes got.
@@ -68,7 +64,7 @@ func (p *prober) round(ctx context.Context, rowWait time.Duration) (ok bool, err
 	var wg sync.WaitGroup
 	for i := range probeRound {
 		addr := gws[i%len(gws)].addr
-		member := p.member.Add(1)
+		member := p.c.probeMember.Add(1)
 		wg.Go(func() { ids[i], errs[i] = p.reserve(ctx, addr, member) })
 	}
 	wg.Wait()
@@ -103,7 +99,7 @@ func (p *prober) round(ctx context.Context, rowWait time.Duration) (ok bool, err
 
 // reserve sends one reservation and returns its id when answered 202.
 func (p *prober) reserve(ctx context.Context, addr string, member int64) (string, error) {
-	body := `{"concertId":` + strconv.Itoa(probeConcert) + `,"memberId":` + strconv.FormatInt(member, 10) + `}`
+	body := `{"concertId":` + strconv.Itoa(p.c.probeConcert()) + `,"memberId":` + strconv.FormatInt(member, 10) + `}`
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/api/reservations/async", bytes.NewBufferString(body))
 	if err != nil {
 		return "", err
