@@ -79,7 +79,7 @@ type layout struct {
 	subs []*Store
 }
 
-func (l *layout) home(member int64) int { return int(uint64(member) % uint64(len(l.subs))) }
+func (l *layout) home(member int64) int  { return int(uint64(member) % uint64(len(l.subs))) }
 func (l *layout) of(member int64) *Store { return l.subs[l.home(member)] }
 
 func (l *layout) same(o *layout) bool {
