@@ -63,3 +63,12 @@ func (s *Store) TransferFinish(ctx context.Context, concert int64, id string, fr
 	}
 	return s.finishTransfer(ctx, l, concert, pendingTransfer{id: id, from: from, to: to, seats: seats, epoch: epoch})
 }
+
+// BucketTags returns the hash tags of a concert's buckets.
+func (s *Store) BucketTags(ctx context.Context, concert int64) ([]string, error) {
+	l, err := s.layoutOf(ctx, concert)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	return l.tags, nil
+}
