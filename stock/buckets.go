@@ -40,6 +40,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -90,8 +91,8 @@ func (l *layout) same(o *layout) bool {
 }
 
 type layoutEntry struct {
-	l  *layout // nil: a plain concert
-	at time.Time
+	l  *layout      // nil: a plain concert
+	at atomic.Int64 // when read (unix ns); the one who moves it reads again
 }
 
 func (s *Store) layoutKey(c int64) string   { return s.tag(c) + "buckets" }
@@ -116,8 +117,12 @@ func (s *Store) layoutOf(ctx context.Context, c int64) (*layout, error) {
 	if s.bucket {
 		return nil, nil
 	}
-	if e, ok := s.layouts.Load(c); ok {
-		if e := e.(layoutEntry); time.Since(e.at) < layoutTTL {
+	if v, ok := s.layouts.Load(c); ok {
+		e := v.(*layoutEntry)
+		at, now := e.at.Load(), time.Now().UnixNano()
+		// Under a rush every request would see the copy expire at once:
+		// one reads it again, the others go on with the copy meanwhile.
+		if now-at < int64(layoutTTL) || !e.at.CompareAndSwap(at, now) {
 			return e.l, nil
 		}
 	}
@@ -135,8 +140,8 @@ func (s *Store) refreshLayout(ctx context.Context, c int64) (*layout, error) {
 	var l *layout
 	if tags := strings.Fields(v); len(tags) > 0 {
 		l = &layout{tags: tags}
-		if e, ok := s.layouts.Load(c); ok && l.same(e.(layoutEntry).l) {
-			l = e.(layoutEntry).l // keep the buckets' key caches
+		if e, ok := s.layouts.Load(c); ok && l.same(e.(*layoutEntry).l) {
+			l = e.(*layoutEntry).l // keep the buckets' key caches
 		} else {
 			for _, t := range tags {
 				l.subs = append(l.subs, s.bucketStore(t))
@@ -149,7 +154,9 @@ func (s *Store) refreshLayout(ctx context.Context, c int64) (*layout, error) {
 
 func (s *Store) cacheLayout(c int64, l *layout) {
 	if _, ok := s.layouts.Load(c); ok || s.cachedLayouts.Add(1) <= maxCachedConcerts {
-		s.layouts.Store(c, layoutEntry{l: l, at: time.Now()})
+		e := &layoutEntry{l: l}
+		e.at.Store(time.Now().UnixNano())
+		s.layouts.Store(c, e)
 	}
 }
 

@@ -309,7 +309,7 @@ func TestBucketLifecycle(t *testing.T) {
 				t.Fatalf("release: %v %v, home stock %d", u, err, at(6))
 			}
 			// The writer: claim, then clear; a failure gives back at home.
-			if rs, err := st.Claim(ctx, hot, []string{"w1", "f2", "nobody"}); err != nil || fmt.Sprint(rs) != fmt.Sprint([]stock.ClaimResult{stock.ClaimedNow, stock.ClaimedNow, stock.Unknown}) {
+			if rs, err := st.Claim(ctx, hot, []string{"w1", "f2", "nobody", "u6"}); err != nil || fmt.Sprint(rs) != fmt.Sprint([]stock.ClaimResult{stock.ClaimedNow, stock.ClaimedNow, stock.Unknown, stock.Undone}) {
 				t.Fatalf("claim: %v %v", rs, err)
 			}
 			if s, err := st.InFlightState(ctx, hot, "w1"); err != nil || s != stock.Claimed {
