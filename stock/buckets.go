@@ -219,7 +219,10 @@ func (s *Store) transfer(ctx context.Context, l *layout, c int64, from, to int) 
 	if err != nil || p.seats == 0 {
 		return 0, err
 	}
-	return s.finishTransfer(ctx, l, c, p)
+	// Once taken, the seats are in no bucket until applied: a client that
+	// hangs up now must not leave them in the air until the sweeper comes
+	// (TransferGrace); each step keeps its own timeout.
+	return s.finishTransfer(context.WithoutCancel(ctx), l, c, p)
 }
 
 // take is a transfer's first step, on the donor.
