@@ -3,6 +3,7 @@ package stock_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,49 @@ func BenchmarkHotConcert(b *testing.B) {
 				b.ReportMetric(float64(b.N)/wall*100/shares[0], "ceiling-admissions/s")
 			})
 		}
+	}
+}
+
+// BenchmarkHotConcertSellOut: a whole sale — b.N seats, b.N members of
+// random ids (so the buckets drain unevenly, as a real crowd would) — on
+// the single Redis with the stock in 1 or 4 buckets: what the
+// borrowing at the end of a sale costs, and how many transfers it takes.
+func BenchmarkHotConcertSellOut(b *testing.B) {
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprintf("buckets=%d", n), func(b *testing.B) {
+			st := singleStore(b)
+			stop := st.Coalesce(4)
+			defer stop()
+			ctx := context.Background()
+			if err := st.Load(ctx, stock.Loading{Concert: hot, Remaining: int64(b.N), Epoch: "bench", Reset: true, Buckets: n}); err != nil {
+				b.Fatal(err)
+			}
+			var member atomic.Int64
+			var refused atomic.Int64
+			b.SetParallelism(32)
+			b.ResetTimer()
+			t0 := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					m := rand.Int64N(1 << 40) // two alike in 40,000: 1 in 1,400
+					a, err := st.Reserve(ctx, hres("r"+strconv.FormatInt(member.Add(1), 10), m))
+					if stock.Answer(a, err) != "accepted" {
+						refused.Add(1)
+					}
+				}
+			})
+			wall := time.Since(t0).Seconds()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/wall, "admissions/s")
+			if refused.Load() != 0 {
+				b.Errorf("%d of %d refused with as many seats as members", refused.Load(), b.N)
+			}
+			moves, err := st.TransfersSettled(ctx, hot)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(moves), "transfers")
+		})
 	}
 }
 

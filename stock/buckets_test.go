@@ -3,6 +3,7 @@ package stock_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -166,6 +167,55 @@ func TestBucketRush(t *testing.T) {
 			}
 			if a, err := st.Reserve(ctx, hres("late", members+1)); stock.Answer(a, err) != "sold_out" {
 				t.Errorf("after the rush: %s (%v), want sold_out", stock.Answer(a, err), err)
+			}
+		})
+	}
+}
+
+// TestBucketSellOutSeatForEach: as many members (random ids, so the
+// buckets drain unevenly) as seats, all at once: every one is admitted —
+// nobody is told "sold out" while a seat is left in another bucket or on
+// its way between two.
+func TestBucketSellOutSeatForEach(t *testing.T) {
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			const seats, workers = 400, 32
+			ctx := context.Background()
+			st := tg.open(t)
+			loadBuckets(t, st, seats, 4)
+			seen := map[int64]bool{}
+			var members []int64
+			for len(members) < seats {
+				if m := rand.Int64N(1 << 40); !seen[m] {
+					seen[m] = true
+					members = append(members, m)
+				}
+			}
+			answers := make([]string, seats)
+			var wg sync.WaitGroup
+			next := make(chan int)
+			for range workers {
+				wg.Go(func() {
+					for i := range next {
+						a, err := st.Reserve(ctx, hres(fmt.Sprintf("s%d", i), members[i]))
+						answers[i] = stock.Answer(a, err)
+					}
+				})
+			}
+			for i := range seats {
+				next <- i
+			}
+			close(next)
+			wg.Wait()
+			tally := map[string]int{}
+			for _, a := range answers {
+				tally[a]++
+			}
+			if tally["accepted"] != seats {
+				t.Errorf("answers %v, want %d accepted; bucket stocks %v", tally, seats, stocks(t, st))
+			}
+			if s := stocks(t, st); sum(s) != 0 {
+				t.Errorf("stocks %v, want all 0", s)
 			}
 		})
 	}

@@ -72,3 +72,12 @@ func (s *Store) BucketTags(ctx context.Context, concert int64) ([]string, error)
 	}
 	return l.tags, nil
 }
+
+// TransfersSettled counts the transfers the donors of a concert settled.
+func (s *Store) TransfersSettled(ctx context.Context, concert int64) (int64, error) {
+	l, err := s.layoutOf(ctx, concert)
+	if err != nil || l == nil {
+		return 0, err
+	}
+	return l.sum(func(sub *Store) (int64, error) { return s.rdb.ZCard(ctx, sub.xferDoneKey(concert)).Result() })
+}
