@@ -97,9 +97,12 @@ func BenchmarkHotConcertSellOut(b *testing.B) {
 			}
 			var member atomic.Int64
 			var refused atomic.Int64
+			count := &commandCount{}
+			st.Client().AddHook(count)
 			b.SetParallelism(32)
 			b.ResetTimer()
 			t0 := time.Now()
+			count.since(t0)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					m := rand.Int64N(1 << 40) // two alike in 40,000: 1 in 1,400
@@ -120,7 +123,39 @@ func BenchmarkHotConcertSellOut(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(moves), "transfers")
+			b.ReportMetric(float64(count.cmds.Load())/float64(b.N), "redis-cmds/admission")
+			if first := count.firstTransfer.Load(); first != 0 {
+				// From the first transfer (a bucket ran dry) to the last seat.
+				b.ReportMetric(float64(t0.Add(time.Duration(int64(wall*1e9))).UnixNano()-first)/1e6, "borrowing-ms")
+			}
 		})
+	}
+}
+
+// commandCount counts the commands sent (pipelined ones each) and notes when
+// the first one outside a pipeline (a transfer's script) went.
+type commandCount struct {
+	cmds, firstTransfer atomic.Int64
+}
+
+func (c *commandCount) since(t time.Time) { c.cmds.Store(0); c.firstTransfer.Store(0) }
+
+func (c *commandCount) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.cmds.Add(1)
+		if cmd.Name() == "evalsha" {
+			c.firstTransfer.CompareAndSwap(0, time.Now().UnixNano())
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
 	}
 }
 
