@@ -21,10 +21,11 @@ package stock
 //   - When the home bucket is sold out, Reserve moves seats into it from
 //     another bucket (transfer_take.lua on the donor, transfer_apply.lua on
 //     the home bucket, transfer_done.lua on the donor; idempotent on the
-//     transfer id) and tries again; it answers sold out only when every
-//     bucket had none. A transfer whose gateway died between the steps stays
+//     transfer id) and tries again; it answers sold out only after a pass
+//     that found nothing and a look that saw every bucket empty and no
+//     live transfer. A transfer whose gateway died between the steps stays
 //     recorded on the donor, is counted as remaining, and CompleteTransfers
-//     (reconcile) finishes it.
+//     (the writer's sweeper, reconcile --fix) finishes it.
 //   - The layout (the buckets' tags) is fixed when the stock is loaded and
 //     stored at <prefix>:{c42}:buckets; the concert's own keys ({c42}:stock,
 //     epoch, ...) do not exist then, so a process whose copy of the layout
