@@ -60,10 +60,10 @@ const MaxBuckets = 64
 // that changed the layout, which is why that needs --reset.
 const layoutTTL = 5 * time.Second
 
-// transferMost is the most seats one transfer moves (it never moves more
-// than half of what the donor has): enough that a drained bucket does not
-// borrow once per request, few enough that the donor's members do not turn
-// borrowers at once.
+// transferMost is the most seats one transfer moves (it moves a quarter of
+// what the donor has, one from a donor of fewer than 8: transfer_take.lua):
+// enough that a drained bucket does not borrow once per request, few enough
+// that the donor's members do not turn borrowers at once.
 const transferMost = 64
 
 // TransferGrace is how old a donor's record of a transfer must be before

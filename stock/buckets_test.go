@@ -266,20 +266,20 @@ func TestTransferSteps(t *testing.T) {
 		t.Run(tg.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := tg.open(t)
-			loadBuckets(t, st, 10, 2)
+			loadBuckets(t, st, 40, 2)
 			k, epoch, err := st.TransferTake(ctx, hot, "x1", 0, 1)
-			if err != nil || k != 3 { // half of 5, rounded up
-				t.Fatalf("take: %d %v, want 3", k, err)
+			if err != nil || k != 5 { // a quarter of 20
+				t.Fatalf("take: %d %v, want 5", k, err)
 			}
-			if k2, _, err := st.TransferTake(ctx, hot, "x1", 0, 1); err != nil || k2 != 3 {
-				t.Fatalf("take replayed: %d %v, want the same 3", k2, err)
+			if k2, _, err := st.TransferTake(ctx, hot, "x1", 0, 1); err != nil || k2 != 5 {
+				t.Fatalf("take replayed: %d %v, want the same 5", k2, err)
 			}
-			if s := stocks(t, st); fmt.Sprint(s) != "[2 5]" {
-				t.Fatalf("after take (twice): %v, want [2 5]", s)
+			if s := stocks(t, st); fmt.Sprint(s) != "[15 20]" {
+				t.Fatalf("after take (twice): %v, want [15 20]", s)
 			}
 			// The gateway died here: the seats are in no bucket, but counted.
-			if n, _, err := st.Remaining(ctx, hot); err != nil || n != 10 {
-				t.Fatalf("remaining with a transfer in the air: %d %v, want 10", n, err)
+			if n, _, err := st.Remaining(ctx, hot); err != nil || n != 40 {
+				t.Fatalf("remaining with a transfer in the air: %d %v, want 40", n, err)
 			}
 			if n, err := st.CompleteTransfers(ctx, hot, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 				t.Fatalf("a young transfer finished: %d %v", n, err)
@@ -287,17 +287,17 @@ func TestTransferSteps(t *testing.T) {
 			if n, err := st.CompleteTransfers(ctx, hot, time.Now().Add(time.Second)); err != nil || n != 1 {
 				t.Fatalf("complete: %d %v, want 1", n, err)
 			}
-			if s := stocks(t, st); fmt.Sprint(s) != "[2 8]" {
-				t.Fatalf("after completion: %v, want [2 8]", s)
+			if s := stocks(t, st); fmt.Sprint(s) != "[15 25]" {
+				t.Fatalf("after completion: %v, want [15 25]", s)
 			}
-			if _, err := st.TransferFinish(ctx, hot, "x1", 0, 1, 3, epoch); err != nil {
+			if _, err := st.TransferFinish(ctx, hot, "x1", 0, 1, 5, epoch); err != nil {
 				t.Fatal(err)
 			}
 			if k3, _, err := st.TransferTake(ctx, hot, "x1", 0, 1); err != nil || k3 != 0 {
 				t.Fatalf("take replayed after done: %d %v, want 0", k3, err)
 			}
-			if s := stocks(t, st); fmt.Sprint(s) != "[2 8]" {
-				t.Fatalf("after replays: %v, want [2 8]", s)
+			if s := stocks(t, st); fmt.Sprint(s) != "[15 25]" {
+				t.Fatalf("after replays: %v, want [15 25]", s)
 			}
 			if n, err := st.CompleteTransfers(ctx, hot, time.Now().Add(time.Second)); err != nil || n != 0 {
 				t.Fatalf("nothing left to complete: %d %v", n, err)
@@ -305,20 +305,29 @@ func TestTransferSteps(t *testing.T) {
 
 			// Across a reload: the reload counts the seats itself.
 			k, epoch, err = st.TransferTake(ctx, hot, "x2", 1, 0)
-			if err != nil || k != 4 {
-				t.Fatalf("take: %d %v, want 4", k, err)
+			if err != nil || k != 6 {
+				t.Fatalf("take: %d %v, want 6", k, err)
 			}
-			if err := st.Load(ctx, stock.Loading{Concert: hot, Remaining: 10, Epoch: "e2"}); err != nil {
+			if err := st.Load(ctx, stock.Loading{Concert: hot, Remaining: 40, Epoch: "e2"}); err != nil {
 				t.Fatal(err)
 			}
 			if got, err := st.TransferFinish(ctx, hot, "x2", 1, 0, k, epoch); err != nil || got != 0 {
 				t.Fatalf("a transfer from before the reload arrived: %d %v", got, err)
 			}
-			if s := stocks(t, st); fmt.Sprint(s) != "[5 5]" {
-				t.Fatalf("after the reload: %v, want [5 5]", s)
+			if s := stocks(t, st); fmt.Sprint(s) != "[20 20]" {
+				t.Fatalf("after the reload: %v, want [20 20]", s)
 			}
-			if n, _, _ := st.Remaining(ctx, hot); n != 10 {
-				t.Fatalf("remaining %d, want 10", n)
+			if n, _, _ := st.Remaining(ctx, hot); n != 40 {
+				t.Fatalf("remaining %d, want 40", n)
+			}
+
+			// From a donor of fewer than 8 seats, one: the borrower's own.
+			if k, _, err := st.TransferTake(ctx, hot, "x3", 0, 1); err != nil || k != 5 {
+				t.Fatalf("take from 20: %d %v, want 5", k, err)
+			}
+			loadBuckets(t, st, 14, 2)
+			if k, _, err := st.TransferTake(ctx, hot, "x4", 0, 1); err != nil || k != 1 {
+				t.Fatalf("take from 7: %d %v, want 1", k, err)
 			}
 		})
 	}
