@@ -17,6 +17,9 @@
 #   make bench-perf      issue 14's measurements in one sitting (own gateway, writer, database,
 #                        Redis prefix, topic, group; stopped at the end): table, bench/out/perf.json,
 #                        report in bench/out/perf/ (PERFFLAGS resizes it)
+#   make bench-buckets   one hot concert with its stock in 1, 3 and 6 buckets (seed --stock-buckets), on the
+#                        single Redis and the Redis Cluster: admissions/s, each master's CPU share, the
+#                        ceiling the busiest master sets (BENCHTIME=40000x; needs make services-cluster)
 #   make faults          the fault suite at full size: table, bench/out/faults.json, logs in bench/out/faults/
 #   make faults-cluster  the cluster set at full size (a writer, a Redis master, a broker killed on a Redis
 #                        Cluster and three brokers of its own, 3 gateways, 2 writers, 24 concerts): table,
@@ -60,7 +63,7 @@ SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 CLUSTER   ?= services-cluster
 CLUSTER_ENV := $(if $(CLUSTER),eval "$$(bash scripts/cluster.sh test-env)",export BOX_CLUSTER_TESTS=off)
 
-.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf faults faults-cluster hostile up down up-scale down-scale clean
+.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf bench-buckets faults faults-cluster hostile up down up-scale down-scale clean
 
 all: build
 
@@ -170,6 +173,12 @@ bench-perf: build $(SERVICES)
 # SERVICES is not needed). FAULTSFLAGS narrows or resizes the run, e.g.
 # FAULTSFLAGS='--scenarios kafka-stop --requests 5000'.
 FAULTSFLAGS ?=
+# One hot concert: a Go benchmark of stock/ (buckets_bench_test.go) on both Redis.
+BENCHTIME ?= 40000x
+bench-buckets: $(SERVICES) $(CLUSTER)
+	$(SERVICES_ENV); $(CLUSTER_ENV); \
+	$(GO) test -run '^$$' -bench HotConcert -benchtime $(BENCHTIME) ./stock
+
 faults: build
 	mkdir -p bench/out
 	$(BIN) faults --json bench/out/faults.json --logs bench/out/faults $(FAULTSFLAGS)

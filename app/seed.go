@@ -97,7 +97,7 @@ func loadConcert(ctx context.Context, st *stock.Store, rec *reconcile.Reconciler
 	if cfg.Reset {
 		// Everything in Redis goes: the plan of the database alone.
 		load := reconcile.Sides{DB: sides.DB}.Plan()
-		load.Epoch, load.Reset = epoch, true
+		load.Epoch, load.Reset, load.Buckets = epoch, true, cfg.StockBuckets
 		return st.Load(ctx, load)
 	}
 	snap := sides.Redis
@@ -137,6 +137,6 @@ func loadConcert(ctx context.Context, st *stock.Store, rec *reconcile.Reconciler
 			id, errDisagree, cfg.Group, l.Total, cfg.Topic)
 	}
 	load := sides.Plan()
-	load.Epoch = epoch
+	load.Epoch, load.Buckets = epoch, cfg.StockBuckets
 	return st.Load(ctx, load)
 }

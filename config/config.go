@@ -126,6 +126,9 @@ type Config struct {
 	Members    int
 	Partitions int
 	Reset      bool
+	// StockBuckets splits each seeded concert's stock over that many Redis
+	// slots (stock.Loading.Buckets).
+	StockBuckets int
 	// ReplicationFactor and MinInsyncReplicas are given to the topics seed
 	// (and the notifier) create; see kafka.TopicSpec for what acks=all then
 	// promises.
@@ -200,6 +203,7 @@ func Default() Config {
 		FixWait:       30 * time.Second,
 		Concerts:      1,
 		Capacity:      100,
+		StockBuckets:  1,
 		Members:       1000,
 		Partitions:    4,
 		// One broker is what `make services` and compose run; a cluster of
@@ -367,6 +371,7 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.IntVar(&c.Members, "members", c.Members, "number of members to create (ids 1..M)")
 		fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of the reservations topic when it is created")
 		fs.BoolVar(&c.Reset, "reset", c.Reset, "start the concerts over: delete their reservations and restore full stock")
+		fs.IntVar(&c.StockBuckets, "stock-buckets", c.StockBuckets, "split each concert's stock into this many buckets on as many Redis slots (cluster: spread over the masters), so that one hot concert is not bound by one Redis core; 1 keeps it in one slot; changing it needs --reset")
 	}
 	if groups&(Seed|Notifier) != 0 {
 		// Both create topics (the notifier its own, when it starts first);
@@ -418,6 +423,7 @@ func (c Config) Validate() error {
 	check(c.RedisTimeout > 0 && c.ProduceTimeout > 0 && c.DBTimeout > 0, "timeouts must be positive")
 	check(c.LockLease > 0 && c.LockWait > 0, "lock-lease and lock-wait must be positive")
 	check(c.Concerts >= 0 && c.Capacity >= 0 && c.Members >= 0, "seed sizes must not be negative")
+	check(c.StockBuckets >= 1 && c.StockBuckets <= 64, "stock-buckets must be 1..64, got %d", c.StockBuckets)
 	check(c.Partitions > 0, "partitions must be positive, got %d", c.Partitions)
 	// Kafka's replication factor is an int16.
 	check(c.ReplicationFactor >= 1 && c.ReplicationFactor <= math.MaxInt16, "replication-factor must be at least 1 (and at most %d), got %d", math.MaxInt16, c.ReplicationFactor)

@@ -20,6 +20,9 @@ type Seats interface {
 	Load(ctx context.Context, l stock.Loading) error
 	Unmark(ctx context.Context, concert int64) (string, error)
 	Mark(ctx context.Context, concert int64, epoch string) error
+	// CompleteTransfers finishes a bucketed concert's stock transfers
+	// abandoned between their two steps before olderThan.
+	CompleteTransfers(ctx context.Context, concert int64, olderThan time.Time) (int, error)
 }
 
 // Rows is the system of record (*store.Store).
@@ -155,6 +158,21 @@ func (r *Reconciler) written(ctx context.Context, rs stock.Snapshot) (map[string
 // has consumed everything published before the database's snapshot; it
 // refuses with ErrWriterBehind otherwise, and changes nothing then.
 func (r *Reconciler) Fix(ctx context.Context, only []int64) (Report, error) {
+	// Seats a crashed gateway left between two buckets are counted as
+	// remaining by the check, but sold by nobody until they arrive.
+	ids, err := r.concerts(ctx, only)
+	if err != nil {
+		return Report{Concerts: []Concert{}, Fixed: []int64{}}, err
+	}
+	for _, id := range ids {
+		n, err := r.Seats.CompleteTransfers(ctx, id, r.now().Add(-stock.TransferGrace))
+		if err != nil {
+			return Report{Concerts: []Concert{}, Fixed: []int64{}}, fmt.Errorf("concert %d: %w", id, err)
+		}
+		if n > 0 && r.Log != nil {
+			r.Log.Info("finished abandoned stock transfers", "concert", id, "count", n)
+		}
+	}
 	before, err := r.Check(ctx, only)
 	if err != nil {
 		return before, err

@@ -702,3 +702,73 @@ func TestClusterMasterFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterBucketRush: TestClusterRush with every concert's stock in 3
+// buckets (seed --stock-buckets 3), each on its own master: the same audit
+// holds per concert — exactly capacity admitted, no member twice, Redis's
+// remaining (summed over the buckets) equal to MySQL's — and reconcile
+// finds nothing to say.
+func TestClusterBucketRush(t *testing.T) {
+	cfg, rdb := clusterConfig(t)
+	cfg.StockBuckets = 3
+	s := start(t, cfg)
+	ctx := context.Background()
+	slots, err := rdb.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := int64(1); c <= concerts; c++ {
+		tags, err := rdb.Get(ctx, cfg.RedisPrefix+":{c"+strconv.FormatInt(c, 10)+"}:buckets").Result()
+		if err != nil {
+			t.Fatalf("concert %d: no layout: %v", c, err)
+		}
+		on := map[string]bool{}
+		for _, tag := range strings.Fields(tags) {
+			slot, err := rdb.ClusterKeySlot(ctx, tag).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range slots {
+				if int64(r.Start) <= slot && slot <= int64(r.End) {
+					on[r.Nodes[0].Addr] = true
+				}
+			}
+		}
+		if len(on) != 3 {
+			t.Fatalf("concert %d: buckets %q on %d masters, want 3", c, tags, len(on))
+		}
+	}
+	answers := s.rush(t, nil)
+	tally := map[string]int{}
+	byMember := map[[2]int64]int{}
+	for _, a := range answers {
+		tally[fmt.Sprintf("%d %s", a.status, a.code)]++
+		if a.status == 202 {
+			byMember[[2]int64{a.concert, a.member}]++
+		}
+	}
+	t.Logf("%d requests: %v", len(answers), tally)
+	for k, n := range byMember {
+		if n > 1 {
+			t.Errorf("concert %d member %d admitted %d times", k[0], k[1], n)
+		}
+	}
+	audits := s.settle(t, answers)
+	for c := int64(1); c <= concerts; c++ {
+		a := audits[c]
+		switch {
+		case a.active > capacity:
+			t.Errorf("oversold: %s", a)
+		case a.redisStock+a.active != capacity || a.dbRemaining != a.redisStock:
+			t.Errorf("leak: %s", a)
+		case a.duplicates != 0 || a.lost != 0 || a.extra != 0 || a.undoubted != 0 || a.failed != 0:
+			t.Errorf("rows do not match the answers: %s", a)
+		case a.accepted != capacity:
+			t.Errorf("not sold out exactly (%d members for %d seats): %s", members, capacity, a)
+		}
+	}
+	var rep bytes.Buffer
+	if err := app.ReconcileTo(ctx, cfg, testLog(), &rep); err != nil {
+		t.Errorf("reconcile after the rush: %v\n%s", err, rep.String())
+	}
+}

@@ -31,6 +31,8 @@ type reserveCall struct {
 func (s *Store) Coalesce(workers int) (stop func()) {
 	calls := make(chan *reserveCall, workers*maxCoalesce)
 	s.calls = calls
+	// Bucket stores made before now copied no coalescer: make them again.
+	s.layouts.Clear()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)

@@ -44,6 +44,11 @@ type Store struct {
 	// hot path, for the few concerts of a sale.
 	reserveKeys    sync.Map
 	cachedConcerts atomic.Int64
+	// layouts caches bucketed concerts' layouts (int64 → layoutEntry, see
+	// buckets.go); bucket is set on the Store of one bucket.
+	layouts       sync.Map
+	cachedLayouts atomic.Int64
+	bucket        bool
 }
 
 // maxCachedConcerts bounds reserveKeys.
@@ -325,6 +330,23 @@ func (s *Store) keysOfReserve(c int64, idempotencyKey string) []string {
 // not loaded) or ErrIdempotencyReuse, returned bare so the caller adds what
 // it knows; any other error is Redis's.
 func (s *Store) Reserve(ctx context.Context, r Reservation) (Admission, error) {
+	l, err := s.layoutOf(ctx, r.ConcertID)
+	if err != nil {
+		return Admission{}, fmt.Errorf("reserve: %w", err)
+	}
+	a, err := s.reserveIn(ctx, l, r)
+	if errors.Is(err, boxoffice.ErrConcertNotFound) && !s.bucket {
+		// The layout may have changed since this process read it (a
+		// re-seed with other buckets): read it again before saying so.
+		if l2, lerr := s.refreshLayout(ctx, r.ConcertID); lerr == nil && !l2.same(l) {
+			return s.reserveIn(ctx, l2, r)
+		}
+	}
+	return a, err
+}
+
+// reserveSlot runs reserve.lua on this Store's keys of the concert.
+func (s *Store) reserveSlot(ctx context.Context, r Reservation) (Admission, error) {
 	hasIdem := "0"
 	if r.IdempotencyKey != "" {
 		hasIdem = "1"
@@ -439,6 +461,11 @@ func (u Undo) String() string {
 // Release undoes an admission whose event Kafka did not acknowledge. It acts
 // only on the id's own record while that is still Publishing.
 func (s *Store) Release(ctx context.Context, r Reservation) (Undo, error) {
+	if l, err := s.layoutOf(ctx, r.ConcertID); l != nil {
+		return l.of(r.MemberID).Release(ctx, r)
+	} else if err != nil {
+		return 0, fmt.Errorf("release: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	hasIdem := "0"
@@ -468,6 +495,11 @@ func (s *Store) Release(ctx context.Context, r Reservation) (Undo, error) {
 // Ack records that Kafka acknowledged the event (only needed when a retry
 // with the same Idempotency-Key may ask).
 func (s *Store) Ack(ctx context.Context, concert int64, id string) error {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.eachBucket(func(_ int, sub *Store) error { return sub.Ack(ctx, concert, id) })
+	} else if err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	if err := ackScript.Run(ctx, s.rdb, []string{s.inflightKey(concert)}, id).Err(); err != nil {
@@ -486,10 +518,26 @@ func (s *Store) State(ctx context.Context, id string) (rec InFlight, concert int
 	if err != nil {
 		return rec, 0, err
 	}
-	cmds := make([]*redis.StringCmd, len(concerts))
+	// A bucketed concert's record is in one of its buckets: ask each.
+	var where []*Store
+	var whose []int64
+	for _, c := range concerts {
+		l, err := s.layoutOf(ctx, c)
+		if err != nil {
+			return rec, 0, err
+		}
+		if l == nil {
+			where, whose = append(where, s), append(whose, c)
+			continue
+		}
+		for _, sub := range l.subs {
+			where, whose = append(where, sub), append(whose, c)
+		}
+	}
+	cmds := make([]*redis.StringCmd, len(where))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, c := range concerts {
-			cmds[i] = p.HGet(ctx, s.inflightKey(c), id)
+		for i, st := range where {
+			cmds[i] = p.HGet(ctx, st.inflightKey(whose[i]), id)
 		}
 		return nil
 	})
@@ -498,7 +546,7 @@ func (s *Store) State(ctx context.Context, id string) (rec InFlight, concert int
 	}
 	for i, cmd := range cmds {
 		if v, err := cmd.Result(); err == nil && v != "" {
-			return InFlight{ID: id, State: State(v[:1]), Payload: []byte(v[1:])}, concerts[i], nil
+			return InFlight{ID: id, State: State(v[:1]), Payload: []byte(v[1:])}, whose[i], nil
 		}
 	}
 	return InFlight{ID: id, State: Gone}, 0, nil
@@ -507,6 +555,11 @@ func (s *Store) State(ctx context.Context, id string) (rec InFlight, concert int
 // InFlightState reads the in-flight state of a reservation of a known concert
 // (Gone when it has no record: written and cleared, released, or never admitted).
 func (s *Store) InFlightState(ctx context.Context, concert int64, id string) (State, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.inFlightState(ctx, concert, id)
+	} else if err != nil {
+		return "", fmt.Errorf("in-flight record: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	rec, err := s.rdb.HGet(ctx, s.inflightKey(concert), id).Result()
@@ -536,6 +589,11 @@ const (
 // Claim marks the reservations of one concert as being written, so that no
 // undo can return their seats any more; it returns a result per id.
 func (s *Store) Claim(ctx context.Context, concert int64, ids []string) ([]ClaimResult, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.claim(ctx, concert, ids)
+	} else if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	codes, err := claimScript.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.releasedKey(concert)}, toArgs(ids)...).Int64Slice()
@@ -563,6 +621,11 @@ func (s *Store) Claim(ctx context.Context, concert int64, ids []string) ([]Claim
 
 // Done clears the in-flight records of committed reservations.
 func (s *Store) Done(ctx context.Context, concert int64, ids []string) error {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.eachBucket(func(_ int, sub *Store) error { return sub.Done(ctx, concert, ids) })
+	} else if err != nil {
+		return fmt.Errorf("done: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	if err := doneScript.Run(ctx, s.rdb, []string{s.inflightKey(concert), s.inflightTKey(concert)}, toArgs(ids)...).Err(); err != nil {
@@ -610,6 +673,11 @@ func (g Giveback) arg() string {
 // its Back says, once however often this is called. It returns how many
 // seats went back.
 func (s *Store) Fail(ctx context.Context, concert int64, seats []Seat) (int64, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.fail(ctx, concert, seats)
+	} else if err != nil {
+		return 0, fmt.Errorf("fail: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	args := []any{time.Now().UnixMilli(), TombstoneRetention.Milliseconds()}
@@ -656,6 +724,11 @@ func (s *Store) Concerts(ctx context.Context) ([]int64, error) {
 
 // Remaining returns the stock of a concert; ok is false when it was never loaded.
 func (s *Store) Remaining(ctx context.Context, concert int64) (n int64, ok bool, err error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return s.remainingBuckets(ctx, l, concert)
+	} else if err != nil {
+		return 0, false, fmt.Errorf("stock: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	n, err = s.rdb.Get(ctx, s.stockKey(concert)).Int64()
@@ -671,6 +744,11 @@ func (s *Store) Remaining(ctx context.Context, concert int64) (n int64, ok bool,
 // InFlightCount returns how many reservations of a concert are accepted but
 // not yet written.
 func (s *Store) InFlightCount(ctx context.Context, concert int64) (int64, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.sum(func(sub *Store) (int64, error) { return sub.InFlightCount(ctx, concert) })
+	} else if err != nil {
+		return 0, fmt.Errorf("in-flight count: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	n, err := s.rdb.HLen(ctx, s.inflightKey(concert)).Result()
@@ -696,6 +774,10 @@ type Loading struct {
 	Epoch string
 	// Reset also drops in-flight records, tombstones, holds and decisions.
 	Reset bool
+	// Buckets splits the stock into that many buckets on as many slots (see
+	// buckets.go); 1 is a plain concert, 0 keeps what the concert has.
+	// Changing it starts the concert over: only with Reset.
+	Buckets int
 }
 
 // Hold is one reservation awaiting payment until ExpiresAt.
@@ -715,8 +797,27 @@ func (s *Store) Load(ctx context.Context, l Loading) error {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	if bucketed, err := s.loadBuckets(ctx, l); bucketed || err != nil {
+		return err
+	}
+	if err := s.loadSlot(ctx, l); err != nil {
+		return err
+	}
+	// The concert list is global (not slot-local), so it is written apart.
+	if err := s.rdb.SAdd(ctx, s.concertsKey(), l.Concert).Err(); err != nil {
+		return fmt.Errorf("register concert %d: %w", l.Concert, err)
+	}
+	return nil
+}
+
+// loadSlot writes Load's keys in this Store's slot of the concert, in one
+// transaction, deleting the also keys with them.
+func (s *Store) loadSlot(ctx context.Context, l Loading, also ...string) error {
 	c := l.Concert
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if len(also) > 0 {
+			p.Del(ctx, also...)
+		}
 		p.Del(ctx, s.membersKey(c))
 		if l.Reset {
 			p.Del(ctx, s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c),
@@ -748,10 +849,6 @@ func (s *Store) Load(ctx context.Context, l Loading) error {
 	if err != nil {
 		return fmt.Errorf("load stock of concert %d: %w", c, err)
 	}
-	// The concert list is global (not slot-local), so it is written apart.
-	if err := s.rdb.SAdd(ctx, s.concertsKey(), c).Err(); err != nil {
-		return fmt.Errorf("register concert %d: %w", c, err)
-	}
 	return nil
 }
 
@@ -770,6 +867,11 @@ func EpochDeployment(epoch string) string {
 // Epoch returns a concert's marker; ok is false when there is none (never
 // loaded, Redis lost it, or Unmark took it away).
 func (s *Store) Epoch(ctx context.Context, concert int64) (epoch string, ok bool, err error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.epoch(ctx, concert)
+	} else if err != nil {
+		return "", false, fmt.Errorf("epoch of concert %d: %w", concert, err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	v, err := s.rdb.Get(ctx, s.epochKey(concert)).Result()
@@ -785,6 +887,11 @@ func (s *Store) Epoch(ctx context.Context, concert int64) (epoch string, ok bool
 // Mark sets a concert's marker over the stock as it is (adopting a stock
 // that was loaded before markers existed, once it is known to agree).
 func (s *Store) Mark(ctx context.Context, concert int64, epoch string) error {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.eachBucket(func(_ int, sub *Store) error { return sub.Mark(ctx, concert, epoch) })
+	} else if err != nil {
+		return fmt.Errorf("mark concert %d: %w", concert, err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	if err := s.rdb.Set(ctx, s.epochKey(concert), epoch, 0).Err(); err != nil {
@@ -797,6 +904,11 @@ func (s *Store) Mark(ctx context.Context, concert int64, epoch string) error {
 // admitted to it (503 stock_not_loaded) until Load puts one back. It returns
 // the marker it removed.
 func (s *Store) Unmark(ctx context.Context, concert int64) (string, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.unmark(ctx, concert)
+	} else if err != nil {
+		return "", fmt.Errorf("unmark concert %d: %w", concert, err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	v, err := s.rdb.GetDel(ctx, s.epochKey(concert)).Result()
@@ -818,11 +930,20 @@ type Snapshot struct {
 	InFlightAt map[string]time.Time
 	// Decided are the recorded decisions not yet applied by the writer.
 	Decided []Decided
+	// Buckets is the number of stock buckets (0 for a plain concert);
+	// InTransit are seats between two buckets, counted in Remaining.
+	Buckets   int
+	InTransit int64
 }
 
 // Snapshot reads a concert's keys in one transaction (MULTI), so they agree
 // with each other.
 func (s *Store) Snapshot(ctx context.Context, concert int64) (Snapshot, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return s.snapshotBuckets(ctx, l, concert)
+	} else if err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot of concert %d: %w", concert, err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	c := concert
@@ -895,6 +1016,11 @@ type InFlight struct {
 // Stale returns up to limit in-flight reservations of a concert admitted
 // before cutoff.
 func (s *Store) Stale(ctx context.Context, concert int64, cutoff time.Time, limit int64) ([]InFlight, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.stale(ctx, concert, cutoff, limit)
+	} else if err != nil {
+		return nil, fmt.Errorf("stale in-flight: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	ids, err := s.rdb.ZRangeByScore(ctx, s.inflightTKey(concert), &redis.ZRangeBy{
@@ -921,6 +1047,11 @@ func (s *Store) Stale(ctx context.Context, concert int64, cutoff time.Time, limi
 // Touch moves the admission time of in-flight records to now, so a
 // republished reservation is not republished again before another grace period.
 func (s *Store) Touch(ctx context.Context, concert int64, ids []string, now time.Time) error {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.eachBucket(func(_ int, sub *Store) error { return sub.Touch(ctx, concert, ids, now) })
+	} else if err != nil {
+		return fmt.Errorf("touch in-flight: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	zs := make([]redis.Z, len(ids))
@@ -948,6 +1079,11 @@ func (s *Store) Decide(ctx context.Context, concert int64, id string, member int
 	code, err := decisionCode(d)
 	if err != nil || d == event.Expire {
 		return "", false, fmt.Errorf("decide: %q is not a member's decision", d)
+	}
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.of(member).Decide(ctx, concert, id, member, d, republishAt)
+	} else if err != nil {
+		return "", false, fmt.Errorf("decide: %w", err)
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -1022,6 +1158,11 @@ func parseDecided(id, d string) (Decided, bool) {
 // ExpireDue claims up to limit holds of a concert due at now, deciding each
 // as expired; each stays in the outbox until republishAt.
 func (s *Store) ExpireDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decided, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.decisions(func(sub *Store) ([]Decided, error) { return sub.ExpireDue(ctx, concert, now, limit, republishAt) })
+	} else if err != nil {
+		return nil, fmt.Errorf("expire: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	due, err := expireScript.Run(ctx, s.rdb, []string{s.holdsKey(concert), s.decidedKey(concert), s.outboxKey(concert)},
@@ -1042,6 +1183,11 @@ func (s *Store) ExpireDue(ctx context.Context, concert int64, now time.Time, lim
 // OutboxDue claims up to limit decisions of a concert that the writer has not
 // applied by now, leasing them until republishAt.
 func (s *Store) OutboxDue(ctx context.Context, concert int64, now time.Time, limit int, republishAt time.Time) ([]Decided, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.decisions(func(sub *Store) ([]Decided, error) { return sub.OutboxDue(ctx, concert, now, limit, republishAt) })
+	} else if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	flat, err := outboxScript.Run(ctx, s.rdb, []string{s.decidedKey(concert), s.outboxKey(concert)},
@@ -1069,6 +1215,11 @@ type Settlement struct {
 // Settle forgets applied decisions and returns their seats, each once; it
 // returns how many seats went back.
 func (s *Store) Settle(ctx context.Context, concert int64, settled []Settlement) (int64, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.settle(ctx, concert, settled)
+	} else if err != nil {
+		return 0, fmt.Errorf("settle: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	args := make([]any, 0, 3*len(settled))
@@ -1088,6 +1239,11 @@ func (s *Store) Settle(ctx context.Context, concert int64, settled []Settlement)
 
 // HoldCount returns how many holds of a concert wait to be paid or expire.
 func (s *Store) HoldCount(ctx context.Context, concert int64) (int64, error) {
+	if l, err := s.layoutOf(ctx, concert); l != nil {
+		return l.sum(func(sub *Store) (int64, error) { return sub.HoldCount(ctx, concert) })
+	} else if err != nil {
+		return 0, fmt.Errorf("holds: %w", err)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	n, err := s.rdb.ZCard(ctx, s.holdsKey(concert)).Result()

@@ -12,7 +12,9 @@ import (
 // Sweeper finishes reservations whose gateway died between the Lua step and
 // Kafka's ack: after Grace, an in-flight record is republished from its stored
 // event. The writer's writes are idempotent on the id, so a copy that did reach
-// Kafka first does nothing twice. Safe to run in several writers at once.
+// Kafka first does nothing twice. It also finishes the stock transfers of
+// bucketed concerts that a gateway left half done. Safe to run in several
+// writers at once.
 type Sweeper struct {
 	Stock    *stock.Store
 	Producer *kafka.Producer
@@ -49,6 +51,13 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (int, error) {
 	}
 	total := 0
 	for _, c := range concerts {
+		// A bucketed concert's transfer whose gateway died between its two
+		// steps holds seats in no bucket until it is finished.
+		if n, err := s.Stock.CompleteTransfers(ctx, c, now.Add(-stock.TransferGrace)); err != nil {
+			return total, err
+		} else if n > 0 {
+			s.Log.Info("finished abandoned stock transfers", "concert", c, "count", n)
+		}
 		stale, err := s.Stock.Stale(ctx, c, now.Add(-s.Grace), 1000)
 		if err != nil {
 			return total, err
