@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/api/apitest"
 )
 
 func TestBucketsTakeAndSweep(t *testing.T) {
@@ -113,6 +114,7 @@ func edgeServer(t *testing.T, s Strategy, l Limits, e Edge) string {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
+	apitest.Serves(t, apitest.Public, ln.Addr().String())
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return ln.Addr().String()
 }
