@@ -76,26 +76,30 @@ func Operations(doc *openapi3.T, l Listener) []string {
 	return out
 }
 
-// ErrorCodes returns, per status, the `error` codes an operation's responses
-// name: the enum (or const) of the error property of each response schema,
-// itself or in an allOf. A plain-text response counts as the code "".
-func ErrorCodes(op *openapi3.Operation) map[int][]string {
-	out := map[int][]string{}
+// Answers returns an operation's responses as "status code" pairs: the
+// `error` codes each response's schema names (the enum or const of its
+// error property, itself or in an allOf), "(plain text)" for a text/plain
+// answer, and "—" for a response without either (a success).
+func Answers(op *openapi3.Operation) []string {
+	var out []string
 	for status, ref := range op.Responses.Map() {
-		var code int
-		if _, err := fmt.Sscan(status, &code); err != nil || code < 400 {
-			continue
-		}
+		var codes []string
 		for mime, mt := range ref.Value.Content {
-			if strings.HasPrefix(mime, "text/plain") {
-				out[code] = append(out[code], "")
+			if mime == "text/plain" {
+				codes = append(codes, "(plain text)")
 				continue
 			}
-			out[code] = append(out[code], errorEnum(mt.Schema)...)
+			codes = append(codes, errorEnum(mt.Schema)...)
 		}
-		slices.Sort(out[code])
+		if len(codes) == 0 {
+			codes = []string{"—"}
+		}
+		for _, c := range codes {
+			out = append(out, status+" "+c)
+		}
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func errorEnum(s *openapi3.SchemaRef) []string {
