@@ -1,0 +1,96 @@
+package apitest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// recorder is a test that keeps what it was told to fail with.
+type recorder struct {
+	testing.TB
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// Each exchange is held to the spec: what the spec allows passes, and each
+// kind of drift is a violation of the test that owns the listener.
+func TestTransportFindsDrift(t *testing.T) {
+	const id = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+	cases := []struct {
+		name          string
+		method, path  string
+		ctype, body   string
+		status        int
+		header        map[string]string
+		answer        string
+		wantViolation string // "" for none
+	}{
+		{"admitted", "POST", "/api/reservations/async", "application/json", `{"concertId":1,"memberId":2}`,
+			202, map[string]string{"Location": "/api/reservations/" + id}, `{"reservationId":"` + id + `","status":"PENDING"}`, ""},
+		{"malformed request refused as described", "POST", "/api/reservations/async", "application/json", `{"concertId":"x"}`,
+			400, nil, `{"error":"invalid_request","message":"concertId must be a positive integer"}`, ""},
+		{"accepted a request the spec refuses", "POST", "/api/reservations/async", "application/json", `{"concertId":1,"seats":2}`,
+			202, map[string]string{"Location": "/api/reservations/" + id}, `{"reservationId":"` + id + `","status":"PENDING"}`, "accepted a request the spec refuses"},
+		{"a field the spec does not have", "POST", "/api/reservations/async", "application/json", `{"concertId":1}`,
+			202, map[string]string{"Location": "/api/reservations/" + id}, `{"reservationId":"` + id + `","status":"PENDING","seat":"A1"}`, "doesn't match schema"},
+		{"no Location", "POST", "/api/reservations/async", "application/json", `{"concertId":1}`,
+			202, nil, `{"reservationId":"` + id + `","status":"PENDING"}`, "Location"},
+		{"an error code the status does not have", "POST", "/api/reservations/async", "application/json", `{"concertId":1}`,
+			409, nil, `{"error":"overloaded","message":"busy"}`, "doesn't match schema"},
+		{"a status the spec does not have", "GET", "/api/concerts/1", "", "",
+			418, nil, `{"error":"teapot","message":"no"}`, "status is not supported"},
+		{"401 without WWW-Authenticate", "GET", "/api/reservations/" + id, "", "",
+			401, nil, `{"error":"unauthorized","message":"no token"}`, "WWW-Authenticate"},
+		{"another method, answered as described", "GET", "/api/reservations/async", "", "",
+			405, map[string]string{"Allow": "POST"}, `{"error":"method_not_allowed","message":"use POST"}`, ""},
+		{"another method, wrong Allow", "PUT", "/api/reservations/async", "", "",
+			405, map[string]string{"Allow": "GET"}, `{"error":"method_not_allowed","message":"use POST"}`, "Allow"},
+		{"an unknown path, 404", "GET", "/api/nothing", "", "",
+			404, nil, `{"error":"not_found","message":"no such path"}`, ""},
+		{"an unknown path served", "GET", "/api/rankings", "", "",
+			200, nil, `{"rankings":[]}`, "outside the spec"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+				for k, v := range c.header {
+					rw.Header().Set(k, v)
+				}
+				rw.Header().Set("Content-Type", "application/json")
+				rw.WriteHeader(c.status)
+				fmt.Fprint(rw, c.answer)
+			}))
+			defer srv.Close()
+			rec := &recorder{TB: t}
+			Serves(rec, Public, strings.TrimPrefix(srv.URL, "http://"))
+			req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			}
+			resp, err := (&http.Client{Transport: Transport(nil)}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := strings.Join(rec.errs, "\n")
+			switch {
+			case c.wantViolation == "" && got != "":
+				t.Errorf("violations of an exchange the spec allows:\n%s", got)
+			case c.wantViolation != "" && !strings.Contains(got, c.wantViolation):
+				t.Errorf("violation %q not reported; got %q", c.wantViolation, got)
+			}
+		})
+	}
+}
