@@ -4,19 +4,32 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// recorder is a test that keeps what it was told to fail with.
+// recorder is a test that keeps what it was told to fail with, and whose
+// cleanups run when end is called.
 type recorder struct {
 	testing.TB
-	mu   sync.Mutex
-	errs []string
+	mu       sync.Mutex
+	errs     []string
+	cleanups []func()
 }
 
-func (r *recorder) Helper() {}
+func (r *recorder) Helper()          {}
+func (r *recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+
+func (r *recorder) end() string {
+	for _, f := range slices.Backward(r.cleanups) {
+		f()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.errs, "\n")
+}
 
 func (r *recorder) Errorf(format string, args ...any) {
 	r.mu.Lock()
@@ -84,7 +97,7 @@ func TestTransportFindsDrift(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			got := strings.Join(rec.errs, "\n")
+			got := rec.end()
 			switch {
 			case c.wantViolation == "" && got != "":
 				t.Errorf("violations of an exchange the spec allows:\n%s", got)
