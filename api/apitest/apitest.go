@@ -138,7 +138,7 @@ type validator struct {
 	mu         sync.Mutex
 	hosts      map[string]*owner
 	counts     map[string]int
-	validated  int // exchanges validated: one of each kind
+	validated  int      // exchanges validated: one of each kind
 	violations []string // those no test could be told of
 }
 
