@@ -87,6 +87,19 @@ func TestRoutesAreTheSpec(t *testing.T) {
 	}
 }
 
+// GET /healthz answers as the spec says (the exchange is validated).
+func TestHealthz(t *testing.T) {
+	base := allRoutesServer(t)
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %d", resp.StatusCode)
+	}
+}
+
 // GET /api/openapi.yaml serves the embedded file.
 func TestServesTheSpec(t *testing.T) {
 	base := allRoutesServer(t)

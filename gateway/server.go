@@ -38,6 +38,9 @@ type Route struct {
 	// Success is the status of an admitted request: 202 when the row is
 	// written later (async), 201 when it is written before answering.
 	Success int
+	// endpoint is its entry of Endpoints, built once (NewServer) rather
+	// than per request.
+	endpoint Endpoint
 }
 
 // Server is the gateway's HTTP server.
@@ -102,6 +105,7 @@ func NewServer(o Options) *Server {
 	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions), noop: o.Noop}
 	for _, r := range o.Routes {
+		r.endpoint = reserveEndpoint(r.Name)
 		s.routes[r.Name] = r
 	}
 	for i := range s.shards {
@@ -289,7 +293,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 	case strings.HasPrefix(path, "/api/reservations/"):
 		rest := strings.TrimPrefix(path, "/api/reservations/")
 		if r, ok := s.routes[rest]; ok {
-			if allow(ctx, reserveEndpoint(r.Name)) {
+			if allow(ctx, r.endpoint) {
 				s.reserve(ctx, r)
 			}
 			return "reserve", r.Name
