@@ -282,7 +282,10 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// A connection the server closed mid-answer: nothing to validate.
 		return resp, nil
 	}
-	e := exchange{req: req.Clone(context.Background()), reqBody: reqBody, resp: resp, respBody: respBody}
+	// Copies: the test may change its response's header before the
+	// exchange is validated.
+	e := exchange{req: req.Clone(context.Background()), reqBody: reqBody,
+		resp: &http.Response{StatusCode: resp.StatusCode, Header: resp.Header.Clone()}, respBody: respBody}
 	label := shared.label(o.listener, e.req)
 	key := kind(label, e)
 	shared.mu.Lock()

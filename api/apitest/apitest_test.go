@@ -107,3 +107,42 @@ func TestTransportFindsDrift(t *testing.T) {
 		})
 	}
 }
+
+// Exchanges that differ only in reservation ids, timestamps, or the body of
+// a refused request are one kind; any other difference is another.
+func TestKind(t *testing.T) {
+	ex := func(status int, reqBody, respBody string) exchange {
+		req, _ := http.NewRequest("POST", "http://x/api/reservations/async", nil)
+		req.Header.Set("Content-Type", "application/json")
+		return exchange{req: req, reqBody: []byte(reqBody), resp: &http.Response{StatusCode: status, Header: http.Header{}}, respBody: []byte(respBody)}
+	}
+	const label = "POST /api/reservations/async"
+	same := []struct {
+		name string
+		a, b exchange
+	}{
+		{"other ids", ex(202, `{"concertId":1}`, `{"reservationId":"01M8T2T7Y5CJV4YHQQSRK13WCQ","status":"PENDING"}`),
+			ex(202, `{"concertId":1}`, `{"reservationId":"01M8T2MBA1WJ9EKH70GP4VGQRD","status":"PENDING"}`)},
+		{"other times", ex(200, ``, `{"createdAt":"2026-12-02T00:35:09.109Z"}`), ex(200, ``, `{"createdAt":"2026-12-02T00:36:10Z"}`)},
+		{"refused, other bodies", ex(409, `{"concertId":1,"memberId":1}`, `{"error":"sold_out"}`), ex(409, `{"concertId":1,"memberId":2}`, `{"error":"sold_out"}`)},
+	}
+	for _, c := range same {
+		if kind(label, c.a) != kind(label, c.b) {
+			t.Errorf("%s: two kinds", c.name)
+		}
+	}
+	other := []struct {
+		name string
+		a, b exchange
+	}{
+		{"accepted, other bodies", ex(202, `{"concertId":1}`, `{}`), ex(202, `{"concertId":1,"seats":2}`, `{}`)},
+		{"other status", ex(202, ``, `{"status":"PENDING"}`), ex(202, ``, `{"status":"HELD"}`)},
+		{"other code", ex(409, ``, `{"error":"sold_out"}`), ex(409, ``, `{"error":"already_reserved"}`)},
+		{"not a ULID", ex(202, ``, `{"reservationId":"01M8T2T7Y5CJV4YHQQSRK13WCQ"}`), ex(202, ``, `{"reservationId":"r-1-7"}`)},
+	}
+	for _, c := range other {
+		if kind(label, c.a) == kind(label, c.b) {
+			t.Errorf("%s: one kind", c.name)
+		}
+	}
+}
