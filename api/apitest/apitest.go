@@ -308,13 +308,18 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 var (
 	ulidLike = regexp.MustCompile(`\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b`)
+	// positive is a positive integer that fits an int64 (18 digits at
+	// most), which every id and count schema of the spec allows alike.
+	positive = regexp.MustCompile(`\b[1-9][0-9]{0,17}\b`)
 	instant  = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 )
 
 // kind is what the validator's answer on e depends on, with reservation
 // ids and timestamps made alike (each stays an id or a timestamp): the
 // route, the status, the headers the spec names, the response body, and
-// for an accepted request its headers and body too.
+// for an accepted request its headers and its body, positive integers made
+// alike too (app's TestWriterKilledMidBatch admits 3,000 members, which
+// would otherwise be 3,000 kinds).
 func kind(label string, e exchange) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %d\n", e.req.Method, label, e.resp.StatusCode)
@@ -330,7 +335,7 @@ func kind(label string, e exchange) string {
 		for _, h := range []string{"Authorization", "Boxoffice-Signature"} {
 			fmt.Fprintf(&b, "%s: %t\n", h, e.req.Header.Get(h) != "")
 		}
-		b.Write(e.reqBody)
+		b.Write(positive.ReplaceAll(e.reqBody, []byte("1")))
 	}
 	return instant.ReplaceAllString(ulidLike.ReplaceAllString(b.String(), "01ARZ3NDEKTSV4RRFFQ69G5FAV"), "2026-01-01T00:00:00Z")
 }

@@ -124,6 +124,7 @@ func TestKind(t *testing.T) {
 		{"other ids", ex(202, `{"concertId":1}`, `{"reservationId":"01M8T2T7Y5CJV4YHQQSRK13WCQ","status":"PENDING"}`),
 			ex(202, `{"concertId":1}`, `{"reservationId":"01M8T2MBA1WJ9EKH70GP4VGQRD","status":"PENDING"}`)},
 		{"other times", ex(200, ``, `{"createdAt":"2026-12-02T00:35:09.109Z"}`), ex(200, ``, `{"createdAt":"2026-12-02T00:36:10Z"}`)},
+		{"accepted, other members", ex(202, `{"concertId":1,"memberId":17}`, `{}`), ex(202, `{"concertId":1,"memberId":2}`, `{}`)},
 		{"refused, other bodies", ex(409, `{"concertId":1,"memberId":1}`, `{"error":"sold_out"}`), ex(409, `{"concertId":1,"memberId":2}`, `{"error":"sold_out"}`)},
 	}
 	for _, c := range same {
@@ -136,6 +137,9 @@ func TestKind(t *testing.T) {
 		a, b exchange
 	}{
 		{"accepted, other bodies", ex(202, `{"concertId":1}`, `{}`), ex(202, `{"concertId":1,"seats":2}`, `{}`)},
+		{"accepted, a zero id", ex(202, `{"concertId":1}`, `{}`), ex(202, `{"concertId":0}`, `{}`)},
+		{"accepted, a negative id", ex(202, `{"concertId":1}`, `{}`), ex(202, `{"concertId":-1}`, `{}`)},
+		{"accepted, an id past int64", ex(202, `{"concertId":1}`, `{}`), ex(202, `{"concertId":99999999999999999999}`, `{}`)},
 		{"other status", ex(202, ``, `{"status":"PENDING"}`), ex(202, ``, `{"status":"HELD"}`)},
 		{"other code", ex(409, ``, `{"error":"sold_out"}`), ex(409, ``, `{"error":"already_reserved"}`)},
 		{"not a ULID", ex(202, ``, `{"reservationId":"01M8T2T7Y5CJV4YHQQSRK13WCQ"}`), ex(202, ``, `{"reservationId":"r-1-7"}`)},
