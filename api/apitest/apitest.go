@@ -216,7 +216,7 @@ func listenerDoc(doc *openapi3.T, l Listener) *openapi3.T {
 // Redis timeouts. And once per kind: exchanges that differ only in reservation
 // ids, timestamps or the body of a refused request (which is not validated)
 // get the same answer from the validator, so one of them is validated
-// (TestRush: 103 of 2,002).
+// (app's TestRush and TestWriterKilledMidBatch: 5 of 5,002).
 func Serves(t testing.TB, l Listener, addr string) {
 	t.Helper()
 	if err := shared.load(); err != nil {
