@@ -363,15 +363,15 @@ func (v *validator) validate(l Listener, e exchange) []string {
 	v.mu.Lock()
 	v.validated++
 	v.mu.Unlock()
-	_, problems := v.check(l, e.req, e.reqBody, e.resp, e.respBody)
+	problems := v.check(l, e.req, e.reqBody, e.resp, e.respBody)
 	for i, p := range problems {
 		problems[i] = fmt.Sprintf("%s %s → %d: %s", e.req.Method, e.req.URL.Path, e.resp.StatusCode, p)
 	}
 	return problems
 }
 
-// check validates one exchange and returns the route it counts under and
-// what in it the spec does not allow.
+// check validates one exchange and returns what in it the spec does not
+// allow.
 //
 // The response is always validated. The request is validated only when the
 // server accepted it (a status below 400): tests send malformed requests on
@@ -379,7 +379,7 @@ func (v *validator) validate(l Listener, e exchange) []string {
 // the spec describes how each is refused, which the response's validation
 // checks; a request the server accepted but the spec refuses means one of
 // the two is wrong.
-func (v *validator) check(l Listener, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) (route string, problems []string) {
+func (v *validator) check(l Listener, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) (problems []string) {
 	lr := v.routers[l]
 	vreq := req.Clone(context.Background())
 	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
@@ -387,13 +387,12 @@ func (v *validator) check(l Listener, req *http.Request, reqBody []byte, resp *h
 	switch {
 	case errors.Is(err, routers.ErrPathNotFound):
 		// A path outside the spec: the gateway's answer to any such path.
-		return "(no such path)", notFound(lr.doc, resp, respBody)
+		return notFound(lr.doc, resp, respBody)
 	case errors.Is(err, routers.ErrMethodNotAllowed):
 		// Validated against the 405 the path's own operation describes.
 		if r, params = routeOfPath(lr.router, vreq); r == nil {
-			return "(no such path)", []string{"the spec has the path but no operation on it"}
+			return []string{"the spec has the path but no operation on it"}
 		}
-		route = "(other method) " + r.Path
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			problems = append(problems, fmt.Sprintf("a method %s does not take was answered %d, not 405", r.Path, resp.StatusCode))
 		}
@@ -401,9 +400,7 @@ func (v *validator) check(l Listener, req *http.Request, reqBody []byte, resp *h
 			problems = append(problems, fmt.Sprintf("Allow: %q, the spec has %s", allow, r.Method))
 		}
 	case err != nil:
-		return "(unroutable)", []string{err.Error()}
-	default:
-		route = r.Method + " " + r.Path
+		return []string{err.Error()}
 	}
 	opts := &openapi3filter.Options{
 		MultiError:            true,
@@ -423,7 +420,7 @@ func (v *validator) check(l Listener, req *http.Request, reqBody []byte, resp *h
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		problems = append(problems, oneLine(err))
 	}
-	return route, problems
+	return problems
 }
 
 // routeOfPath finds the operation of req's path under another method.

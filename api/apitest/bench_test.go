@@ -18,7 +18,7 @@ func BenchmarkCheck(b *testing.B) {
 	resp := &http.Response{StatusCode: 409, Header: http.Header{"Content-Type": {"application/json"}}}
 	answer := []byte(`{"error":"sold_out","message":"concert 1: sold out"}`)
 	for b.Loop() {
-		if _, p := shared.check(Public, req, body, resp, answer); p != nil {
+		if p := shared.check(Public, req, body, resp, answer); p != nil {
 			b.Fatal(p)
 		}
 	}
