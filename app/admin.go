@@ -21,26 +21,43 @@ type adminServer struct {
 	ln   net.Listener
 }
 
+// adminRoute is one route of the admin listener: an http.ServeMux pattern
+// (a trailing slash serves the subtree) and its handler.
+type adminRoute struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// adminRoutes are the admin listener's routes, as api/openapi.yaml tags
+// them admin (a test holds the two to the same list).
+func adminRoutes(srv *gateway.Server, metrics *gateway.Metrics) []adminRoute {
+	return []adminRoute{
+		{"/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
+		{"/healthz", func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			fmt.Fprintln(rw, `{"status":"ok"}`)
+		}},
+		{"/readyz", func(rw http.ResponseWriter, r *http.Request) {
+			status, checks := srv.Ready(r.Context())
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(status)
+			json.NewEncoder(rw).Encode(checks)
+		}},
+		{"/debug/pprof/", pprof.Index},
+		{"/debug/pprof/cmdline", pprof.Cmdline},
+		{"/debug/pprof/profile", pprof.Profile},
+		{"/debug/pprof/symbol", pprof.Symbol},
+		{"/debug/pprof/trace", pprof.Trace},
+	}
+}
+
 // listenAdmin listens on addr at once, so that a port in use fails the
 // start-up rather than the first scrape.
 func listenAdmin(addr string, srv *gateway.Server, metrics *gateway.Metrics) (*adminServer, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(rw, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, r *http.Request) {
-		status, checks := srv.Ready(r.Context())
-		rw.Header().Set("Content-Type", "application/json")
-		rw.WriteHeader(status)
-		json.NewEncoder(rw).Encode(checks)
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for _, r := range adminRoutes(srv, metrics) {
+		mux.HandleFunc(r.pattern, r.handler)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen admin %s: %w", addr, err)

@@ -2,10 +2,13 @@ package app_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/boxoffice/boxoffice/api/apitest"
+	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/servicetest"
 )
 
@@ -58,5 +61,49 @@ func TestDefaultStrategiesAsyncOnly(t *testing.T) {
 	}
 	if r := s.reserve(1, 1, ""); r.Status != http.StatusAccepted {
 		t.Errorf("async: %+v, want 202", r)
+	}
+}
+
+// The admin listener's routes are the paths api/openapi.yaml tags admin,
+// and each answers (its exchange validated against the spec).
+func TestAdminRoutesAreTheSpec(t *testing.T) {
+	doc, err := apitest.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec []string
+	for _, op := range apitest.Operations(doc, apitest.Admin) {
+		_, path, _ := strings.Cut(op, " ")
+		spec = append(spec, path)
+	}
+	patterns := app.AdminPatterns()
+	for _, p := range patterns {
+		if !slices.Contains(spec, p) {
+			t.Errorf("the admin listener serves %s, which api/openapi.yaml does not tag admin", p)
+		}
+	}
+	for _, path := range spec {
+		served := slices.ContainsFunc(patterns, func(p string) bool {
+			return p == path || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)
+		})
+		if !served {
+			t.Errorf("api/openapi.yaml tags %s admin, which the admin listener does not serve", path)
+		}
+	}
+
+	cfg := servicetest.Config(t)
+	cfg.Concerts, cfg.Capacity, cfg.Members = 1, 5, 10
+	s := newSystem(t, cfg, false)
+	// The spec's paths with their parameters, the profiles kept short.
+	probe := map[string]string{"/debug/pprof/{profile}": "/debug/pprof/heap", "/debug/pprof/profile": "/debug/pprof/profile?seconds=1",
+		"/debug/pprof/trace": "/debug/pprof/trace?seconds=1"}
+	for _, path := range spec {
+		url := path
+		if p, ok := probe[path]; ok {
+			url = p
+		}
+		if status, _ := servicetest.Get(t, "http://"+s.gw.AdminAddr+url); status != http.StatusOK {
+			t.Errorf("admin GET %s: %d, want 200", url, status)
+		}
 	}
 }

@@ -13,12 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/servicetest"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
+
+// Every exchange of this package's tests with a gateway is validated
+// against api/openapi.yaml.
+func TestMain(m *testing.M) { os.Exit(apitest.Main(m)) }
 
 // system is a gateway (and optionally a writer) running in-process against
 // the real services, on a database, prefix and topic of its own.
@@ -60,13 +65,17 @@ func newSystem(t *testing.T, cfg config.Config, withWriter bool) *system {
 	if err := app.Seed(ctx, cfg, log); err != nil {
 		t.Fatal(err)
 	}
-	s := &system{t: t, cfg: cfg, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
+	s := &system{t: t, cfg: cfg, http: &http.Client{Timeout: 30 * time.Second, Transport: apitest.Transport(&http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256})}}
 	gw, err := app.OpenGateway(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.gw, s.db, s.stock = gw, gw.DB, gw.Stock
 	s.url = "http://" + gw.Addr
+	apitest.Serves(t, apitest.Public, gw.Addr)
+	if gw.AdminAddr != "" {
+		apitest.Serves(t, apitest.Admin, gw.AdminAddr)
+	}
 	gctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(gctx) }()

@@ -15,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/servicetest"
 )
+
+// The exchanges with `boxoffice dev`'s gateway are validated against
+// api/openapi.yaml.
+func TestMain(m *testing.M) { os.Exit(apitest.Main(m)) }
 
 // TestDevCommand runs `boxoffice dev` as a user would, with every service
 // embedded: a reservation goes through Redis, Kafka and the writer into the
@@ -28,6 +33,7 @@ func TestDevCommand(t *testing.T) {
 	bin := buildBinary(t)
 	addr := "127.0.0.1:" + strconv.Itoa(servicetest.FreePort(t))
 	base := "http://" + addr
+	apitest.Serves(t, apitest.Public, addr)
 
 	cmd := exec.Command(bin, "dev", "--http-addr", addr)
 	cmd.Env = withoutBoxVars(os.Environ())
@@ -48,7 +54,7 @@ func TestDevCommand(t *testing.T) {
 		}
 	})
 
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: apitest.Transport(nil)}
 	waitFor(t, "GET /readyz 200", 30*time.Second, exited, func() (bool, string) {
 		status, body, err := call(client, http.MethodGet, base+"/readyz", "")
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/api/apitest"
 )
 
 func TestBucketsTakeAndSweep(t *testing.T) {
@@ -98,7 +99,8 @@ func (g *gatedStrategy) Reserve(ctx context.Context, r ReserveRequest) (Reservat
 			return Reservation{}, ctx.Err()
 		}
 	}
-	return Reservation{ID: fmt.Sprintf("r-%d-%d", r.ConcertID, r.MemberID), Status: boxoffice.StatusPending}, nil
+	// A real id: the answer is validated against api/openapi.yaml.
+	return Reservation{ID: newID(time.Now()), Status: boxoffice.StatusPending}, nil
 }
 
 func edgeServer(t *testing.T, s Strategy, l Limits, e Edge) string {
@@ -113,6 +115,7 @@ func edgeServer(t *testing.T, s Strategy, l Limits, e Edge) string {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
+	apitest.Serves(t, apitest.Public, ln.Addr().String())
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return ln.Addr().String()
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/boxoffice/boxoffice/api/apitest"
 )
 
 func noopServer(t *testing.T, noop bool) (string, *Metrics) {
@@ -19,6 +21,7 @@ func noopServer(t *testing.T, noop bool) (string, *Metrics) {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
+	apitest.Serves(t, apitest.Public, ln.Addr().String())
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return "http://" + ln.Addr().String(), m
 }

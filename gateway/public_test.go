@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/servicetest"
 )
 
@@ -35,6 +36,7 @@ func publicServer(t *testing.T, failing *atomic.Bool, rounds *atomic.Int64) (bas
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
+	apitest.Serves(t, apitest.Public, ln.Addr().String())
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return "http://" + ln.Addr().String(), func(ctx context.Context) { srv.WatchReady(ctx, 20*time.Millisecond) }
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/api"
 	"github.com/boxoffice/boxoffice/auth"
 )
 
@@ -36,6 +38,9 @@ type Route struct {
 	// Success is the status of an admitted request: 202 when the row is
 	// written later (async), 201 when it is written before answering.
 	Success int
+	// endpoint is its entry of Endpoints, built once (NewServer) rather
+	// than per request.
+	endpoint Endpoint
 }
 
 // Server is the gateway's HTTP server.
@@ -100,6 +105,7 @@ func NewServer(o Options) *Server {
 	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions), noop: o.Noop}
 	for _, r := range o.Routes {
+		r.endpoint = reserveEndpoint(r.Name)
 		s.routes[r.Name] = r
 	}
 	for i := range s.shards {
@@ -217,83 +223,141 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	s.metrics.duration.WithLabelValues(route, strategy).Observe(time.Since(start).Seconds())
 }
 
+// Endpoint is one route of the public listener: a method on a path, the
+// path written as api/openapi.yaml writes it ({id} stands for a segment).
+type Endpoint struct {
+	Method string
+	Path   string
+	// Label is the route label of the metrics.
+	Label string
+}
+
+// The public listener's routes. dispatch answers each through its entry
+// (the method it allows, its label), and a test holds Endpoints and
+// api/openapi.yaml to the same list and probes each on a server.
+var (
+	healthzEndpoint     = Endpoint{"GET", "/healthz", "healthz"}
+	readyzEndpoint      = Endpoint{"GET", "/readyz", "readyz"}
+	openAPIEndpoint     = Endpoint{"GET", "/api/openapi.yaml", "openapi"}
+	noopEndpoint        = Endpoint{"POST", NoopPath, "noop"}
+	reservationEndpoint = Endpoint{"GET", "/api/reservations/{id}", "reservation"}
+	confirmEndpoint     = Endpoint{"POST", "/api/reservations/{id}/confirm", "confirm"}
+	cancelEndpoint      = Endpoint{"POST", "/api/reservations/{id}/cancel", "cancel"}
+	concertEndpoint     = Endpoint{"GET", "/api/concerts/{id}", "concert"}
+	memberEndpoint      = Endpoint{"GET", "/api/members/{id}", "member"}
+)
+
+// Strategies are the names a strategy can be served under, at
+// POST /api/reservations/{name} (Route.Name); which are served is the
+// Options' Routes.
+var Strategies = []string{"async", "pessimistic", "distlock", "unsafe"}
+
+func reserveEndpoint(name string) Endpoint {
+	return Endpoint{"POST", "/api/reservations/" + name, "reserve"}
+}
+
+// Endpoints returns every route the public listener can serve; which it
+// does serve depends on the Options (Routes, Lifecycle, Noop).
+func Endpoints() []Endpoint {
+	out := []Endpoint{healthzEndpoint, readyzEndpoint, openAPIEndpoint, noopEndpoint}
+	for _, name := range Strategies {
+		out = append(out, reserveEndpoint(name))
+	}
+	return append(out, reservationEndpoint, confirmEndpoint, cancelEndpoint, concertEndpoint, memberEndpoint)
+}
+
 // dispatch routes a request and returns the route and strategy labels.
 func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 	path := string(ctx.Path())
 	switch {
-	case path == "/healthz":
-		if allow(ctx, "GET") {
+	case path == healthzEndpoint.Path:
+		if allow(ctx, healthzEndpoint) {
 			writeJSON(ctx, http.StatusOK, map[string]string{"status": "ok"})
 		}
-		return "healthz", ""
-	case path == "/readyz":
-		if allow(ctx, "GET") {
+		return healthzEndpoint.Label, ""
+	case path == readyzEndpoint.Path:
+		if allow(ctx, readyzEndpoint) {
 			s.readyz(ctx)
 		}
-		return "readyz", ""
-	case path == NoopPath && s.noop:
-		if allow(ctx, "POST") {
+		return readyzEndpoint.Label, ""
+	case path == openAPIEndpoint.Path:
+		if allow(ctx, openAPIEndpoint) {
+			s.openAPI(ctx)
+		}
+		return openAPIEndpoint.Label, ""
+	case path == noopEndpoint.Path && s.noop:
+		if allow(ctx, noopEndpoint) {
 			s.noopAnswer(ctx)
 		}
-		return "noop", ""
+		return noopEndpoint.Label, ""
 	case strings.HasPrefix(path, "/api/reservations/"):
 		rest := strings.TrimPrefix(path, "/api/reservations/")
 		if r, ok := s.routes[rest]; ok {
-			if allow(ctx, "POST") {
+			if allow(ctx, r.endpoint) {
 				s.reserve(ctx, r)
 			}
 			return "reserve", r.Name
 		}
-		if isKnownStrategy(rest) {
+		if slices.Contains(Strategies, rest) {
 			writeError(ctx, fmt.Errorf("strategy %q is not enabled on this gateway: %w", rest, boxoffice.ErrNotFound))
 			return "reserve", rest
 		}
 		id, action, sub := strings.Cut(rest, "/")
 		if !sub {
-			if allow(ctx, "GET") {
+			if allow(ctx, reservationEndpoint) {
 				s.getReservation(ctx, id)
 			}
-			return "reservation", ""
+			return reservationEndpoint.Label, ""
 		}
-		if (action == "confirm" || action == "cancel") && s.lifecycle != nil {
-			if allow(ctx, "POST") {
+		if action == "confirm" && s.lifecycle != nil {
+			if allow(ctx, confirmEndpoint) {
 				s.transition(ctx, id, action)
 			}
-			return action, ""
+			return confirmEndpoint.Label, ""
+		}
+		if action == "cancel" && s.lifecycle != nil {
+			if allow(ctx, cancelEndpoint) {
+				s.transition(ctx, id, action)
+			}
+			return cancelEndpoint.Label, ""
 		}
 		writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
-		return "reservation", ""
+		return reservationEndpoint.Label, ""
 	case strings.HasPrefix(path, "/api/concerts/"):
-		if allow(ctx, "GET") {
+		if allow(ctx, concertEndpoint) {
 			s.getConcert(ctx, strings.TrimPrefix(path, "/api/concerts/"))
 		}
-		return "concert", ""
+		return concertEndpoint.Label, ""
 	case strings.HasPrefix(path, "/api/members/"):
-		if allow(ctx, "GET") {
+		if allow(ctx, memberEndpoint) {
 			s.getMember(ctx, strings.TrimPrefix(path, "/api/members/"))
 		}
-		return "member", ""
+		return memberEndpoint.Label, ""
 	}
 	writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
 	return "unknown", ""
 }
 
-func isKnownStrategy(name string) bool {
-	switch name {
-	case "async", "pessimistic", "distlock", "unsafe":
+// allow answers 405 with an Allow header unless the method is e's.
+func allow(ctx *fasthttp.RequestCtx, e Endpoint) bool {
+	if string(ctx.Method()) == e.Method {
 		return true
 	}
+	ctx.Response.Header.Set("Allow", e.Method)
+	writeError(ctx, fmt.Errorf("%w: use %s", errMethod, e.Method))
 	return false
 }
 
-// allow answers 405 with an Allow header unless the method matches.
-func allow(ctx *fasthttp.RequestCtx, method string) bool {
-	if string(ctx.Method()) == method {
-		return true
+// openAPI serves api/openapi.yaml, behind the address's bucket like every
+// other /api/ path.
+func (s *Server) openAPI(ctx *fasthttp.RequestCtx) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
 	}
-	ctx.Response.Header.Set("Allow", method)
-	writeError(ctx, fmt.Errorf("%w: use %s", errMethod, method))
-	return false
+	ctx.SetContentType(api.ContentType)
+	ctx.SetStatusCode(http.StatusOK)
+	ctx.Response.SetBodyRaw(api.OpenAPI)
 }
 
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {

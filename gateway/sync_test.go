@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/servicetest"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
@@ -62,13 +63,14 @@ func newSyncEnv(t *testing.T, capacity, members, dbPool int) *syncEnv {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
+	apitest.Serves(t, apitest.Public, ln.Addr().String())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
 	e.url = "http://" + ln.Addr().String()
-	e.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1000}}
+	e.client = &http.Client{Timeout: 30 * time.Second, Transport: apitest.Transport(&http.Transport{MaxIdleConnsPerHost: 1000})}
 	t.Cleanup(e.client.CloseIdleConnections)
 	return e
 }
@@ -266,6 +268,7 @@ func TestUnsupportedStrategy(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
+	apitest.Serves(t, apitest.Public, ln.Addr().String())
 	defer srv.Shutdown(context.Background())
 	resp, err := http.Post("http://"+ln.Addr().String()+"/api/reservations/pessimistic", "application/json", strings.NewReader(`{"concertId":1,"memberId":1}`))
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/kafka"
@@ -177,6 +178,9 @@ func masterOf(t *testing.T, rdb *redis.ClusterClient, prefix string) map[int64]s
 	return out
 }
 
+// The exchanges with the gateways are validated against api/openapi.yaml.
+func TestMain(m *testing.M) { os.Exit(apitest.Main(m)) }
+
 func testLog() *slog.Logger {
 	level := slog.LevelWarn
 	if os.Getenv("BOX_TEST_LOG") != "" {
@@ -220,6 +224,7 @@ func start(t *testing.T, cfg config.Config) *system {
 		})
 		s.gws = append(s.gws, gw)
 		s.urls = append(s.urls, "http://"+gw.Addr)
+		apitest.Serves(t, apitest.Public, gw.Addr)
 	}
 	s.st, s.db = s.gws[0].Stock, s.gws[0].DB
 	w, err := app.OpenWriter(ctx, cfg, log)
@@ -265,7 +270,7 @@ func (s *system) rush(t *testing.T, half func()) []answer {
 		}
 	}
 	rand.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: apitest.Transport(&http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients})}
 	defer hc.CloseIdleConnections()
 	var next atomic.Int64
 	var halfOnce sync.Once
