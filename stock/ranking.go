@@ -26,8 +26,14 @@ type Ranking struct {
 }
 
 // DialRanking returns a Ranking with a client of its own; it does not wait
-// for Redis.
-func DialRanking(o Options) *Ranking { return &Ranking{s: Dial(o)} }
+// for Redis. Its pool is 16 connections unless o says otherwise: a ranking
+// read is three round trips, and a flood of them must not hold more.
+func DialRanking(o Options) *Ranking {
+	if o.PoolSize == 0 {
+		o.PoolSize = 16
+	}
+	return &Ranking{s: Dial(o)}
+}
 
 // NewRanking returns a Ranking on a client the caller made (tests).
 func NewRanking(rdb redis.UniversalClient, prefix string, timeout time.Duration) *Ranking {

@@ -66,6 +66,8 @@ type Options struct {
 	Prefix string
 	// Timeout bounds dialling and every call.
 	Timeout time.Duration
+	// PoolSize is the connections per server; 0 is 256.
+	PoolSize int
 }
 
 // Addrs splits Addr into its addresses.
@@ -100,7 +102,10 @@ func (o Options) Cluster() bool {
 func Dial(o Options) *Store {
 	// Enough connections for a burst of concurrent requests on 2 cores;
 	// each Lua call holds one for ~100 µs. (Per node on a cluster.)
-	const poolSize = 256
+	poolSize := 256
+	if o.PoolSize > 0 {
+		poolSize = o.PoolSize
+	}
 	if o.Cluster() {
 		rdb := redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs:        o.Addrs(),
