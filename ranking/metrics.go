@@ -3,7 +3,6 @@ package ranking
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
 )
 
 // Metrics of one ranker process, all under boxoffice_ranking_, on a registry
