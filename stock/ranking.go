@@ -26,12 +26,15 @@ type Ranking struct {
 }
 
 // DialRanking returns a Ranking with a client of its own; it does not wait
-// for Redis. Its pool is 16 connections unless o says otherwise: a ranking
-// read is three round trips, and a flood of them must not hold more.
+// for Redis. Its pool is 16 connections unless o says otherwise (a ranking
+// read is three round trips, and a flood of them must not hold more), and it
+// fails fast: a ranking that does not answer is a 503 at once, and the
+// ranker retries the sale itself.
 func DialRanking(o Options) *Ranking {
 	if o.PoolSize == 0 {
 		o.PoolSize = 16
 	}
+	o.FailFast = true
 	return &Ranking{s: Dial(o)}
 }
 
