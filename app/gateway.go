@@ -110,9 +110,10 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 	// not answer must not keep the gateway from starting or serving.
 	g.Ranking = stock.DialRanking(rankingOptions(cfg))
 	g.server = gateway.NewServer(gateway.Options{
-		Routes:   routes,
-		Reads:    &gateway.Reads{DB: g.DB, Stock: g.Stock},
-		Rankings: &gateway.Rankings{Ranking: g.Ranking, Stock: g.Stock, Log: log},
+		Routes: routes,
+		Reads:  &gateway.Reads{DB: g.DB, Stock: g.Stock},
+		// A second: a ranking of per-minute buckets moves little faster.
+		Rankings: &gateway.Rankings{Ranking: g.Ranking, Stock: g.Stock, Log: log, CacheFor: time.Second},
 		Lifecycle: &gateway.Lifecycle{Stock: g.Stock, DB: g.DB, Producer: g.Producer, Topic: cfg.Topic,
 			ProduceTimeout: cfg.ProduceTimeout, Grace: cfg.InflightGrace, Log: log},
 		Members:  members,

@@ -16,7 +16,7 @@ import (
 	"github.com/boxoffice/boxoffice/stock/stocktest"
 )
 
-func newRanking(t *testing.T) *stock.Ranking {
+func newRanking(t testing.TB) *stock.Ranking {
 	t.Helper()
 	cfg := servicetest.Config(t)
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
@@ -112,5 +112,42 @@ func TestRankingUnreachable(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("refused connections took %s to report", d)
+	}
+}
+
+// BenchmarkRankingRecord is one take recorded, as the ranker does per
+// requested event (the script and the index, two round trips).
+func BenchmarkRankingRecord(b *testing.B) {
+	r := newRanking(b)
+	ctx := context.Background()
+	now := time.Now()
+	b.ResetTimer()
+	for i := range b.N {
+		s := stock.Sale{ReservationID: fmt.Sprintf("B%d", i), ConcertID: int64(i%10 + 1), Type: event.Requested, TakenAt: now, Capacity: 1000}
+		if _, err := r.Record(ctx, s, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRankingTop is GET /api/rankings' Redis side with 100 concerts
+// that sold in each of the last 60 minutes.
+func BenchmarkRankingTop(b *testing.B) {
+	r := newRanking(b)
+	ctx := context.Background()
+	now := time.Now()
+	for c := int64(1); c <= 100; c++ {
+		for m := range 60 {
+			s := stock.Sale{ReservationID: fmt.Sprintf("T%d-%d", c, m), ConcertID: c, Type: event.Requested, TakenAt: now.Add(-time.Duration(m) * time.Minute), Capacity: 1000}
+			if _, err := r.Record(ctx, s, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := r.Top(ctx, stock.Windows[1], 10, now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
