@@ -69,7 +69,7 @@ func messages(cfg config.Config, history []stock.Sale, now time.Time) []kafka.Me
 		kafka.Message{Topic: cfg.NotificationsTopic, Key: []byte("x"), Value: []byte(`{"v":9}`)})
 }
 
-func publish(t *testing.T, cfg config.Config, msgs []kafka.Message) {
+func publish(t testing.TB, cfg config.Config, msgs []kafka.Message) {
 	t.Helper()
 	p, err := kafka.NewProducer(cfg.KafkaBrokers, "ranking-test")
 	if err != nil {
@@ -100,7 +100,7 @@ func publish(t *testing.T, cfg config.Config, msgs []kafka.Message) {
 }
 
 // run runs a ranker in group until the returned stop.
-func run(t *testing.T, cfg config.Config, group string, r *ranking.Ranker) (stop func()) {
+func run(t testing.TB, cfg config.Config, group string, r *ranking.Ranker) (stop func()) {
 	t.Helper()
 	g, err := sarama.NewConsumerGroup(cfg.KafkaBrokers, group, kafka.ConsumerConfig("ranking-test"))
 	if err != nil {
@@ -191,4 +191,35 @@ func TestRankerMatchesReplay(t *testing.T) {
 	if n := ranking.Events(again.Metrics, "added"); n != 0 {
 		t.Errorf("the replay added %v to the buckets, want 0", n)
 	}
+}
+
+// BenchmarkRankerConsume is the ranker's rate over requested events already
+// on a two-partition topic (one op: one event consumed and recorded). The
+// clock starts at its first recorded event, after the group's join.
+func BenchmarkRankerConsume(b *testing.B) {
+	cfg := servicetest.Config(b)
+	ctx := context.Background()
+	if err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, kafka.TopicSpec{Partitions: 2, ReplicationFactor: 1, MinInsyncReplicas: 1}, cfg.Topic, cfg.NotificationsTopic); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	msgs := make([]kafka.Message, b.N)
+	for i := range msgs {
+		ev := event.Event{V: event.Version, Type: event.Requested, ID: fmt.Sprintf("B%08d", i), ConcertID: int64(i%10 + 1), MemberID: int64(i + 1), At: now}
+		msgs[i] = kafka.Message{Topic: cfg.Topic, Key: []byte(ev.ID), Value: ev.Encode()}
+	}
+	publish(b, cfg, msgs)
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	b.Cleanup(func() { rdb.Close() })
+	r := &ranking.Ranker{Ranking: stock.NewRanking(rdb, cfg.RedisPrefix, time.Second), Concerts: capacities{1: 1e6, 2: 1e6, 3: 1e6, 4: 1e6, 5: 1e6, 6: 1e6, 7: 1e6, 8: 1e6, 9: 1e6, 10: 1e6},
+		Topic: cfg.Topic, NotificationsTopic: cfg.NotificationsTopic, Top: 10, Refresh: time.Second, Log: testLog(), Metrics: ranking.NewMetrics()}
+	run(b, cfg, cfg.RankerGroup, r)
+	for ranking.Events(r.Metrics, "added") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.ResetTimer()
+	for ranking.Events(r.Metrics, "added") < float64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
 }
