@@ -37,7 +37,10 @@ type Rankings struct {
 }
 
 type cachedRanking struct {
-	view  RankingView
+	view RankingView
+	// err is a failure, remembered as long as a ranking: a ranking Redis
+	// that times out must not cost every request its timeout.
+	err   error
 	until time.Time
 }
 
@@ -104,16 +107,16 @@ func (r *Rankings) Top(ctx context.Context, w stock.Window, limit int) (RankingV
 	r.mu.Unlock()
 	if !ok || !now.Before(c.until) {
 		v, err := r.compute(ctx, w, now)
-		if err != nil {
-			return v, err
-		}
-		c = cachedRanking{view: v, until: now.Add(r.CacheFor)}
+		c = cachedRanking{view: v, err: err, until: now.Add(r.CacheFor)}
 		r.mu.Lock()
 		if r.cached == nil {
 			r.cached = map[string]cachedRanking{}
 		}
 		r.cached[w.Name] = c
 		r.mu.Unlock()
+	}
+	if c.err != nil {
+		return RankingView{}, c.err
 	}
 	v := c.view
 	v.Limit = limit
@@ -135,7 +138,8 @@ func (r *Rankings) compute(ctx context.Context, w stock.Window, now time.Time) (
 			SellThrough: k.SellThrough, RatePerMinute: k.RatePerMinute}
 		n, ok, err := r.Stock.Remaining(ctx, k.ConcertID)
 		if err != nil {
-			return RankingView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+			r.Log.Warn("rankings: stock unavailable", "concert", k.ConcertID, "err", err)
+			return RankingView{}, fmt.Errorf("%w: the concerts' stock does not answer", boxoffice.ErrUnavailable)
 		}
 		if ok {
 			c.Remaining = &n
