@@ -27,3 +27,6 @@ func SellThrough(m *Metrics, window string, concert int64) float64 {
 func Events(m *Metrics, outcome string) float64 {
 	return value(m.events.WithLabelValues(outcome))
 }
+
+// Errors is the count of failed attempts to record a sale.
+func Errors(m *Metrics) float64 { return value(m.errors) }

@@ -3,8 +3,10 @@ package ranking_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"reflect"
 	"sync"
@@ -222,4 +224,80 @@ func BenchmarkRankerConsume(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
+}
+
+// forward accepts on ln and pipes each connection to addr, until the test ends.
+func forward(t *testing.T, ln net.Listener, addr string) {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+}
+
+// TestRankerWaitsForItsRedis: a ranker whose Redis refuses connections
+// records nothing and marks nothing; stopped then, and its successor started
+// in the same group once Redis answers, the ranking is the model's: no sale
+// was marked before Redis had it.
+func TestRankerWaitsForItsRedis(t *testing.T) {
+	cfg := servicetest.Config(t)
+	ctx := context.Background()
+	if err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, kafka.TopicSpec{Partitions: 2, ReplicationFactor: 1, MinInsyncReplicas: 1}, cfg.Topic, cfg.NotificationsTopic); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Minute).Add(25 * time.Second)
+	caps := capacities{1: 100, 2: 40}
+	history := stocktest.SalesHistory(rand.New(rand.NewPCG(5, 6)), now, 150, caps)
+	publish(t, cfg, messages(cfg, history, now))
+
+	// Its Redis: a port nobody listens on, until the forwarder takes it.
+	addr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	rk := stock.DialRanking(stock.Options{Addr: addr, Prefix: cfg.RedisPrefix, Timeout: 500 * time.Millisecond})
+	t.Cleanup(func() { rk.Close() })
+	newRanker := func() *ranking.Ranker {
+		return &ranking.Ranker{Ranking: rk, Concerts: caps, Topic: cfg.Topic, NotificationsTopic: cfg.NotificationsTopic,
+			Top: 2, Refresh: time.Second, Log: testLog(), Metrics: ranking.NewMetrics(), Now: func() time.Time { return now }}
+	}
+	down := newRanker()
+	stop := run(t, cfg, cfg.RankerGroup, down)
+	servicetest.Eventually(t, 30*time.Second, "the ranker to fail on its Redis", func() (bool, error) {
+		n := ranking.Errors(down.Metrics)
+		return n >= 3, fmt.Errorf("%v errors", n)
+	})
+	stop()
+	if n := ranking.Events(down.Metrics, "added"); n != 0 {
+		t.Fatalf("%v sales added with Redis refusing connections", n)
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward(t, ln, cfg.RedisAddr)
+	run(t, cfg, cfg.RankerGroup, newRanker())
+	for _, w := range stock.Windows {
+		want := stocktest.RankingModel(history, w, now)
+		servicetest.Eventually(t, 60*time.Second, "window "+w.Name+" as the model once Redis answers", func() (bool, error) {
+			got, err := rk.Top(ctx, w, 100, now)
+			if err != nil {
+				return false, err
+			}
+			return reflect.DeepEqual(got, want), fmt.Errorf("got %+v\nwant %+v", got, want)
+		})
+	}
 }
