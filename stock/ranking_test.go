@@ -151,3 +151,39 @@ func BenchmarkRankingTop(b *testing.B) {
 		}
 	}
 }
+
+// Every key the ranking writes expires, but the index (trimmed by Top): a
+// concert that stops selling leaves nothing behind.
+func TestRankingKeysExpire(t *testing.T) {
+	cfg := servicetest.Config(t)
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	t.Cleanup(func() { rdb.Close() })
+	r := stock.NewRanking(rdb, cfg.RedisPrefix, time.Second)
+	ctx := context.Background()
+	now := time.Now()
+	for _, s := range []stock.Sale{
+		{ReservationID: "E1", ConcertID: 3, Type: event.Requested, TakenAt: now, Capacity: 5},
+		{ReservationID: "E1", ConcertID: 3, Type: event.Confirmed},
+		{ReservationID: "E2", ConcertID: 3, Type: event.Failed},
+	} {
+		if _, err := r.Record(ctx, s, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := rdb.Keys(ctx, cfg.RedisPrefix+":*").Result()
+	if err != nil || len(keys) != 4 {
+		t.Fatalf("keys %v, %v; want the buckets, two records and the index", keys, err)
+	}
+	for _, k := range keys {
+		ttl, err := rdb.TTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == cfg.RedisPrefix+":rank:concerts" {
+			continue
+		}
+		if ttl <= 0 || ttl > stock.RankingRecordTTL {
+			t.Errorf("%s: TTL %s, want up to %s", k, ttl, stock.RankingRecordTTL)
+		}
+	}
+}

@@ -42,6 +42,9 @@ if kind == 'take' then
     end
   end
   redis.call('HINCRBY', KEYS[1], field, 1)
+  -- A concert that stops selling leaves no buckets behind: past the record
+  -- TTL after its last take, none of them counts in any window.
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
   if redis.call('HEXISTS', KEYS[2], 'paid') == 1 then
     redis.call('HINCRBY', KEYS[1], 'c:' .. minute, 1)
   end
