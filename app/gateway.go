@@ -32,10 +32,12 @@ type Gateway struct {
 	Producer  *kafka.Producer
 	Metrics   *gateway.Metrics
 	Locks     *stock.Locker // distlock's shared pub/sub subscription
-	server    *gateway.Server
-	ln        net.Listener
-	admin     *adminServer
-	log       *slog.Logger
+	// Ranking is the ranking's own client (GET /api/rankings only).
+	Ranking *stock.Ranking
+	server  *gateway.Server
+	ln      net.Listener
+	admin   *adminServer
+	log     *slog.Logger
 	// debugAddr serves pprof when set.
 	debugAddr string
 	// stopCoalesce ends the Redis pipelining workers.
@@ -104,9 +106,14 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 		routes = append(routes, all[name])
 	}
 	log.Info("gateway strategies", "served", served)
+	// Not waited for and not in the readiness checks: a ranking that does
+	// not answer must not keep the gateway from starting or serving.
+	g.Ranking = stock.DialRanking(rankingOptions(cfg))
 	g.server = gateway.NewServer(gateway.Options{
 		Routes: routes,
 		Reads:  &gateway.Reads{DB: g.DB, Stock: g.Stock},
+		// A second: a ranking of per-minute buckets moves little faster.
+		Rankings: &gateway.Rankings{Ranking: g.Ranking, Stock: g.Stock, Log: log, CacheFor: time.Second},
 		Lifecycle: &gateway.Lifecycle{Stock: g.Stock, DB: g.DB, Producer: g.Producer, Topic: cfg.Topic,
 			ProduceTimeout: cfg.ProduceTimeout, Grace: cfg.InflightGrace, Log: log},
 		Members:  members,
@@ -233,6 +240,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.DB != nil {
 		errs = append(errs, g.DB.Close())
+	}
+	if g.Ranking != nil {
+		errs = append(errs, g.Ranking.Close())
 	}
 	if g.stopCoalesce != nil {
 		g.stopCoalesce()

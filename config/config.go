@@ -114,6 +114,17 @@ type Config struct {
 	// the same host.
 	NotifierMetricsAddr string
 
+	// The ranking (gateway and ranker). RankingRedisAddr is the ranking's
+	// Redis; empty is RedisAddr's server, still on a client of its own.
+	RankingRedisAddr string
+	// Ranker.
+	RankerGroup string
+	// RankerMetricsAddr is the ranker's --metrics-addr (a field of its own,
+	// as the notifier's, for a default of its own).
+	RankerMetricsAddr string
+	// RankingTop is how many concerts per window the ranker's gauges show.
+	RankingTop int
+
 	// Reconcile.
 	ReconcileConcert int64
 	Fix              bool
@@ -214,6 +225,12 @@ func Default() Config {
 		// Next to the writer's 9091, clear of Prometheus (9090) and of
 		// Kafka's broker and controller (9092, 9093).
 		NotifierMetricsAddr: ":9094",
+
+		RankerGroup: "boxoffice-ranker",
+		// After the gateway's admin listener (9095).
+		RankerMetricsAddr: ":9096",
+		// A dashboard's top ten; each is two series per window.
+		RankingTop: 10,
 	}
 }
 
@@ -234,6 +251,10 @@ const (
 	AuthKey
 	// Token is boxoffice token's own flags.
 	Token
+	// Ranking is where the ranking is kept, read by the gateway and the ranker.
+	Ranking
+	// Ranker is boxoffice ranker's own flags.
+	Ranker
 )
 
 // Parse builds the configuration of subcommand cmd from args and the
@@ -288,6 +309,14 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		// The writer's flag name, for the same job; no subcommand takes both
 		// groups (the flag would be defined twice).
 		fs.StringVar(&c.NotifierMetricsAddr, "metrics-addr", c.NotifierMetricsAddr, "HTTP address of the notifier's /metrics and /healthz")
+	}
+	if groups&Ranking != 0 {
+		fs.StringVar(&c.RankingRedisAddr, "ranking-redis-addr", c.RankingRedisAddr, "Redis of the sales ranking (GET /api/rankings, boxoffice ranker), host:port or a cluster's seeds; empty: --redis-addr's server, on a client of its own. The reservation path never uses it")
+	}
+	if groups&Ranker != 0 {
+		fs.StringVar(&c.RankerGroup, "ranker-group", c.RankerGroup, "ranker: Kafka consumer group (its own: it reads the reservations and notifications topics beside the writer and the notifier)")
+		fs.StringVar(&c.RankerMetricsAddr, "metrics-addr", c.RankerMetricsAddr, "HTTP address of the ranker's /metrics and /healthz")
+		fs.IntVar(&c.RankingTop, "ranking-top", c.RankingTop, "ranker: concerts per window its gauges show (boxoffice_ranking_*)")
 	}
 	if groups&MySQL != 0 {
 		fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MySQL DSN (go-sql-driver format)")
@@ -445,6 +474,8 @@ func (c Config) Validate() error {
 	check(c.ReconcileConcert >= 0, "concert must not be negative, got %d", c.ReconcileConcert)
 	check(c.FixWait >= 0, "fix-wait must not be negative, got %s", c.FixWait)
 	check(c.WebhookTimeout > 0, "webhook-timeout must be positive")
+	// More than a hundred would be a series explosion on a dashboard.
+	check(c.RankingTop >= 1 && c.RankingTop <= 100, "ranking-top must be between 1 and 100, got %d", c.RankingTop)
 	check(c.AuthLeeway >= 0, "auth-leeway must not be negative, got %s", c.AuthLeeway)
 	check(c.PaymentWindow > 0, "payment-window must be positive, got %s", c.PaymentWindow)
 	check(c.MemberRate >= 0 && c.AddressRate >= 0, "member-rate and address-rate must not be negative")

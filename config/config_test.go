@@ -131,9 +131,9 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := config.Default()
-	// The notifier's group apart: its --metrics-addr is the writer's flag
-	// name on a field of its own.
-	for _, groups := range []int{config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds | config.Reconcile | config.AuthKey | config.Token, config.Notifier} {
+	// The notifier's and the ranker's groups apart: their --metrics-addr is
+	// the writer's flag name on a field of its own.
+	for _, groups := range []int{config.Redis | config.Kafka | config.MySQL | config.Gateway | config.Writer | config.Seed | config.Holds | config.Reconcile | config.AuthKey | config.Token | config.Ranking, config.Notifier, config.Ranker} {
 		fs := flag.NewFlagSet("all", flag.ContinueOnError)
 		config.Register(fs, &c, groups)
 		fs.VisitAll(func(f *flag.Flag) {
@@ -204,5 +204,23 @@ func TestStrategyNames(t *testing.T) {
 	}
 	if d, _ := config.Parse("gateway", config.Gateway, nil, env(nil), io.Discard); d.Strategies != "async" || d.AdminAddr != "127.0.0.1:9095" {
 		t.Errorf("defaults: --strategies %q --admin-addr %q, want async and 127.0.0.1:9095", d.Strategies, d.AdminAddr)
+	}
+}
+
+// The ranker's flags: its own metrics address default, and a top that a
+// dashboard can show.
+func TestRankerFlags(t *testing.T) {
+	c, err := config.Parse("ranker", config.Redis|config.Kafka|config.Ranking|config.Ranker, nil, env(nil), io.Discard)
+	if err != nil || c.RankerMetricsAddr != ":9096" || c.RankerGroup != "boxoffice-ranker" || c.RankingTop != 10 || c.RankingRedisAddr != "" {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	c, err = config.Parse("ranker", config.Redis|config.Ranking|config.Ranker, []string{"--metrics-addr", ":7000", "--ranking-redis-addr", "r:1"}, env(nil), io.Discard)
+	if err != nil || c.RankerMetricsAddr != ":7000" || c.MetricsAddr != ":9091" || c.RankingRedisAddr != "r:1" {
+		t.Fatalf("flags: ranker metrics %q, writer's %q, ranking redis %q, %v", c.RankerMetricsAddr, c.MetricsAddr, c.RankingRedisAddr, err)
+	}
+	for _, top := range []string{"0", "101"} {
+		if _, err := config.Parse("ranker", config.Ranker, []string{"--ranking-top", top}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "ranking-top") {
+			t.Errorf("--ranking-top %s: %v", top, err)
+		}
 	}
 }

@@ -246,6 +246,7 @@ func subcommandGroups(t *testing.T) map[string]int {
 		"Gateway": config.Gateway, "Writer": config.Writer, "Seed": config.Seed,
 		"Notifier": config.Notifier, "Holds": config.Holds, "Reconcile": config.Reconcile,
 		"AuthKey": config.AuthKey, "Token": config.Token,
+		"Ranking": config.Ranking, "Ranker": config.Ranker,
 	}
 	var eval func(e ast.Expr) (int, error)
 	eval = func(e ast.Expr) (int, error) {

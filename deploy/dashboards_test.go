@@ -22,6 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/boxoffice/boxoffice/gateway"
+	"github.com/boxoffice/boxoffice/ranking"
 	"github.com/boxoffice/boxoffice/writer"
 )
 
@@ -383,7 +384,7 @@ func metricInventory(t *testing.T) map[string]metricInfo {
 	t.Helper()
 	inv := map[string]metricInfo{}
 	declared := map[string]bool{}
-	for _, f := range []string{repoPath("gateway", "metrics.go"), repoPath("writer", "metrics.go")} {
+	for _, f := range []string{repoPath("gateway", "metrics.go"), repoPath("writer", "metrics.go"), repoPath("ranking", "metrics.go")} {
 		for name, info := range declaredMetrics(t, f) {
 			inv[name] = info
 			declared[name] = true
@@ -395,7 +396,7 @@ func metricInventory(t *testing.T) map[string]metricInfo {
 
 	db := sql.OpenDB(noDB{}) // pool stats need a *sql.DB, not a connection
 	defer db.Close()
-	for _, g := range []prometheus.Gatherer{gateway.NewMetrics(db).Registry, writer.NewMetrics(db).Registry} {
+	for _, g := range []prometheus.Gatherer{gateway.NewMetrics(db).Registry, writer.NewMetrics(db).Registry, ranking.NewMetrics().Registry} {
 		families, err := g.Gather()
 		if err != nil {
 			t.Fatal(err)
@@ -732,6 +733,8 @@ func TestDashboardsCoverTheRequiredMetrics(t *testing.T) {
 			"process_cpu_seconds_total", "go_memstats_heap_alloc_bytes", "go_goroutines",
 			"go_sql_in_use_connections", "go_sql_open_connections", "go_sql_wait_count_total",
 			"go_sql_wait_duration_seconds_total",
+			// Issue 18: the ranking's panel.
+			"boxoffice_ranking_sell_through_ratio",
 		},
 		"lock-strategies.json": {
 			"boxoffice_gateway_requests_total", "boxoffice_gateway_request_duration_seconds",

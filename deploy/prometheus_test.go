@@ -81,6 +81,9 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	cfg.RedisPrefix = "deploytest-" + suffix
 	cfg.Topic = "deploytest-" + suffix
 	cfg.Group = "deploytest-" + suffix
+	cfg.NotificationsTopic = "deploytest-notifications-" + suffix
+	cfg.RankerGroup = "deploytest-ranker-" + suffix
+	cfg.RankerMetricsAddr = "127.0.0.1:0"
 	cfg.Concerts = len(strategies) // one per strategy, so each sells out on its own
 	cfg.Capacity = seatsPerConcert
 	cfg.Members = 50
@@ -119,6 +122,11 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 		t.Fatalf("open writer: %v", err)
 	}
 	runUntilCleanup(t, "writer", wr.Run, wr.Close)
+	rk, err := app.OpenRanker(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("open ranker: %v", err)
+	}
+	runUntilCleanup(t, "ranker", rk.Run, rk.Close)
 
 	// The compose service names in prometheus.yml become the in-process
 	// addresses.
@@ -129,6 +137,9 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	}
 	for _, s := range c.servicesRunning("writer") {
 		addrs[s] = wr.Addr
+	}
+	for _, s := range c.servicesRunning("ranker") {
+		addrs[s] = rk.Addr
 	}
 	prom := startPrometheus(t, env.prometheus, addrs)
 
@@ -333,10 +344,12 @@ func cleanupKafka(t *testing.T, cfg config.Config) {
 			return
 		}
 		defer admin.Close()
-		if err := admin.DeleteConsumerGroup(cfg.Group); err != nil {
-			t.Logf("kafka cleanup: group %s: %v", cfg.Group, err)
+		for _, group := range []string{cfg.Group, cfg.RankerGroup} {
+			if err := admin.DeleteConsumerGroup(group); err != nil {
+				t.Logf("kafka cleanup: group %s: %v", group, err)
+			}
 		}
-		for _, topic := range []string{cfg.Topic, cfg.DLQTopic()} {
+		for _, topic := range []string{cfg.Topic, cfg.DLQTopic(), cfg.NotificationsTopic} {
 			if err := admin.DeleteTopic(topic); err != nil {
 				t.Logf("kafka cleanup: topic %s: %v", topic, err)
 			}

@@ -29,7 +29,7 @@ func allRoutesServer(t *testing.T) string {
 		routes = append(routes, Route{Name: name, Strategy: Unsupported{Name: name, Reason: "test"}, Success: http.StatusCreated})
 	}
 	srv := NewServer(Options{
-		Routes: routes, Lifecycle: &Lifecycle{}, Noop: true,
+		Routes: routes, Lifecycle: &Lifecycle{}, Rankings: &Rankings{}, Noop: true,
 		Metrics: NewMetrics(nil), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBody: 1024,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

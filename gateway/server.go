@@ -48,6 +48,8 @@ type Server struct {
 	routes    map[string]Route
 	reads     *Reads
 	lifecycle *Lifecycle
+	// rankings serves GET /api/rankings; nil answers 404.
+	rankings *Rankings
 	// members verifies the bearer token of member requests; nil trusts
 	// the body's memberId (--trust-body-member) and checks no owner.
 	members *auth.Verifier
@@ -86,6 +88,7 @@ type Options struct {
 	Routes         []Route
 	Reads          *Reads
 	Lifecycle      *Lifecycle
+	Rankings       *Rankings
 	Members        *auth.Verifier
 	Payments       *auth.Payments
 	Ready          func(ctx context.Context) map[string]error
@@ -102,7 +105,7 @@ type Options struct {
 // NewServer builds the server; Serve starts it.
 func NewServer(o Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
-	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
+	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, rankings: o.Rankings, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions), noop: o.Noop}
 	for _, r := range o.Routes {
 		r.endpoint = reserveEndpoint(r.Name)
@@ -245,6 +248,7 @@ var (
 	cancelEndpoint      = Endpoint{"POST", "/api/reservations/{id}/cancel", "cancel"}
 	concertEndpoint     = Endpoint{"GET", "/api/concerts/{id}", "concert"}
 	memberEndpoint      = Endpoint{"GET", "/api/members/{id}", "member"}
+	rankingsEndpoint    = Endpoint{"GET", "/api/rankings", "rankings"}
 )
 
 // Strategies are the names a strategy can be served under, at
@@ -263,7 +267,7 @@ func Endpoints() []Endpoint {
 	for _, name := range Strategies {
 		out = append(out, reserveEndpoint(name))
 	}
-	return append(out, reservationEndpoint, confirmEndpoint, cancelEndpoint, concertEndpoint, memberEndpoint)
+	return append(out, reservationEndpoint, confirmEndpoint, cancelEndpoint, concertEndpoint, memberEndpoint, rankingsEndpoint)
 }
 
 // dispatch routes a request and returns the route and strategy labels.
@@ -328,6 +332,11 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 			s.getConcert(ctx, strings.TrimPrefix(path, "/api/concerts/"))
 		}
 		return concertEndpoint.Label, ""
+	case path == rankingsEndpoint.Path && s.rankings != nil:
+		if allow(ctx, rankingsEndpoint) {
+			s.getRankings(ctx)
+		}
+		return rankingsEndpoint.Label, ""
 	case strings.HasPrefix(path, "/api/members/"):
 		if allow(ctx, memberEndpoint) {
 			s.getMember(ctx, strings.TrimPrefix(path, "/api/members/"))
@@ -552,6 +561,26 @@ func (s *Server) getConcert(ctx *fasthttp.RequestCtx, raw string) {
 	rctx, cancel := s.requestContext()
 	defer cancel()
 	v, err := s.reads.Concert(rctx, id)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, http.StatusOK, v)
+}
+
+func (s *Server) getRankings(ctx *fasthttp.RequestCtx) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	w, limit, err := parseRankingQuery(ctx.QueryArgs())
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	v, err := s.rankings.Top(rctx, w, limit)
 	if err != nil {
 		writeError(ctx, err)
 		return

@@ -303,13 +303,19 @@ func Reachable(ctx context.Context, brokers []string) error {
 // sarama's Consume returns at every rebalance, so it is called again; its
 // errors are logged, and a failed Consume is retried after a second.
 func Consume(ctx context.Context, group sarama.ConsumerGroup, topic string, h sarama.ConsumerGroupHandler, log *slog.Logger) error {
+	return ConsumeTopics(ctx, group, []string{topic}, h, log)
+}
+
+// ConsumeTopics is Consume over several topics in one group (the ranker
+// reads the reservations and the notifications).
+func ConsumeTopics(ctx context.Context, group sarama.ConsumerGroup, topics []string, h sarama.ConsumerGroupHandler, log *slog.Logger) error {
 	go func() {
 		for err := range group.Errors() {
 			log.Warn("consumer group", "err", err)
 		}
 	}()
 	for {
-		if err := group.Consume(ctx, []string{topic}, h); err != nil {
+		if err := group.Consume(ctx, topics, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
 				return nil
 			}

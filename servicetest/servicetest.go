@@ -59,6 +59,8 @@ func Config(t testing.TB) config.Config {
 	cfg.Strategies = "async,pessimistic,distlock"
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.NotifierMetricsAddr = "127.0.0.1:0"
+	cfg.RankerGroup = "ranker-" + name
+	cfg.RankerMetricsAddr = "127.0.0.1:0"
 	cfg.Partitions = 2
 	// Members from the body, as every test written before tokens expects;
 	// a test of identity sets a key and turns this off.

@@ -39,6 +39,8 @@ var (
 	outboxSrc string
 	//go:embed scripts/settle.lua
 	settleSrc string
+	//go:embed scripts/rank.lua
+	rankSrc string
 )
 
 // The scripts, each loaded once per process.
@@ -61,6 +63,10 @@ var (
 	expireScript = redis.NewScript(expireSrc)
 	outboxScript = redis.NewScript(outboxSrc)
 	settleScript = redis.NewScript(settleSrc)
+
+	// The sales ranking (ranking.go), on the ranking's own client: not in
+	// allScripts, so the reservation path neither loads it nor waits on it.
+	rankScript = redis.NewScript(rankSrc)
 )
 
 // allScripts lists every script, for loading at start-up and for readiness.
@@ -156,4 +162,16 @@ const (
 	renewLost = 0
 	// renewExtended: the lease runs for another full lease from now.
 	renewExtended = 1
+)
+
+// rank.lua's result codes.
+const (
+	// rankDuplicate: this fact type was recorded for this reservation
+	// before; a redelivery changes nothing.
+	rankDuplicate = 0
+	// rankAdded: the concert's buckets changed.
+	rankAdded = 1
+	// rankNothing: noted in the reservation's record, nothing to count: its
+	// take is unknown yet or older than the buckets, or its seat came back.
+	rankNothing = 2
 )

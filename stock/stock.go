@@ -71,6 +71,13 @@ type Options struct {
 	Prefix string
 	// Timeout bounds dialling and every call.
 	Timeout time.Duration
+	// PoolSize is the connections per server; 0 is 256.
+	PoolSize int
+	// FailFast dials once and does not retry a failed command: for a
+	// client whose callers would rather answer 503 at once than wait out
+	// go-redis's retries (5 dials and 3 retries: a refused connection took
+	// the whole 1 s timeout).
+	FailFast bool
 }
 
 // Addrs splits Addr into its addresses.
@@ -105,24 +112,35 @@ func (o Options) Cluster() bool {
 func Dial(o Options) *Store {
 	// Enough connections for a burst of concurrent requests on 2 cores;
 	// each Lua call holds one for ~100 µs. (Per node on a cluster.)
-	const poolSize = 256
+	poolSize := 256
+	if o.PoolSize > 0 {
+		poolSize = o.PoolSize
+	}
+	maxRetries, dialerRetries := 0, 0 // go-redis's defaults
+	if o.FailFast {
+		maxRetries, dialerRetries = -1, 1
+	}
 	if o.Cluster() {
 		rdb := redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:        o.Addrs(),
-			DialTimeout:  o.Timeout,
-			ReadTimeout:  o.Timeout,
-			WriteTimeout: o.Timeout,
-			PoolSize:     poolSize,
+			Addrs:         o.Addrs(),
+			DialTimeout:   o.Timeout,
+			ReadTimeout:   o.Timeout,
+			WriteTimeout:  o.Timeout,
+			PoolSize:      poolSize,
+			MaxRetries:    maxRetries,
+			DialerRetries: dialerRetries,
 		})
 		rdb.AddHook(followFailover{rdb})
 		return New(rdb, o.Prefix, o.Timeout)
 	}
 	rdb := redis.NewClient(&redis.Options{
-		Addr:         o.Addr,
-		DialTimeout:  o.Timeout,
-		ReadTimeout:  o.Timeout,
-		WriteTimeout: o.Timeout,
-		PoolSize:     poolSize,
+		Addr:          o.Addr,
+		DialTimeout:   o.Timeout,
+		ReadTimeout:   o.Timeout,
+		WriteTimeout:  o.Timeout,
+		PoolSize:      poolSize,
+		MaxRetries:    maxRetries,
+		DialerRetries: dialerRetries,
 	})
 	return New(rdb, o.Prefix, o.Timeout)
 }

@@ -28,7 +28,7 @@ type command struct {
 
 // commands, in the order the usage lists them.
 var commands = []command{
-	{"gateway", config.Redis | config.Kafka | config.MySQL | config.Gateway | config.AuthKey | config.Holds, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	{"gateway", config.Redis | config.Kafka | config.MySQL | config.Gateway | config.AuthKey | config.Holds | config.Ranking, "serve the HTTP API", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g, err := app.OpenGateway(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -51,6 +51,14 @@ var commands = []command{
 		}
 		defer n.Close()
 		return n.Run(ctx)
+	}},
+	{"ranker", config.Redis | config.Kafka | config.MySQL | config.Ranking | config.Ranker, "keep the fast-selling ranking (GET /api/rankings) from the reservation events", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		r, err := app.OpenRanker(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return r.Run(ctx)
 	}},
 	{"migrate", config.MySQL, "create or update the MySQL schema", app.Migrate},
 	{"seed", config.Redis | config.Kafka | config.MySQL | config.Seed, "create concerts, members, stock and topics", app.Seed},
