@@ -306,13 +306,30 @@ func readNotifications(t *testing.T, brokers []string, topic string, want map[st
 func TestExpirerKilledBetweenClaimAndPublish(t *testing.T) {
 	cfg := servicetest.Config(t)
 	cfg.Capacity = 10
-	cfg.HoldTTL = 200 * time.Millisecond
+	// Long enough that the running writer is stopped before the hold is due
+	// even on a loaded machine (200 ms lost that race in 2 of 8 runs under a
+	// load average of 15); a run that still loses it tries the next member.
+	cfg.HoldTTL = 2 * time.Second
 	cfg.InflightGrace = time.Second
 	s := newSystem(t, cfg, true)
-	id := s.reserve(1, 1, "").id()
-	s.waitStatus(id, "HELD", 10*time.Second)
-	s.writer.stop() // the running expirer must not get there first
-	time.Sleep(cfg.HoldTTL)
+	var id string
+	for member := int64(1); ; member++ {
+		reservedAt := time.Now()
+		id = s.reserve(1, member, "").id()
+		due := time.Now().Add(cfg.HoldTTL) // the gateway set the hold's end before it answered
+		s.waitStatus(id, "HELD", 10*time.Second)
+		s.writer.stop() // the running expirer must not get there first
+		if time.Since(reservedAt) < cfg.HoldTTL-100*time.Millisecond {
+			time.Sleep(time.Until(due.Add(10 * time.Millisecond)))
+			break
+		}
+		if member == 3 {
+			t.Fatalf("the writer could not be stopped within %s of a reservation, three times", cfg.HoldTTL)
+		}
+		t.Logf("member %d: the writer stopped too late (%s after the reservation); again", member, time.Since(reservedAt))
+		s.startWriter(cfg)
+		s.waitStatus(id, "EXPIRED", 20*time.Second) // so that the next claim finds one hold due
+	}
 	claimed, err := s.stock.ExpireDue(context.Background(), 1, time.Now(), 10, time.Now().Add(cfg.InflightGrace))
 	if err != nil || len(claimed) != 1 || claimed[0].ID != id {
 		t.Fatalf("claim: %+v %v", claimed, err)
