@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The packages run against the stand-ins.
-DEFAULT_PKGS='./store/ ./stock/ ./gateway/ ./bench/ ./app/'
+DEFAULT_PKGS='./store/ ./stock/ ./gateway/ ./bench/ ./app/ ./ranking/'
 PKGS=${STANDINS_PKGS:-$DEFAULT_PKGS}
 SKIP_FILE=dev/standins.skip
 GO=${GO:-go}
