@@ -331,3 +331,35 @@ func ConsumeTopics(ctx context.Context, group sarama.ConsumerGroup, topics []str
 		}
 	}
 }
+
+// InOrder is a consumer-group handler that takes each partition's messages
+// one at a time, in order, and marks each once the function says it is done
+// with. The function returns false when the session ended before it could
+// finish (shutdown or rebalance): the message stays unmarked, so the
+// partition's next owner gets it again. The notifier and the ranker are two.
+type InOrder func(ctx context.Context, msg *sarama.ConsumerMessage) bool
+
+// Setup implements sarama.ConsumerGroupHandler.
+func (InOrder) Setup(sarama.ConsumerGroupSession) error { return nil }
+
+// Cleanup implements sarama.ConsumerGroupHandler.
+func (InOrder) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim implements sarama.ConsumerGroupHandler.
+func (h InOrder) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
+	for {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if !h(ctx, msg) {
+				return nil
+			}
+			sess.MarkMessage(msg, "")
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

@@ -55,34 +55,6 @@ func (b Backoff) Wait(attempt int) time.Duration {
 	return d
 }
 
-// Setup implements sarama.ConsumerGroupHandler.
-func (n *Notifier) Setup(sarama.ConsumerGroupSession) error { return nil }
-
-// Cleanup implements sarama.ConsumerGroupHandler.
-func (n *Notifier) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-
-// ConsumeClaim handles one partition's messages one at a time, in order, and
-// marks each once it is delivered, refused for good or undecodable. When the
-// session ends (shutdown or rebalance) it returns without marking the message
-// it could not deliver, so the partition's next owner sends it again.
-func (n *Notifier) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	ctx := sess.Context()
-	for {
-		select {
-		case msg, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-			if !n.handle(ctx, msg) {
-				return nil
-			}
-			sess.MarkMessage(msg, "")
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
 // handle reports whether msg is done with; false means the session ended
 // before it could be delivered.
 func (n *Notifier) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
@@ -145,5 +117,5 @@ func (n *Notifier) deliver(ctx context.Context, msg *sarama.ConsumerMessage, no 
 
 // Run consumes until ctx ends, then leaves the group.
 func (n *Notifier) Run(ctx context.Context, group sarama.ConsumerGroup) error {
-	return kafka.Consume(ctx, group, n.Topic, n, n.Log)
+	return kafka.Consume(ctx, group, n.Topic, kafka.InOrder(n.handle), n.Log)
 }

@@ -79,33 +79,6 @@ func (r *Ranker) now() time.Time {
 	return time.Now()
 }
 
-// Setup implements sarama.ConsumerGroupHandler.
-func (r *Ranker) Setup(sarama.ConsumerGroupSession) error { return nil }
-
-// Cleanup implements sarama.ConsumerGroupHandler.
-func (r *Ranker) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-
-// ConsumeClaim records one partition's messages in order and marks each once
-// Redis has it; when the session ends while Redis is failing, the message is
-// left unmarked for the partition's next owner.
-func (r *Ranker) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	ctx := sess.Context()
-	for {
-		select {
-		case msg, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-			if !r.handle(ctx, msg) {
-				return nil
-			}
-			sess.MarkMessage(msg, "")
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
 // handle reports whether msg is done with; false means ctx ended first.
 func (r *Ranker) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 	sale, ok, err := r.sale(msg)
@@ -209,7 +182,7 @@ func (r *Ranker) Run(ctx context.Context, group sarama.ConsumerGroup) error {
 		defer wg.Done()
 		r.refreshEvery(ctx)
 	}()
-	err := kafka.ConsumeTopics(ctx, group, []string{r.Topic, r.NotificationsTopic}, r, r.Log)
+	err := kafka.ConsumeTopics(ctx, group, []string{r.Topic, r.NotificationsTopic}, kafka.InOrder(r.handle), r.Log)
 	wg.Wait()
 	return err
 }
