@@ -74,6 +74,8 @@ type Server struct {
 	maxAdmissions int64
 	// noop serves NoopPath (noop.go).
 	noop bool
+	// maxSeats bounds the numbered seats of one request.
+	maxSeats int
 }
 
 // Options configure a Server.
@@ -92,6 +94,9 @@ type Options struct {
 	Edge           Edge
 	// Noop serves POST /api/noop (--noop-endpoint, benchmarks only).
 	Noop bool
+	// MaxSeatsPerOrder bounds the numbered seats of one request
+	// (--max-seats-per-order; 0: DefaultMaxSeatsPerOrder).
+	MaxSeatsPerOrder int
 }
 
 // NewServer builds the server; Serve starts it.
@@ -101,6 +106,10 @@ func NewServer(o Options) *Server {
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions), noop: o.Noop}
 	for _, r := range o.Routes {
 		s.routes[r.Name] = r
+	}
+	s.maxSeats = o.MaxSeatsPerOrder
+	if s.maxSeats <= 0 {
+		s.maxSeats = DefaultMaxSeatsPerOrder
 	}
 	for i := range s.shards {
 		s.shards[i], s.cancelShards[i] = context.WithCancel(base)
@@ -342,7 +351,7 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		writeError(ctx, err)
 		return
 	}
-	req, err := parseReserve(ctx)
+	req, err := parseReserve(ctx, s.maxSeats)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -383,8 +392,14 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetStatusCode(r.Success)
-	// The hot path's body, built by hand: ULIDs and statuses need no escaping.
-	ctx.Response.AppendBodyString(`{"reservationId":"` + res.ID + `","status":"` + string(res.Status) + `"}`)
+	// The hot path's body, built by hand: ULIDs, statuses and seat ids
+	// (validated, or made by the script from the map) need no escaping.
+	ctx.Response.AppendBodyString(`{"reservationId":"` + res.ID + `","status":"` + string(res.Status))
+	if len(res.Seats) > 0 {
+		ctx.Response.AppendBodyString(`","seats":["` + strings.Join(res.Seats, `","`) + `"]}`)
+	} else {
+		ctx.Response.AppendBodyString(`"}`)
+	}
 }
 
 func (s *Server) transition(ctx *fasthttp.RequestCtx, id, action string) {
@@ -614,7 +629,11 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 		// the ones under way to finish.
 		ctx.Response.Header.Set("Retry-After", "1")
 	}
-	body := map[string]string{"error": code, "message": msg}
+	body := map[string]any{"error": code, "message": msg}
+	var seats *boxoffice.SeatsError
+	if errors.As(err, &seats) {
+		body["seats"] = seats.Seats
+	}
 	var doubt inDoubt
 	if errors.As(err, &doubt) {
 		body["reservationId"] = doubt.id

@@ -215,6 +215,23 @@ func (s *Store) decidedKey(c int64) string { return s.tag(c) + "decided" }
 func (s *Store) outboxKey(c int64) string  { return s.tag(c) + "outbox" }
 func (s *Store) epochKey(c int64) string   { return s.tag(c) + "epoch" }
 
+// The keys of a concert with numbered seats (see scripts/seats.lua).
+func (s *Store) seatBitsKey(c int64) string  { return s.tag(c) + "seats" }
+func (s *Store) seatRowsKey(c int64) string  { return s.tag(c) + "seat:rows" }
+func (s *Store) seatOwnerKey(c int64) string { return s.tag(c) + "seat:owner" }
+func (s *Store) seatResKey(c int64) string   { return s.tag(c) + "seat:res" }
+func (s *Store) seatMapKey(c int64) string   { return s.tag(c) + "seat:map" }
+
+// seatKeys are the four seat keys the scripts take, in their order.
+func (s *Store) seatKeys(c int64) []string {
+	return []string{s.seatBitsKey(c), s.seatRowsKey(c), s.seatOwnerKey(c), s.seatResKey(c)}
+}
+
+// seatedSuffix ends the marker of a concert with numbered seats: reserve.lua
+// reads the marker anyway, so telling the two kinds apart costs the general
+// admission path nothing.
+const seatedSuffix = "/s"
+
 // Reservation is what the gateway asks Redis to admit.
 type Reservation struct {
 	ID             string
@@ -225,6 +242,14 @@ type Reservation struct {
 	Now            time.Time
 	// ExpiresAt is when an unpaid hold ends; zero confirms on write.
 	ExpiresAt time.Time
+	// For a concert with numbered seats: Seats names the seats to hold
+	// (all or none); otherwise Count > 0 asks for the best available Count
+	// seats in Section ("": any), side by side when Adjacent. Neither, on
+	// a seated concert, is the best available one seat anywhere.
+	Seats    []string
+	Count    int
+	Section  string
+	Adjacent bool
 }
 
 func (r Reservation) expiresArg() any {
@@ -259,6 +284,12 @@ type Admission struct {
 	// nothing was taken now; State says where the earlier one stands.
 	Replay bool
 	State  State
+	// Seats are the seats held (on a replay, the earlier reservation's);
+	// nil for general admission.
+	Seats []string
+	// Payload, when set, is the event as Redis stored it (with its seats):
+	// what is published instead of the request's.
+	Payload []byte
 }
 
 // LoadScripts loads every script once on every master, so the first request
@@ -325,6 +356,23 @@ func (s *Store) keysOfReserve(c int64, idempotencyKey string) []string {
 // not loaded) or ErrIdempotencyReuse, returned bare so the caller adds what
 // it knows; any other error is Redis's.
 func (s *Store) Reserve(ctx context.Context, r Reservation) (Admission, error) {
+	if len(r.Seats) > 0 || r.Count > 0 {
+		return s.hold(ctx, r)
+	}
+	adm, err := s.reserve(ctx, r)
+	if errors.Is(err, errSeated) {
+		// A request without seats on a seated concert: the best one seat.
+		// The second round trip is the seated concert's alone.
+		r.Count = 1
+		return s.hold(ctx, r)
+	}
+	return adm, err
+}
+
+// errSeated is reserve.lua's "this concert has numbered seats".
+var errSeated = errors.New("the concert has numbered seats")
+
+func (s *Store) reserve(ctx context.Context, r Reservation) (Admission, error) {
 	hasIdem := "0"
 	if r.IdempotencyKey != "" {
 		hasIdem = "1"
@@ -376,13 +424,78 @@ func parseReserve(cmd *redis.Cmd) (Admission, error) {
 		return Admission{}, boxoffice.ErrIdempotencyReuse
 	case reserveNotLoaded:
 		return Admission{}, boxoffice.ErrStockNotLoaded
+	case reserveSeated:
+		return Admission{}, errSeated
 	}
 	return Admission{}, fmt.Errorf("reserve: unknown script result %d", code)
 }
 
+// hold runs hold.lua: the seats named, or the best available, all or none.
+func (s *Store) hold(ctx context.Context, r Reservation) (Admission, error) {
+	hasIdem := "0"
+	if r.IdempotencyKey != "" {
+		hasIdem = "1"
+	}
+	c := r.ConcertID
+	keys := append([]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c), s.epochKey(c)}, s.seatKeys(c)...)
+	mode, which := "b", r.Section
+	if len(r.Seats) > 0 {
+		mode, which = "n", strings.Join(r.Seats, ",")
+	}
+	adjacent := "0"
+	if r.Adjacent {
+		adjacent = "1"
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	vals, err := holdScript.Run(ctx, s.rdb, keys, r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem, r.expiresArg(),
+		mode, which, r.Count, adjacent).Slice()
+	if err != nil {
+		return Admission{}, fmt.Errorf("hold: %w", err)
+	}
+	if len(vals) != 5 {
+		return Admission{}, fmt.Errorf("hold: unexpected reply %v", vals)
+	}
+	code, _ := vals[0].(int64)
+	id, _ := vals[1].(string)
+	state, _ := vals[2].(string)
+	seatList, _ := vals[3].(string)
+	payload, _ := vals[4].(string)
+	var seats []string
+	if seatList != "" {
+		seats = strings.Split(seatList, ",")
+	}
+	switch code {
+	case reserveOK:
+		return Admission{ID: id, Seats: seats, Payload: []byte(payload)}, nil
+	case reserveReplay:
+		return Admission{ID: id, Replay: true, State: State(state), Seats: seats}, nil
+	case reserveSoldOut:
+		return Admission{}, boxoffice.ErrSoldOut
+	case reserveAlreadyReserved:
+		return Admission{}, boxoffice.ErrAlreadyReserved
+	case reserveNoConcert:
+		return Admission{}, boxoffice.ErrConcertNotFound
+	case reserveKeyMismatch:
+		return Admission{}, boxoffice.ErrIdempotencyReuse
+	case reserveNotLoaded:
+		return Admission{}, boxoffice.ErrStockNotLoaded
+	case holdNotSeated:
+		return Admission{}, boxoffice.ErrNotSeated
+	case holdTaken:
+		return Admission{}, &boxoffice.SeatsError{Err: boxoffice.ErrSeatsTaken, Seats: seats}
+	case holdUnknownSeat:
+		return Admission{}, &boxoffice.SeatsError{Err: boxoffice.ErrUnknownSeat, Seats: seats}
+	case holdNoFit:
+		return Admission{}, boxoffice.ErrSeatsUnavailable
+	}
+	return Admission{}, fmt.Errorf("hold: unknown script result %d", code)
+}
+
 // Answer names what Reserve answered, for metrics and logs: "accepted",
 // "replay", "sold_out", "already_reserved", "concert_not_found",
-// "key_mismatch", "stock_not_loaded", or "error" when Redis did not answer.
+// "key_mismatch", "stock_not_loaded", "seats_taken", "seats_unavailable",
+// "unknown_seat", "not_seated", or "error" when Redis did not answer.
 func Answer(a Admission, err error) string {
 	switch {
 	case err == nil && a.Replay:
@@ -399,6 +512,14 @@ func Answer(a Admission, err error) string {
 		return "key_mismatch"
 	case errors.Is(err, boxoffice.ErrStockNotLoaded):
 		return "stock_not_loaded"
+	case errors.Is(err, boxoffice.ErrSeatsTaken):
+		return "seats_taken"
+	case errors.Is(err, boxoffice.ErrSeatsUnavailable):
+		return "seats_unavailable"
+	case errors.Is(err, boxoffice.ErrUnknownSeat):
+		return "unknown_seat"
+	case errors.Is(err, boxoffice.ErrNotSeated):
+		return "not_seated"
 	}
 	return "error"
 }
@@ -447,7 +568,7 @@ func (s *Store) Release(ctx context.Context, r Reservation) (Undo, error) {
 	}
 	c := r.ConcertID
 	code, err := releaseScript.Run(ctx, s.rdb,
-		[]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c)},
+		append([]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c)}, s.seatKeys(c)...),
 		r.ID, r.MemberID, time.Now().UnixMilli(), hasIdem, TombstoneRetention.Milliseconds()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("release: %w", err)
@@ -577,6 +698,10 @@ type Seat struct {
 	MemberID int64
 	// Back says what Redis gets back (the zero value: seat and member).
 	Back Giveback
+	// Keep, for numbered seats, are the seats of the reservation that stay
+	// taken: the database says another reservation holds them. The rest of
+	// its seats go back whatever Back says.
+	Keep []string
 }
 
 // Giveback is what a failed reservation returns to Redis.
@@ -614,10 +739,10 @@ func (s *Store) Fail(ctx context.Context, concert int64, seats []Seat) (int64, e
 	defer cancel()
 	args := []any{time.Now().UnixMilli(), TombstoneRetention.Milliseconds()}
 	for _, st := range seats {
-		args = append(args, st.ID, st.MemberID, st.Back.arg())
+		args = append(args, st.ID, st.MemberID, st.Back.arg(), strings.Join(st.Keep, ","))
 	}
 	c := concert
-	n, err := failScript.Run(ctx, s.rdb, []string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.holdsKey(c)}, args...).Int64()
+	n, err := failScript.Run(ctx, s.rdb, append([]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.holdsKey(c)}, s.seatKeys(c)...), args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("fail: %w", err)
 	}
@@ -696,6 +821,10 @@ type Loading struct {
 	Epoch string
 	// Reset also drops in-flight records, tombstones, holds and decisions.
 	Reset bool
+	// Seats, for a concert with numbered seats, are its map and who holds
+	// which seat (Remaining must be its free seats); nil for general
+	// admission, which drops any seat keys.
+	Seats *SeatLoading
 }
 
 // Hold is one reservation awaiting payment until ExpiresAt.
@@ -716,8 +845,18 @@ func (s *Store) Load(ctx context.Context, l Loading) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	c := l.Concert
+	epoch := l.Epoch
+	if l.Seats != nil {
+		epoch += seatedSuffix
+	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, s.membersKey(c))
+		p.Del(ctx, s.seatBitsKey(c), s.seatRowsKey(c), s.seatOwnerKey(c), s.seatResKey(c), s.seatMapKey(c))
+		if l.Seats != nil {
+			if err := s.loadSeats(ctx, p, c, *l.Seats); err != nil {
+				return err
+			}
+		}
 		if l.Reset {
 			p.Del(ctx, s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c),
 				s.holdsKey(c), s.decidedKey(c), s.outboxKey(c))
@@ -742,7 +881,7 @@ func (s *Store) Load(ctx context.Context, l Loading) error {
 			}
 		}
 		p.Set(ctx, s.stockKey(c), l.Remaining, 0)
-		p.Set(ctx, s.epochKey(c), l.Epoch, 0)
+		p.Set(ctx, s.epochKey(c), epoch, 0)
 		return nil
 	})
 	if err != nil {
@@ -818,6 +957,9 @@ type Snapshot struct {
 	InFlightAt map[string]time.Time
 	// Decided are the recorded decisions not yet applied by the writer.
 	Decided []Decided
+	// Seats is the seat side of a concert with numbered seats (nil for
+	// general admission).
+	Seats *SeatSnapshot
 }
 
 // Snapshot reads a concert's keys in one transaction (MULTI), so they agree
@@ -834,6 +976,7 @@ func (s *Store) Snapshot(ctx context.Context, concert int64) (Snapshot, error) {
 		inflight *redis.MapStringStringCmd
 		times    *redis.ZSliceCmd
 		decided  *redis.MapStringStringCmd
+		seats    func() (*SeatSnapshot, error)
 	)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		stock = p.Get(ctx, s.stockKey(c))
@@ -843,12 +986,16 @@ func (s *Store) Snapshot(ctx context.Context, concert int64) (Snapshot, error) {
 		inflight = p.HGetAll(ctx, s.inflightKey(c))
 		times = p.ZRangeWithScores(ctx, s.inflightTKey(c), 0, -1)
 		decided = p.HGetAll(ctx, s.decidedKey(c))
+		seats = s.snapshotSeats(ctx, p, c)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return Snapshot{}, fmt.Errorf("snapshot of concert %d: %w", c, err)
 	}
 	var out Snapshot
+	if out.Seats, err = seats(); err != nil {
+		return Snapshot{}, err
+	}
 	if n, err := stock.Int64(); err == nil {
 		out.Loaded, out.Remaining = true, n
 	}
@@ -1079,7 +1226,7 @@ func (s *Store) Settle(ctx context.Context, concert int64, settled []Settlement)
 		}
 		args = append(args, st.ID, st.MemberID, ret)
 	}
-	n, err := settleScript.Run(ctx, s.rdb, []string{s.stockKey(concert), s.membersKey(concert), s.decidedKey(concert), s.outboxKey(concert)}, args...).Int64()
+	n, err := settleScript.Run(ctx, s.rdb, append([]string{s.stockKey(concert), s.membersKey(concert), s.decidedKey(concert), s.outboxKey(concert)}, s.seatKeys(concert)...), args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("settle: %w", err)
 	}

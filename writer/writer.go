@@ -155,7 +155,7 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 				w.Metrics.skipped.WithLabelValues("released").Inc()
 				continue
 			}
-			batch = append(batch, store.NewReservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, CreatedAt: ev.At, ExpiresAt: ev.ExpiresAt})
+			batch = append(batch, store.NewReservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, CreatedAt: ev.At, ExpiresAt: ev.ExpiresAt, Seats: ev.Seats})
 		}
 	}
 
@@ -372,6 +372,12 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation, arrive
 		for k, v := range one.Reasons {
 			out.Reasons[k] = v
 		}
+		for k, v := range one.Taken {
+			if out.Taken == nil {
+				out.Taken = map[string][]string{}
+			}
+			out.Taken[k] = v
+		}
 	}
 	return out, nil
 }
@@ -397,7 +403,7 @@ func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 	}
 	failed := map[int64][]stock.Seat{}
 	for _, r := range out.Failed {
-		failed[r.ConcertID] = append(failed[r.ConcertID], stock.Seat{ID: r.ID, MemberID: r.MemberID, Back: giveback(out.Reasons[r.ID])})
+		failed[r.ConcertID] = append(failed[r.ConcertID], stock.Seat{ID: r.ID, MemberID: r.MemberID, Back: giveback(out.Reasons[r.ID]), Keep: out.Taken[r.ID]})
 		w.Log.Warn("reservation failed", "id", r.ID, "concert", r.ConcertID, "member", r.MemberID, "reason", out.Reasons[r.ID])
 	}
 	for c, seats := range failed {
