@@ -102,7 +102,7 @@ func TestParseReserveSeats(t *testing.T) {
 		}
 	}
 	// Every malformed seat id is a 400, never a seat.
-	for _, id := range []string{"", "A", "A-1", "A-1-", "A--1", "a-1-1", "1A-1-1", "A-01-1", "A-1-0", "A-1-10000", "ABCDEFGHI-1-1", "A-1-1-1", "A-1-1 ", "A-+1-1", "A-1-1\u0000"} {
+	for _, id := range []string{"", "A", "A-1", "A-1-", "A--1", "a-1-1", "1A-1-1", "A-01-1", "A-1-0", "A-1-10000", "ABCDEFGHI-1-1", "A-1-1-1", "A-1-1 ", "A-+1-1", "A-1-1\\u0000"} {
 		_, err := parseReserveBody([]byte(`{"concertId":1,"seats":["`+id+`"]}`), DefaultMaxSeatsPerOrder)
 		if err == nil || !strings.Contains(err.Error(), "not a seat id") {
 			t.Errorf("seat %q: %v, want not a seat id", id, err)
