@@ -112,6 +112,21 @@ func TestSeatsEndToEnd(t *testing.T) {
 	if !s.free(1)["A-1-3"] {
 		t.Fatal("a refused hold kept A-1-3")
 	}
+	// Availability, from Redis (answers are up to 50 ms old).
+	servicetest.Eventually(t, 5*time.Second, "GET seats shows the hold", func() (bool, error) {
+		r := s.do("GET", "/api/concerts/1/seats", "", nil, nil)
+		secs, _ := r.Body["sections"].([]any)
+		if r.Status != 200 || len(secs) != 2 || r.Body["free"] != float64(28) || r.Body["capacity"] != float64(30) {
+			return false, fmt.Errorf("%d %v", r.Status, r.Body)
+		}
+		a, _ := secs[0].(map[string]any)
+		rows, _ := a["rows"].([]any)
+		row1, _ := rows[0].(map[string]any)
+		return a["name"] == "A" && a["free"] == float64(13) && row1["free"] == "3-5", fmt.Errorf("section A %v", a)
+	})
+	if r := s.do("GET", "/api/concerts/99/seats", "", nil, nil); r.Status != 404 {
+		t.Fatalf("seats of a concert that does not exist: %d %v", r.Status, r.Body)
+	}
 	expect(s.reserveBody(`{"concertId":1,"memberId":2,"seats":["A-1-01"]}`), 400, "invalid_request")
 	expect(s.reserveBody(`{"concertId":1,"memberId":2,"seats":["C-1-1"]}`), 400, "unknown_seat", "C-1-1")
 	expect(s.reserveBody(`{"concertId":1,"memberId":2,"seats":["A-1-1","A-1-2","A-1-3","A-1-4","A-1-5"]}`), 400, "invalid_request")

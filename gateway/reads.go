@@ -16,6 +16,8 @@ import (
 type Reads struct {
 	DB    *store.Store
 	Stock *stock.Store
+	// seats caches the seat maps and answers of GET …/seats (seats.go).
+	seats seatViews
 }
 
 // ReservationView is the body of GET /api/reservations/{id}.

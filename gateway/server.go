@@ -273,8 +273,15 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 		writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
 		return "reservation", ""
 	case strings.HasPrefix(path, "/api/concerts/"):
+		rest := strings.TrimPrefix(path, "/api/concerts/")
+		if id, ok := strings.CutSuffix(rest, "/seats"); ok {
+			if allow(ctx, "GET") {
+				s.getSeats(ctx, id)
+			}
+			return "seats", ""
+		}
 		if allow(ctx, "GET") {
-			s.getConcert(ctx, strings.TrimPrefix(path, "/api/concerts/"))
+			s.getConcert(ctx, rest)
 		}
 		return "concert", ""
 	case strings.HasPrefix(path, "/api/members/"):
@@ -508,6 +515,28 @@ func (s *Server) getConcert(ctx *fasthttp.RequestCtx, raw string) {
 		return
 	}
 	writeJSON(ctx, http.StatusOK, v)
+}
+
+func (s *Server) getSeats(ctx *fasthttp.RequestCtx, raw string) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	id, err := parseID("concert id", raw)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	body, err := s.reads.Seats(rctx, id)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(http.StatusOK)
+	ctx.Response.SetBody(body)
 }
 
 func (s *Server) getMember(ctx *fasthttp.RequestCtx, raw string) {
