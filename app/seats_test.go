@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/boxoffice/boxoffice/config"
+	"github.com/boxoffice/boxoffice/reconcile"
 	"github.com/boxoffice/boxoffice/seatmap"
 	"github.com/boxoffice/boxoffice/servicetest"
 	"github.com/boxoffice/boxoffice/stock"
@@ -218,4 +219,54 @@ func TestSeatsMySQLGuard(t *testing.T) {
 		t.Fatalf("member 2 again: %+v", r)
 	}
 	s.seatsAgree(1)
+}
+
+// Reconcile knows seats: a sold seat that Redis lost (free again there) is
+// reported, and --fix rebuilds the seats from MySQL and what is in flight.
+func TestSeatsReconcile(t *testing.T) {
+	cfg := seatedConfig(t, 10, time.Minute)
+	cfg.FixWait = 20 * time.Second
+	s := newSystem(t, cfg, true)
+	ctx := context.Background()
+	r := s.reserveBody(`{"concertId":1,"memberId":1,"seats":["A-1-1","A-1-2"]}`)
+	if r.Status != 202 {
+		t.Fatalf("hold: %+v", r)
+	}
+	s.waitStatus(r.id(), "HELD", 10*time.Second)
+	if rep, err := runReconcile(t, cfg, false); err != nil || !rep.OK() {
+		t.Fatalf("check before: %+v %v", rep, err)
+	}
+	// Redis forgets that A-1-2 is sold (the stock and the bitmap alike).
+	m, _, err := s.db.SeatMap(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployment, err := s.db.Deployment(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.stock.Load(ctx, stock.Loading{Concert: 1, Remaining: int64(m.Capacity() - 1), Holders: []int64{1}, Epoch: stock.NewEpoch(deployment, time.Now()),
+		Seats: &stock.SeatLoading{Map: m, Taken: map[string]string{"A-1-1": r.id()}}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runReconcile(t, cfg, false)
+	if err == nil || len(rep.Concerts) != 1 || !rep.Concerts[0].Has(reconcile.SeatDiffs) {
+		t.Fatalf("check after the loss: %+v %v, want seats", rep, err)
+	}
+	rep, err = runReconcile(t, cfg, true)
+	if err != nil || !rep.OK() {
+		t.Fatalf("fix: %+v %v", rep, err)
+	}
+	if got := s.reserveBody(`{"concertId":1,"memberId":2,"seats":["A-1-2"]}`); got.Status != 409 || got.code() != "seats_taken" {
+		t.Fatalf("the sold seat after the fix: %+v", got)
+	}
+	// Its owner can still cancel it, and gets exactly its two seats back.
+	if got := s.transition(r.id(), "cancel"); got.Status != 200 {
+		t.Fatalf("cancel: %+v", got)
+	}
+	s.waitStatus(r.id(), "CANCELLED", 10*time.Second)
+	s.seatsAgree(1)
+	if free := s.free(1); !free["A-1-1"] || !free["A-1-2"] || len(free) != m.Capacity() {
+		t.Fatalf("after the cancel: %d free", len(free))
+	}
 }
