@@ -50,6 +50,9 @@ type Options struct {
 	AppendFsync string
 	// KafkaDown is how long kafka-stop keeps the broker down.
 	KafkaDown time.Duration
+	// SeatsPerRow > 0 gives the rushed concert numbered seats in rows of
+	// this many; each request, naming none, gets the best available seat.
+	SeatsPerRow int
 	// Recovery bounds the wait for the probes to get through after a fault.
 	Recovery time.Duration
 	// Settle bounds the wait, after the load and the recovery, for nothing
@@ -352,7 +355,7 @@ func (r *run) execute(ctx context.Context) (*bench.Machine, error) {
 	if err := c.start(ctx, probeCapacity); err != nil {
 		return nil, err
 	}
-	if r.env, err = openEnv(ctx, c); err != nil {
+	if r.env, err = openEnv(ctx, c, o.SeatsPerRow); err != nil {
 		return nil, err
 	}
 	for range s.gateways {
@@ -450,13 +453,17 @@ func (r *run) load(ctx context.Context) (*bench.Result, <-chan error, error) {
 }
 
 // openEnv connects the harness's seeding and audit to the cluster.
-func openEnv(ctx context.Context, c *cluster) (*app.BenchEnv, error) {
+func openEnv(ctx context.Context, c *cluster, seatsPerRow int) (*app.BenchEnv, error) {
 	cfg, err := config.Parse("faults", config.Redis|config.MySQL, nil, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	cfg.RedisAddr, cfg.MySQLDSN = c.redisAddr(), c.mysqlDSN()
-	return app.OpenBenchEnv(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	env, err := app.OpenBenchEnv(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		env.Seated(seatsPerRow)
+	}
+	return env, err
 }
 
 func (r *run) note(format string, args ...any) {

@@ -243,3 +243,25 @@ func number(s string) (int, bool) {
 	}
 	return n, true
 }
+
+// ForCapacity is a map of exactly capacity seats in rows of perRow (the
+// last row shorter), up to 100 rows a section (more when 26 sections would
+// not hold them): the seated house of a benchmark of that capacity.
+func ForCapacity(capacity, perRow int) (Map, error) {
+	if capacity < 1 || capacity > MaxSeats || perRow < 1 || perRow > maxNumber {
+		return Map{}, fmt.Errorf("seat map: capacity must be 1..%d and seats per row 1..%d", MaxSeats, maxNumber)
+	}
+	rows := (capacity + perRow - 1) / perRow
+	perSection := max(100, (rows+25)/26)
+	var m Map
+	for left := capacity; left > 0; {
+		sec := Section{Name: string(rune('A' + len(m.Sections))), Tier: "standard"}
+		for r := 1; r <= perSection && left > 0; r++ {
+			n := min(perRow, left)
+			sec.Rows = append(sec.Rows, Row{Number: r, Seats: n})
+			left -= n
+		}
+		m.Sections = append(m.Sections, sec)
+	}
+	return m, m.Validate()
+}

@@ -93,3 +93,12 @@ func TestParseID(t *testing.T) {
 		}
 	}
 }
+
+func TestForCapacity(t *testing.T) {
+	for _, c := range []struct{ capacity, perRow, sections int }{{1, 50, 1}, {15_000, 50, 3}, {50_000, 50, 10}, {5_001, 50, 2}, {200_000, 20, 26}} {
+		m, err := ForCapacity(c.capacity, c.perRow)
+		if err != nil || m.Capacity() != c.capacity || len(m.Sections) != c.sections {
+			t.Errorf("%d seats in rows of %d: %d seats in %d sections, %v", c.capacity, c.perRow, m.Capacity(), len(m.Sections), err)
+		}
+	}
+}
