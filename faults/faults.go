@@ -421,7 +421,7 @@ func (r *run) load(ctx context.Context) (*bench.Result, <-chan error, error) {
 	args := []string{"rush", "--target", strings.Join(targets, ","), "--strategies", "async", "--concerts", "1",
 		"--capacity", strconv.Itoa(o.Capacity), "--members", strconv.Itoa(o.Requests), "--rate", strconv.FormatFloat(o.Rate, 'f', -1, 64),
 		"--duration", dur.String(), "--max-inflight", "1000", "--timeout", "5s", "--drain-timeout", benchDrain,
-		"--audit-every", "200ms", "--quiet",
+		"--audit-every", "200ms", "--quiet", "--seats-per-row", strconv.Itoa(o.SeatsPerRow),
 		"--ids", filepath.Join(r.c.logs, "ids.tsv"), "--json", filepath.Join(r.c.logs, "bench.json")}
 	injected := make(chan error, 1)
 	var once sync.Once

@@ -338,3 +338,56 @@ func TestOneSeatManyAtOnce(t *testing.T) {
 		t.Fatalf("free after: %v", free)
 	}
 }
+
+// The seeds' design serialises the requests for one seat with a distributed
+// lock per seat (about 50 ms a holder: 25 s for 500). The same load here
+// against hold.lua alone, and against the Redisson-style lock (the distlock
+// strategy's) around the same hold: with one seat wanted, a lock per seat
+// and this lock per concert queue the same requests. The figures go in the
+// README (Benchmark: numbered seats); both must sell the seat exactly once.
+func TestOneSeatScriptVersusLock(t *testing.T) {
+	ctx := context.Background()
+	const n = 500
+	run := func(s seated, take func(i int) string) (time.Duration, map[string]int) {
+		var wg sync.WaitGroup
+		answers := make([]string, n)
+		start := time.Now()
+		for i := range n {
+			wg.Go(func() { answers[i] = take(i) })
+		}
+		wg.Wait()
+		count := map[string]int{}
+		for _, a := range answers {
+			count[a]++
+		}
+		return time.Since(start), count
+	}
+	s := newSeated(t)
+	script, got := run(s, func(i int) string {
+		adm, err := s.st.Reserve(ctx, named(fmt.Sprintf("S%d", i), int64(i+1), "A-2-3"))
+		return stock.Answer(adm, err)
+	})
+	if got["accepted"] != 1 || got["seats_taken"] != n-1 {
+		t.Fatalf("script: %v", got)
+	}
+	s = newSeated(t)
+	locker, err := s.st.NewLocker(ctx, stock.LockOptions{Lease: 5 * time.Second, Wait: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	locked, got := run(s, func(i int) string {
+		lease, err := locker.Lock(ctx, 1)
+		if err != nil {
+			return "lock: " + err.Error()
+		}
+		defer lease.Unlock(context.Background())
+		adm, err := s.st.Reserve(ctx, named(fmt.Sprintf("L%d", i), int64(i+1), "A-2-3"))
+		return stock.Answer(adm, err)
+	})
+	if got["accepted"] != 1 || got["seats_taken"] != n-1 {
+		t.Fatalf("lock: %v", got)
+	}
+	t.Logf("%d concurrent requests for one seat: hold.lua alone %s (%.0f µs a request); behind a lock %s (%.0f µs a request) — %.1f× (busy machine)",
+		n, script.Round(time.Millisecond), float64(script.Microseconds())/n, locked.Round(time.Millisecond), float64(locked.Microseconds())/n, float64(locked)/float64(script))
+}
