@@ -28,17 +28,16 @@ func (s *Store) loadSeats(ctx context.Context, p redis.Pipeliner, c int64, sl Se
 	m := sl.Map
 	capacity := m.Capacity()
 	rows := map[string]any{}
-	var sections []string
+	var starts []redis.Z
 	for _, sec := range m.Sections {
-		sections = append(sections, sec.Name)
-		var spec []string
 		for _, r := range sec.Rows {
 			rows[sec.Name+"-"+strconv.Itoa(r.Number)] = strconv.Itoa(r.Start) + ":" + strconv.Itoa(r.Seats)
-			spec = append(spec, strconv.Itoa(r.Start)+":"+strconv.Itoa(r.Seats)+":"+strconv.Itoa(r.Number))
+			starts = append(starts, redis.Z{Score: float64(r.Start), Member: strconv.Itoa(r.Start) + ":" + strconv.Itoa(r.Seats) + ":" + sec.Name + ":" + strconv.Itoa(r.Number)})
 		}
-		rows[sec.Name] = strings.Join(spec, ",")
+		first, last := sec.Rows[0], sec.Rows[len(sec.Rows)-1]
+		rows[sec.Name] = strconv.Itoa(first.Start) + ":" + strconv.Itoa(last.Start+last.Seats-1)
 	}
-	rows["*"] = strings.Join(sections, ",")
+	rows["*"] = "0:" + strconv.Itoa(capacity-1)
 	// Sized to the whole map, so that BITPOS never stops at the string's end.
 	bits := make([]byte, (capacity+7)/8)
 	owners := map[string]any{}
@@ -55,6 +54,9 @@ func (s *Store) loadSeats(ctx context.Context, p redis.Pipeliner, c int64, sl Se
 		}
 	}
 	p.HSet(ctx, s.seatRowsKey(c), rows)
+	for i := 0; i < len(starts); i += 1000 {
+		p.ZAdd(ctx, s.seatStartsKey(c), starts[i:min(i+1000, len(starts))]...)
+	}
 	p.Set(ctx, s.seatBitsKey(c), bits, 0)
 	if len(owners) > 0 {
 		p.HSet(ctx, s.seatOwnerKey(c), owners)

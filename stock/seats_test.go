@@ -157,6 +157,7 @@ func TestBestAvailable(t *testing.T) {
 		{"lowest row, leftmost", nil, "A", 2, true, []string{"A-1-1", "A-1-2"}, ""},
 		{"the first run that fits", []string{"A-1-2", "A-1-5"}, "A", 2, true, []string{"A-1-3", "A-1-4"}, ""},
 		{"next row when none fits", []string{"A-1-2", "A-1-4"}, "A", 2, true, []string{"A-2-1", "A-2-2"}, ""},
+		{"never across rows", []string{"A-1-1", "A-1-2", "A-1-3", "A-2-3"}, "A", 3, true, []string{"A-3-1", "A-3-2", "A-3-3"}, ""},
 		{"a whole row", []string{"A-1-1"}, "A", 4, true, []string{"A-1-2", "A-1-3", "A-1-4", "A-1-5"}, ""},
 		{"not adjacent: the first free", []string{"A-1-2", "A-1-4"}, "A", 3, false, []string{"A-1-1", "A-1-3", "A-1-5"}, ""},
 		{"not adjacent across rows", []string{"A-1-1", "A-1-2", "A-1-3", "A-1-4"}, "A", 2, false, []string{"A-1-5", "A-2-1"}, ""},

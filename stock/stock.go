@@ -216,11 +216,12 @@ func (s *Store) outboxKey(c int64) string  { return s.tag(c) + "outbox" }
 func (s *Store) epochKey(c int64) string   { return s.tag(c) + "epoch" }
 
 // The keys of a concert with numbered seats (see scripts/seats.lua).
-func (s *Store) seatBitsKey(c int64) string  { return s.tag(c) + "seats" }
-func (s *Store) seatRowsKey(c int64) string  { return s.tag(c) + "seat:rows" }
-func (s *Store) seatOwnerKey(c int64) string { return s.tag(c) + "seat:owner" }
-func (s *Store) seatResKey(c int64) string   { return s.tag(c) + "seat:res" }
-func (s *Store) seatMapKey(c int64) string   { return s.tag(c) + "seat:map" }
+func (s *Store) seatBitsKey(c int64) string   { return s.tag(c) + "seats" }
+func (s *Store) seatRowsKey(c int64) string   { return s.tag(c) + "seat:rows" }
+func (s *Store) seatOwnerKey(c int64) string  { return s.tag(c) + "seat:owner" }
+func (s *Store) seatResKey(c int64) string    { return s.tag(c) + "seat:res" }
+func (s *Store) seatMapKey(c int64) string    { return s.tag(c) + "seat:map" }
+func (s *Store) seatStartsKey(c int64) string { return s.tag(c) + "seat:starts" }
 
 // seatKeys are the four seat keys the scripts take, in their order.
 func (s *Store) seatKeys(c int64) []string {
@@ -437,7 +438,7 @@ func (s *Store) hold(ctx context.Context, r Reservation) (Admission, error) {
 		hasIdem = "1"
 	}
 	c := r.ConcertID
-	keys := append([]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c), s.epochKey(c)}, s.seatKeys(c)...)
+	keys := append([]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c), s.epochKey(c)}, append(s.seatKeys(c), s.seatStartsKey(c))...)
 	mode, which := "b", r.Section
 	if len(r.Seats) > 0 {
 		mode, which = "n", strings.Join(r.Seats, ",")
@@ -851,7 +852,7 @@ func (s *Store) Load(ctx context.Context, l Loading) error {
 	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, s.membersKey(c))
-		p.Del(ctx, s.seatBitsKey(c), s.seatRowsKey(c), s.seatOwnerKey(c), s.seatResKey(c), s.seatMapKey(c))
+		p.Del(ctx, s.seatBitsKey(c), s.seatRowsKey(c), s.seatOwnerKey(c), s.seatResKey(c), s.seatMapKey(c), s.seatStartsKey(c))
 		if l.Seats != nil {
 			if err := s.loadSeats(ctx, p, c, *l.Seats); err != nil {
 				return err

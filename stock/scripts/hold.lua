@@ -3,13 +3,16 @@
 -- with the same idempotency, member rule, in-flight record and hold.
 -- KEYS: 1-7 as reserve.lua (stock, members, inflight, inflight:t, idempotency
 --       key, holds, epoch)  8 seat bitmap  9 seat rows  10 seat owner  11 seat res
+--       12 row starts (zset 'start:len:SECTION:row' -> start: the row of an index)
 -- ARGV: 1-7 as reserve.lua (id, member, payload, now, idempotency ttl, has key,
 --       expires-at)  8 'n' (named) or 'b' (best available)
 --       9 'n': the seat ids, comma-separated; 'b': the section ('' any)
 --       10 'b': how many seats  11 'b': '1' when they must be adjacent
 -- Best available: sections in map order (or the one asked for), rows in map
 -- order, and in each row the leftmost run of count free seats; not adjacent,
--- the first count free seats in that order.
+-- the first count free seats in that order. Seat indices follow that order,
+-- so one BITPOS over the section's range skips every full row at once (a
+-- scan row by row cost one call per full row: 613 holds/s at a third full).
 -- Returns {code, reservation id, in-flight state, seat ids, payload}: the
 -- seats held (or, refused, the ones at fault) and the event as stored, which
 -- carries the seats. Codes are named in ../scripts.go.
@@ -80,54 +83,44 @@ else
   if count > stock then
     return {11, '', '', '', ''}
   end
-  local secs = {}
-  if ARGV[9] == '' then
-    for s in string.gmatch(redis.call('HGET', KEYS[9], '*') or '', '[^,]+') do
-      secs[#secs + 1] = s
-    end
-  else
-    if not redis.call('HGET', KEYS[9], ARGV[9]) then
-      return {10, '', '', ARGV[9], ''}
-    end
-    secs[1] = ARGV[9]
+  -- The range of indices to search: the section's, or the whole map's ('*').
+  local range = redis.call('HGET', KEYS[9], ARGV[9] == '' and '*' or ARGV[9])
+  if not range then
+    return {10, '', '', ARGV[9], ''}
   end
+  local colon = string.find(range, ':', 1, true)
+  local pos, hi = tonumber(string.sub(range, 1, colon - 1)), tonumber(string.sub(range, colon + 1))
   local done = false
-  for _, sec in ipairs(secs) do
-    local spec = redis.call('HGET', KEYS[9], sec)
-    for start, len, row in string.gmatch(spec, '(%d+):(%d+):(%d+)') do
-      start, len = tonumber(start), tonumber(len)
-      local last = start + len - 1
-      local pos = start
-      while pos <= last do
-        local free = redis.call('BITPOS', KEYS[8], 0, pos, last, 'BIT')
-        if free < 0 then break end
-        if adjacent then
-          local busy = redis.call('BITPOS', KEYS[8], 1, free, last, 'BIT')
-          local runEnd = last
-          if busy >= 0 then runEnd = busy - 1 end
-          if runEnd - free + 1 >= count then
-            for i = 0, count - 1 do
-              picked[#picked + 1] = free + i
-              sids[#sids + 1] = sec .. '-' .. row .. '-' .. (free + i - start + 1)
-            end
-            done = true
-            break
-          end
-          if busy < 0 then break end
-          pos = busy + 1
-        else
-          picked[#picked + 1] = free
-          sids[#sids + 1] = sec .. '-' .. row .. '-' .. (free - start + 1)
-          if #picked == count then
-            done = true
-            break
-          end
-          pos = free + 1
+  while pos <= hi do
+    local free = redis.call('BITPOS', KEYS[8], 0, pos, hi, 'BIT')
+    if free < 0 then break end
+    local row = redis.call('ZREVRANGEBYSCORE', KEYS[12], free, '-inf', 'LIMIT', 0, 1)[1]
+    local start, len, sec, num = string.match(row, '^(%d+):(%d+):([^:]+):(%d+)$')
+    start = tonumber(start)
+    local last = start + tonumber(len) - 1
+    if adjacent and count > 1 then
+      local busy = redis.call('BITPOS', KEYS[8], 1, free, last, 'BIT')
+      local runEnd = last
+      if busy >= 0 then runEnd = busy - 1 end
+      if runEnd - free + 1 >= count then
+        for i = 0, count - 1 do
+          picked[#picked + 1] = free + i
+          sids[#sids + 1] = sec .. '-' .. num .. '-' .. (free + i - start + 1)
         end
+        done = true
+        break
       end
-      if done then break end
+      pos = runEnd + 1 -- the taken seat that ends the run, or the next row's first
+      if busy >= 0 then pos = busy + 1 end
+    else
+      picked[#picked + 1] = free
+      sids[#sids + 1] = sec .. '-' .. num .. '-' .. (free - start + 1)
+      if #picked == count then
+        done = true
+        break
+      end
+      pos = free + 1
     end
-    if done then break end
   end
   if not done then
     return {11, '', '', '', ''}

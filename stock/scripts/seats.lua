@@ -2,8 +2,9 @@
 -- puts this file before each of them. A seated concert's keys:
 --   seat bitmap: bit <index> is 1 while the seat is taken (Load sizes it to
 --     the whole map, so BITPOS never runs past its end)
---   seat rows (hash): 'SECTION-ROW' -> 'start:len'; 'SECTION' -> its rows in
---     order, 'start:len:row,...'; '*' -> the sections in order, 'A,B,...'
+--   seat rows (hash): 'SECTION-ROW' -> 'start:len'; 'SECTION' -> the range
+--     of its indices, 'first:last'; '*' -> the whole map's, '0:last'
+--   row starts (zset, hold.lua only): 'start:len:SECTION:row' -> start
 --   seat owner (hash): index -> the reservation id holding the seat
 --   seat res (hash): reservation id -> its seat ids, 'A-1-7,A-1-8'
 -- The res hash is the only list of seats a release ever gives back: seats
