@@ -302,6 +302,18 @@ func TestSeatedConcertRequests(t *testing.T) {
 	if ev, err := event.Decode(rec.Payload); err != nil || !reflect.DeepEqual(ev.Seats, []string{"A-1-1"}) {
 		t.Fatalf("its in-flight event carries %v (%v)", ev.Seats, err)
 	}
+	// The same concert loaded again as general admission: the store forgets
+	// it was seated.
+	if err := s.st.Load(ctx, stock.Loading{Concert: 1, Remaining: 5, Epoch: "ga", Reset: true}); err != nil {
+		t.Fatal(err)
+	}
+	r1 := seatRes("R2", 2)
+	if adm, err := s.st.Reserve(ctx, r1); err != nil || adm.Seats != nil {
+		t.Fatalf("general admission again: %+v, %v", adm, err)
+	}
+	if n, _, _ := s.st.Remaining(ctx, 1); n != 4 {
+		t.Fatalf("general admission again: stock %d, want 4", n)
+	}
 	// Seats named for a general-admission concert.
 	ga := newStore(t, 10)
 	r := named("G1", 1, "A-1-1")
