@@ -732,6 +732,7 @@ func TestDashboardsCoverTheRequiredMetrics(t *testing.T) {
 			"process_cpu_seconds_total", "go_memstats_heap_alloc_bytes", "go_goroutines",
 			"go_sql_in_use_connections", "go_sql_open_connections", "go_sql_wait_count_total",
 			"go_sql_wait_duration_seconds_total",
+			"boxoffice_gateway_seats_held_total", "boxoffice_writer_seats_total",
 		},
 		"lock-strategies.json": {
 			"boxoffice_gateway_requests_total", "boxoffice_gateway_request_duration_seconds",

@@ -394,6 +394,9 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		return
 	}
 	ctx.Response.Header.Set("Location", "/api/reservations/"+res.ID)
+	if len(res.Seats) > 0 && !res.Replayed {
+		s.metrics.SeatsHeld(res.Seats)
+	}
 	if res.Replayed {
 		ctx.Response.Header.Set("Idempotent-Replayed", "true")
 	}

@@ -725,18 +725,17 @@ func selectIn[T any](ctx context.Context, tx *sqlx.Tx, query string, list []T, s
 	return nil
 }
 
-// seatCounts counts the numbered seats of each reservation that has any.
-// One indexed read per batch of transitions (the primary key's prefix); a
-// general-admission reservation has no entry.
-func seatCounts(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]int64, error) {
-	out := map[string]int64{}
-	err := selectIn(ctx, tx, `SELECT reservation_id, COUNT(*) FROM reservation_seats WHERE reservation_id IN (?) GROUP BY reservation_id`, ids, func(r *sqlx.Rows) error {
-		var id string
-		var n int64
-		if err := r.Scan(&id, &n); err != nil {
+// seatsOfReservations reads the numbered seats of each reservation that has
+// any: one indexed read per batch of transitions (the primary key's prefix);
+// a general-admission reservation has no entry.
+func seatsOfReservations(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := selectIn(ctx, tx, `SELECT reservation_id, seat_id FROM reservation_seats WHERE reservation_id IN (?)`, ids, func(r *sqlx.Rows) error {
+		var id, seat string
+		if err := r.Scan(&id, &seat); err != nil {
 			return err
 		}
-		out[id] = n
+		out[id] = append(out[id], seat)
 		return nil
 	})
 	if err != nil {
@@ -761,6 +760,8 @@ type Applied struct {
 	Status boxoffice.Status
 	// Changed: this call moved it (a redelivery finds it moved already).
 	Changed bool
+	// Seats are its numbered seats (none for general admission).
+	Seats []string
 }
 
 // ApplyTransitions applies transitions in order in one transaction. Only a
@@ -793,9 +794,14 @@ func (s *Store) ApplyTransitions(ctx context.Context, ts []Transition) ([]Applie
 	}); err != nil {
 		return nil, fmt.Errorf("lock reservations: %w", err)
 	}
-	seatsOf, err := seatCounts(ctx, tx, ids)
+	seatsOf, err := seatsOfReservations(ctx, tx, ids)
 	if err != nil {
 		return nil, err
+	}
+	for id, seats := range seatsOf {
+		if a, ok := rows[id]; ok {
+			a.Seats = seats
+		}
 	}
 	moved := map[boxoffice.Status][]string{}
 	var released []string
@@ -811,8 +817,8 @@ func (s *Store) ApplyTransitions(ctx context.Context, ts []Transition) ([]Applie
 			a.Status = t.To
 			moved[t.To] = append(moved[t.To], t.ID)
 			if t.To == boxoffice.StatusCancelled || t.To == boxoffice.StatusExpired {
-				if n, ok := seatsOf[t.ID]; ok {
-					freed[a.ConcertID] += n
+				if seats, ok := seatsOf[t.ID]; ok {
+					freed[a.ConcertID] += int64(len(seats))
 					released = append(released, t.ID)
 				} else {
 					freed[a.ConcertID]++

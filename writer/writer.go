@@ -222,6 +222,11 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 		}
 		if a.Changed {
 			w.Metrics.transitions.WithLabelValues(string(ev.Type)).Inc()
+			outcome := "released"
+			if ds[i] == event.Confirm {
+				outcome = "sold"
+			}
+			w.Metrics.countSeats(a.Seats, outcome)
 		}
 	}
 	for c, list := range settle {
@@ -386,6 +391,13 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation, arrive
 // written rows go, failed reservations get their seats back (once).
 func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 	w.Metrics.rows.Add(float64(len(out.Written)))
+	for _, r := range out.Written {
+		if r.ExpiresAt == nil {
+			w.Metrics.countSeats(r.Seats, "sold")
+		} else {
+			w.Metrics.countSeats(r.Seats, "held")
+		}
+	}
 	w.Metrics.skipped.WithLabelValues("redelivered").Add(float64(out.Redelivered))
 	done := map[int64][]string{}
 	var concerts []int64
