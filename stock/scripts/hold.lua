@@ -92,14 +92,14 @@ else
   local pos, hi = tonumber(string.sub(range, 1, colon - 1)), tonumber(string.sub(range, colon + 1))
   local done = false
   while pos <= hi do
-    local free = redis.call('BITPOS', KEYS[8], 0, pos, hi, 'BIT')
+    local free = bitpos(KEYS[8], 0, pos, hi)
     if free < 0 then break end
     local row = redis.call('ZREVRANGEBYSCORE', KEYS[12], free, '-inf', 'LIMIT', 0, 1)[1]
     local start, len, sec, num = string.match(row, '^(%d+):(%d+):([^:]+):(%d+)$')
     start = tonumber(start)
     local last = start + tonumber(len) - 1
     if adjacent and count > 1 then
-      local busy = redis.call('BITPOS', KEYS[8], 1, free, last, 'BIT')
+      local busy = bitpos(KEYS[8], 1, free, last)
       local runEnd = last
       if busy >= 0 then runEnd = busy - 1 end
       if runEnd - free + 1 >= count then

@@ -11,6 +11,21 @@
 -- named by a caller are never freed, and a seat goes back only while the
 -- owner hash still names that reservation.
 
+-- bitpos is the first bit equal to bit in [lo, hi] of key, or -1. BITPOS
+-- counts in bytes here (its BIT form is Redis 7's, and miniredis, the dev
+-- stand-in, lacks it): the partial first byte is read bit by bit, at most 7.
+local function bitpos(key, bit, lo, hi)
+  local i = lo
+  while i <= hi and i % 8 ~= 0 do
+    if redis.call('GETBIT', key, i) == bit then return i end
+    i = i + 1
+  end
+  if i > hi then return -1 end
+  local r = redis.call('BITPOS', key, bit, math.floor(i / 8), math.floor(hi / 8))
+  if r < 0 or r > hi then return -1 end
+  return r
+end
+
 -- seat_index is the bit of a seat id, or nil when the map has no such seat.
 local function seat_index(rows, sid)
   local dash = string.find(sid, '-[^-]*$')
