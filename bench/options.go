@@ -427,6 +427,8 @@ func (o *options) validate() error {
 	check(len(o.Strategies) > 0, "--strategies: empty")
 	check(o.Concerts >= 1 && o.Concerts <= maxConcerts, "--concerts must be in 1..%d, got %d", maxConcerts, o.Concerts)
 	check(o.Capacity >= 1 && o.Capacity <= maxCapacity, "--capacity must be in 1..%d, got %d", maxCapacity, o.Capacity)
+	check(o.SeatsPerRow >= 0 && o.SeatsPerRow <= 9999, "--seats-per-row must be in 0..9999, got %d", o.SeatsPerRow)
+	check(o.SeatsPerRow == 0 || o.Capacity <= 200_000, "--seats-per-row: a seat map holds at most 200,000 seats, --capacity is %d", o.Capacity)
 	check(o.Members >= 1 && o.Members <= maxMembers, "--members must be in 1..%d, got %d", maxMembers, o.Members)
 	check(o.Model == modelOpen || o.Model == modelClosed, "--model must be %q or %q, got %q", modelOpen, modelClosed, o.Model)
 	if (o.Scenario == scenarioRamp || o.Scenario == scenarioIsolation) && o.Model != modelClosed {

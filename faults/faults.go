@@ -245,6 +245,9 @@ func (o *Options) check() error {
 	if o.Requests < 10 || o.Rate <= 0 || o.Capacity < 1 || o.Capacity > o.Requests {
 		errs = append(errs, fmt.Errorf("want requests ≥ 10, rate > 0 and 1 ≤ capacity ≤ requests, got %d, %g, %d", o.Requests, o.Rate, o.Capacity))
 	}
+	if o.SeatsPerRow < 0 || o.SeatsPerRow > 9999 {
+		errs = append(errs, fmt.Errorf("seats-per-row %d: want 0 (general admission) to 9999", o.SeatsPerRow))
+	}
 	if o.AppendFsync != "everysec" && o.AppendFsync != "always" {
 		errs = append(errs, fmt.Errorf("appendfsync %q: want everysec or always", o.AppendFsync))
 	}
