@@ -132,6 +132,9 @@ func TestSeatsEndToEnd(t *testing.T) {
 	expect(s.reserveBody(`{"concertId":1,"memberId":2,"seats":["C-1-1"]}`), 400, "unknown_seat", "C-1-1")
 	expect(s.reserveBody(`{"concertId":1,"memberId":2,"seats":["A-1-1","A-1-2","A-1-3","A-1-4","A-1-5"]}`), 400, "invalid_request")
 	s.waitStatus(first, "HELD", 10*time.Second)
+	if got := seatsOf(s.do("GET", "/api/reservations/"+first, "", nil, nil)); !reflect.DeepEqual(got, []string{"A-1-1", "A-1-2"}) {
+		t.Fatalf("GET the reservation: seats %v", got)
+	}
 
 	// Cancel: exactly those seats come back, once.
 	expect(s.transition(first, "cancel"), 200, "")

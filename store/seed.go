@@ -150,3 +150,15 @@ func seatMapIn(ctx context.Context, q sqlx.QueryerContext, concert int64) (m sea
 	}
 	return m, true, nil
 }
+
+// ReservationSeats reads the numbered seats of a reservation (none for
+// general admission), in seat-id order.
+func (s *Store) ReservationSeats(ctx context.Context, id string) ([]string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var seats []string
+	if err := s.db.SelectContext(ctx, &seats, `SELECT seat_id FROM reservation_seats WHERE reservation_id = ? ORDER BY seat_id`, id); err != nil {
+		return nil, fmt.Errorf("seats of reservation %s: %w", id, err)
+	}
+	return seats, nil
+}
