@@ -6,6 +6,7 @@ package boxoffice
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Status is the lifecycle state of a reservation.
@@ -59,7 +60,29 @@ var (
 	ErrCancelled = errors.New("the reservation was cancelled")
 	ErrConfirmed = errors.New("the reservation is confirmed")
 	ErrFailed    = errors.New("the reservation could not be written")
+	// Numbered seats. ErrSeatsTaken: some of the seats named are taken
+	// (a SeatsError names them); nothing was held.
+	ErrSeatsTaken = errors.New("seats taken")
+	// ErrSeatsUnavailable: the best available found no seats that fit
+	// (not that many free in the section, or not side by side).
+	ErrSeatsUnavailable = errors.New("no seats available as asked")
+	// ErrUnknownSeat: the concert's map has no such seat or section.
+	ErrUnknownSeat = errors.New("no such seat")
+	// ErrNotSeated: seats were named for a general-admission concert.
+	ErrNotSeated = errors.New("the concert has no numbered seats")
 )
+
+// SeatsError is a refusal about particular seats: Err (ErrSeatsTaken,
+// ErrUnknownSeat) and the seats it is about, for the client.
+type SeatsError struct {
+	Err   error
+	Seats []string
+}
+
+func (e *SeatsError) Error() string { return e.Err.Error() + ": " + strings.Join(e.Seats, ", ") }
+
+// Unwrap makes a SeatsError its sentinel.
+func (e *SeatsError) Unwrap() error { return e.Err }
 
 // Invalidf returns an ErrInvalid carrying a message for the client.
 func Invalidf(format string, args ...any) error {

@@ -120,7 +120,11 @@ func (p *Protocol) Admit(ctx context.Context, r stock.Reservation, fresh bool) (
 	if adm.Replay {
 		return out, nil
 	}
-	if err := p.Publish(ctx, r.ID, r.Payload); err != nil {
+	payload := r.Payload
+	if adm.Payload != nil {
+		payload = adm.Payload // the event with the seats the script chose
+	}
+	if err := p.Publish(ctx, r.ID, payload); err != nil {
 		return p.undo(ctx, r, out, err)
 	}
 	if r.IdempotencyKey != "" {

@@ -64,7 +64,7 @@ func readmeTables(t *testing.T) (tables map[string][]string, everywhere []string
 			inAPI = line == "## API"
 			heading = nil
 		case !inAPI:
-		case strings.HasPrefix(line, "### "):
+		case strings.HasPrefix(line, "### "), strings.HasPrefix(line, "#### "):
 			heading = ops(line)
 		case line == "| status | `error` | when |":
 			current = heading

@@ -11,6 +11,7 @@ import (
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/bench"
 	"github.com/boxoffice/boxoffice/config"
+	"github.com/boxoffice/boxoffice/seatmap"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
@@ -21,9 +22,19 @@ type BenchEnv struct {
 	DB    *store.Store
 	Stock *stock.Store
 	log   *slog.Logger
+	// seatsPerRow > 0 gives the concerts Reset makes numbered seats (a
+	// generated map of their capacity, rows of this many seats).
+	seatsPerRow int
 }
 
-var _ bench.Env = (*BenchEnv)(nil)
+var (
+	_ bench.Env       = (*BenchEnv)(nil)
+	_ bench.SeatedEnv = (*BenchEnv)(nil)
+)
+
+// Seated implements bench.SeatedEnv: from the next Reset on, the concerts
+// have numbered seats in rows of perRow (0: general admission).
+func (e *BenchEnv) Seated(perRow int) { e.seatsPerRow = perRow }
 
 // OpenBenchEnv connects to MySQL and Redis.
 func OpenBenchEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*BenchEnv, error) {
@@ -51,8 +62,21 @@ func (e *BenchEnv) Reset(ctx context.Context, concerts, capacity, members int) e
 	if err := e.DB.Migrate(ctx); err != nil {
 		return err
 	}
+	var seats *stock.SeatLoading
+	if e.seatsPerRow > 0 {
+		m, err := seatmap.ForCapacity(capacity, e.seatsPerRow)
+		if err != nil {
+			return err
+		}
+		seats = &stock.SeatLoading{Map: m, Taken: map[string]string{}}
+	}
 	if err := e.DB.SeedConcerts(ctx, concerts, capacity, true); err != nil {
 		return err
+	}
+	for id := int64(1); seats != nil && id <= int64(concerts); id++ {
+		if err := e.DB.SeedSeatMap(ctx, id, seats.Map); err != nil {
+			return err
+		}
 	}
 	if err := e.DB.SeedMembers(ctx, members); err != nil {
 		return err
@@ -63,7 +87,7 @@ func (e *BenchEnv) Reset(ctx context.Context, concerts, capacity, members int) e
 	}
 	epoch := stock.NewEpoch(deployment, time.Now())
 	for id := int64(1); id <= int64(concerts); id++ {
-		if err := e.Stock.Load(ctx, stock.Loading{Concert: id, Remaining: int64(capacity), Epoch: epoch, Reset: true}); err != nil {
+		if err := e.Stock.Load(ctx, stock.Loading{Concert: id, Remaining: int64(capacity), Epoch: epoch, Reset: true, Seats: seats}); err != nil {
 			return err
 		}
 	}

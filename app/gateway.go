@@ -134,7 +134,8 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 			HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 			ReduceIdleMemory: cfg.ReduceIdleMemory, MaxAdmissions: cfg.MaxAdmissions,
 		},
-		Noop: cfg.NoopEndpoint,
+		Noop:             cfg.NoopEndpoint,
+		MaxSeatsPerOrder: cfg.MaxSeatsPerOrder,
 	})
 	if cfg.NoopEndpoint {
 		log.Warn("--noop-endpoint: POST " + gateway.NoopPath + " answers 200 with no work, for boxoffice bench ceiling; not for the public")

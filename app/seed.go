@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/kafka"
 	"github.com/boxoffice/boxoffice/reconcile"
+	"github.com/boxoffice/boxoffice/seatmap"
 	"github.com/boxoffice/boxoffice/stock"
+	"github.com/boxoffice/boxoffice/store"
 )
 
 // Migrate creates or updates the MySQL schema.
@@ -55,8 +58,21 @@ func Seed(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := kafka.EnsureTopics(tctx, cfg.KafkaBrokers, topicSpec(cfg), cfg.Topic, cfg.DLQTopic(), cfg.NotificationsTopic); err != nil {
 		return err
 	}
-	if err := db.SeedConcerts(ctx, cfg.Concerts, cfg.Capacity, cfg.Reset); err != nil {
+	maps, err := seatMaps(ctx, cfg, db)
+	if err != nil {
 		return err
+	}
+	capacities := map[int64]int{}
+	for id, m := range maps {
+		capacities[id] = m.Capacity()
+	}
+	if err := db.SeedConcertsWith(ctx, cfg.Concerts, cfg.Capacity, capacities, cfg.Reset); err != nil {
+		return err
+	}
+	for id, m := range maps {
+		if err := db.SeedSeatMap(ctx, id, m); err != nil {
+			return err
+		}
 	}
 	if err := db.SeedMembers(ctx, cfg.Members); err != nil {
 		return err
@@ -78,9 +94,53 @@ func Seed(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if len(refused) > 0 {
 		return errors.Join(refused...)
 	}
-	log.Info("seeded", "concerts", cfg.Concerts, "capacity", cfg.Capacity, "members", cfg.Members, "reset", cfg.Reset)
-	fmt.Printf("seeded %d concert(s) of %d seats and %d members\n", cfg.Concerts, cfg.Capacity, cfg.Members)
+	log.Info("seeded", "concerts", cfg.Concerts, "capacity", cfg.Capacity, "seated", len(maps), "members", cfg.Members, "reset", cfg.Reset)
+	if m, ok := maps[1]; ok {
+		fmt.Printf("seeded %d concert(s) with numbered seats (%d sections, %d seats) and %d members\n", cfg.Concerts, len(m.Sections), m.Capacity(), cfg.Members)
+	} else {
+		fmt.Printf("seeded %d concert(s) of %d seats and %d members\n", cfg.Concerts, cfg.Capacity, cfg.Members)
+	}
 	return nil
+}
+
+// seatMaps is the seat map of each concert seed creates: the one --seat-map
+// or --sections gives, for all of them; without either, the one a concert
+// already has (it stays seated).
+func seatMaps(ctx context.Context, cfg config.Config, db *store.Store) (map[int64]seatmap.Map, error) {
+	out := map[int64]seatmap.Map{}
+	var given *seatmap.Map
+	switch {
+	case cfg.SeatMapFile != "":
+		b, err := os.ReadFile(cfg.SeatMapFile)
+		if err != nil {
+			return nil, fmt.Errorf("seat map: %w", err)
+		}
+		m, err := seatmap.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.SeatMapFile, err)
+		}
+		given = &m
+	case cfg.Sections > 0:
+		m, err := seatmap.Generate(cfg.Sections, cfg.Rows, cfg.SeatsPerRow)
+		if err != nil {
+			return nil, err
+		}
+		given = &m
+	}
+	for id := int64(1); id <= int64(cfg.Concerts); id++ {
+		if given != nil {
+			out[id] = *given
+			continue
+		}
+		m, ok, err := db.SeatMap(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[id] = m
+		}
+	}
+	return out, nil
 }
 
 // errDisagree marks a concert seed would not load over.

@@ -16,6 +16,14 @@ type Env interface {
 	Audit(ctx context.Context, concerts int) (Counts, error)
 }
 
+// SeatedEnv is an Env that can give the concerts it resets numbered seats
+// (--seats-per-row): the requests, which name no seats, then each get the
+// best available seat.
+type SeatedEnv interface {
+	Env
+	Seated(perRow int)
+}
+
 // Counts is what Env.Audit sees, summed over the audited concerts.
 type Counts struct {
 	Capacity    int64 // total seats

@@ -285,6 +285,11 @@ func (r *runner) reset(ctx context.Context) error {
 	if r.env == nil {
 		return nil
 	}
+	if se, ok := r.env.(SeatedEnv); ok {
+		se.Seated(r.o.SeatsPerRow)
+	} else if r.o.SeatsPerRow > 0 {
+		return fmt.Errorf("env reset: --seats-per-row needs an environment that seats concerts")
+	}
 	if err := r.env.Reset(ctx, r.o.Concerts, r.o.Capacity, r.o.Members); err != nil {
 		return fmt.Errorf("env reset: %w", err)
 	}

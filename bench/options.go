@@ -65,12 +65,15 @@ const (
 // options is everything a run needs, after flags, environment and
 // per-scenario defaults have been merged.
 type options struct {
-	Scenario     string
-	Target       string
-	Strategies   []string
-	Concerts     int
-	Capacity     int
-	Members      int
+	Scenario   string
+	Target     string
+	Strategies []string
+	Concerts   int
+	Capacity   int
+	Members    int
+	// SeatsPerRow > 0 resets the concerts with numbered seats (rows of
+	// this many); the requests name none, so each gets the best available.
+	SeatsPerRow  int
 	Model        string
 	Rate         float64
 	Duration     time.Duration
@@ -262,6 +265,7 @@ func register(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&o.Concerts, "concerts", o.Concerts, "concerts 1..N that Env.Reset creates and requests target")
 	fs.IntVar(&o.Capacity, "capacity", o.Capacity, "seats per concert")
 	fs.IntVar(&o.Members, "members", o.Members, "members 1..M that Env.Reset creates and requests use")
+	fs.IntVar(&o.SeatsPerRow, "seats-per-row", o.SeatsPerRow, "reset the concerts with numbered seats in rows of this many (each request then gets the best available seat, chosen by hold.lua); 0: general admission")
 	fs.StringVar(&o.Model, "model", o.Model, "load model: open (constant arrival rate) or closed (virtual users looping)")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "open model: requests per second")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "open model: how long to send; closed model (not ramp): hold time when --hold is not given")
@@ -425,6 +429,8 @@ func (o *options) validate() error {
 	check(len(o.Strategies) > 0, "--strategies: empty")
 	check(o.Concerts >= 1 && o.Concerts <= maxConcerts, "--concerts must be in 1..%d, got %d", maxConcerts, o.Concerts)
 	check(o.Capacity >= 1 && o.Capacity <= maxCapacity, "--capacity must be in 1..%d, got %d", maxCapacity, o.Capacity)
+	check(o.SeatsPerRow >= 0 && o.SeatsPerRow <= 9999, "--seats-per-row must be in 0..9999, got %d", o.SeatsPerRow)
+	check(o.SeatsPerRow == 0 || o.Capacity <= 200_000, "--seats-per-row: a seat map holds at most 200,000 seats, --capacity is %d", o.Capacity)
 	check(o.Members >= 1 && o.Members <= maxMembers, "--members must be in 1..%d, got %d", maxMembers, o.Members)
 	check(o.Model == modelOpen || o.Model == modelClosed, "--model must be %q or %q, got %q", modelOpen, modelClosed, o.Model)
 	if (o.Scenario == scenarioRamp || o.Scenario == scenarioIsolation) && o.Model != modelClosed {

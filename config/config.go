@@ -59,6 +59,8 @@ type Config struct {
 	Strategies string
 	// NoopEndpoint serves POST /api/noop, the ceiling bench ceiling measures.
 	NoopEndpoint bool
+	// MaxSeatsPerOrder bounds the numbered seats of one reservation.
+	MaxSeatsPerOrder int
 
 	// The edge (gateway): abuse limits and what one client may hold.
 	MemberRate         float64
@@ -140,6 +142,12 @@ type Config struct {
 	// StockBuckets splits each seeded concert's stock over that many Redis
 	// slots (stock.Loading.Buckets).
 	StockBuckets int
+	// A seat map for the concerts seeded: a file (SeatMapFile), or one
+	// generated (Sections × Rows × SeatsPerRow); neither: general admission.
+	SeatMapFile string
+	Sections    int
+	Rows        int
+	SeatsPerRow int
 	// ReplicationFactor and MinInsyncReplicas are given to the topics seed
 	// (and the notifier) create; see kafka.TopicSpec for what acks=all then
 	// promises.
@@ -200,23 +208,25 @@ func Default() Config {
 		// kafka.DefaultLinger; see kafka.ProducerConfig for its figure.
 		ProduceLinger: 2 * time.Millisecond,
 		MaxBody:       1024,
-		DBPool:        10,
-		LockLease:     5 * time.Second,
-		LockWait:      2 * time.Second,
-		AuthLeeway:    30 * time.Second,
-		PaymentWindow: 5 * time.Minute,
-		TokenTTL:      time.Hour,
-		Group:         "boxoffice-writer",
-		BatchSize:     1000,
-		BatchWait:     20 * time.Millisecond,
-		MetricsAddr:   ":9091",
-		InflightGrace: 30 * time.Second,
-		FixWait:       30 * time.Second,
-		Concerts:      1,
-		Capacity:      100,
-		StockBuckets:  1,
-		Members:       1000,
-		Partitions:    4,
+		// Four tickets an order: a family, and a tout needs many orders.
+		MaxSeatsPerOrder: 4,
+		DBPool:           10,
+		LockLease:        5 * time.Second,
+		LockWait:         2 * time.Second,
+		AuthLeeway:       30 * time.Second,
+		PaymentWindow:    5 * time.Minute,
+		TokenTTL:         time.Hour,
+		Group:            "boxoffice-writer",
+		BatchSize:        1000,
+		BatchWait:        20 * time.Millisecond,
+		MetricsAddr:      ":9091",
+		InflightGrace:    30 * time.Second,
+		FixWait:          30 * time.Second,
+		Concerts:         1,
+		Capacity:         100,
+		StockBuckets:     1,
+		Members:          1000,
+		Partitions:       4,
 		// One broker is what `make services` and compose run; a cluster of
 		// three would take 3 and 2.
 		ReplicationFactor: 1,
@@ -367,6 +377,7 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		// Off by default: a route that answers 200 to anyone has no place
 		// in front of the public; it exists to measure the server itself.
 		fs.BoolVar(&c.NoopEndpoint, "noop-endpoint", c.NoopEndpoint, "serve POST /api/noop: 200 with a reserve-sized body and no work, the ceiling that boxoffice bench ceiling measures (benchmarks only)")
+		fs.IntVar(&c.MaxSeatsPerOrder, "max-seats-per-order", c.MaxSeatsPerOrder, "most numbered seats one reservation may name or ask for (more → 400)")
 	}
 	if groups&AuthKey != 0 {
 		fs.StringVar(&c.AuthSecret, "auth-secret", c.AuthSecret, "HS256 secret of member tokens, at least 32 bytes (prefer --auth-secret-file: a flag shows in ps)")
@@ -401,6 +412,10 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.IntVar(&c.Partitions, "partitions", c.Partitions, "partitions of the reservations topic when it is created")
 		fs.BoolVar(&c.Reset, "reset", c.Reset, "start the concerts over: delete their reservations and restore full stock")
 		fs.IntVar(&c.StockBuckets, "stock-buckets", c.StockBuckets, "split each concert's stock into this many buckets on as many Redis slots (cluster: spread over the masters), so that one hot concert is not bound by one Redis core; 1 keeps it in one slot; changing it needs --reset")
+		fs.StringVar(&c.SeatMapFile, "seat-map", c.SeatMapFile, "give the concerts numbered seats from this seat map (JSON or YAML, README: Numbered seats); --capacity is then the map's seats")
+		fs.IntVar(&c.Sections, "sections", c.Sections, "give the concerts a generated seat map of this many sections (A, B, ...) of --rows rows of --seats-per-row seats")
+		fs.IntVar(&c.Rows, "rows", c.Rows, "rows per section of the generated seat map")
+		fs.IntVar(&c.SeatsPerRow, "seats-per-row", c.SeatsPerRow, "seats per row of the generated seat map")
 	}
 	if groups&(Seed|Notifier) != 0 {
 		// Both create topics (the notifier its own, when it starts first);
@@ -453,6 +468,9 @@ func (c Config) Validate() error {
 	check(c.LockLease > 0 && c.LockWait > 0, "lock-lease and lock-wait must be positive")
 	check(c.Concerts >= 0 && c.Capacity >= 0 && c.Members >= 0, "seed sizes must not be negative")
 	check(c.StockBuckets >= 1 && c.StockBuckets <= 64, "stock-buckets must be 1..64, got %d", c.StockBuckets)
+	check(c.MaxSeatsPerOrder >= 1 && c.MaxSeatsPerOrder <= 64, "max-seats-per-order must be 1..64, got %d", c.MaxSeatsPerOrder)
+	check(c.SeatMapFile == "" || c.Sections == 0, "--seat-map and --sections are two ways to give a seat map: one at a time")
+	check(c.Sections == 0 || (c.Rows > 0 && c.SeatsPerRow > 0), "--sections needs --rows and --seats-per-row")
 	check(c.Partitions > 0, "partitions must be positive, got %d", c.Partitions)
 	// Kafka's replication factor is an int16.
 	check(c.ReplicationFactor >= 1 && c.ReplicationFactor <= math.MaxInt16, "replication-factor must be at least 1 (and at most %d), got %d", math.MaxInt16, c.ReplicationFactor)

@@ -735,6 +735,7 @@ func TestDashboardsCoverTheRequiredMetrics(t *testing.T) {
 			"go_sql_wait_duration_seconds_total",
 			// Issue 18: the ranking's panel.
 			"boxoffice_ranking_sell_through_ratio",
+			"boxoffice_gateway_seats_held_total", "boxoffice_writer_seats_total",
 		},
 		"lock-strategies.json": {
 			"boxoffice_gateway_requests_total", "boxoffice_gateway_request_duration_seconds",

@@ -163,7 +163,11 @@ func (r *Replayer) admit(ctx context.Context, ev event.Event, out Outcome) (Outc
 	// No Idempotency-Key: the event's key belongs to the client's first
 	// request (maybe undone since), and reserve.lua already answers a
 	// repeated reservation id as a replay without taking a second seat.
-	sr := stock.Reservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, Payload: ev.Encode(), Now: now()}
+	// Numbered seats: the same seats again, named (all or none); hold.lua
+	// appends them to the stored event, so the payload goes without them.
+	seats := ev.Seats
+	ev.Seats = nil
+	sr := stock.Reservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, Payload: ev.Encode(), Now: now(), Seats: seats}
 	if ev.ExpiresAt != nil {
 		// The hold ends when the event says, so Redis's expiry queue and
 		// the row the writer stores agree. A deadline already past expires
@@ -204,6 +208,8 @@ func (r *Replayer) notAdmitted(ctx context.Context, ev event.Event, out Outcome,
 	switch {
 	case errors.Is(err, boxoffice.ErrSoldOut):
 		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w)", ev.ID, ErrSeatUnavailable, ev.ConcertID, boxoffice.ErrSoldOut)
+	case errors.Is(err, boxoffice.ErrSeatsTaken), errors.Is(err, boxoffice.ErrUnknownSeat), errors.Is(err, boxoffice.ErrNotSeated):
+		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w)", ev.ID, ErrSeatUnavailable, ev.ConcertID, err)
 	case errors.Is(err, boxoffice.ErrStockNotLoaded):
 		return out, fmt.Errorf("refusing to replay reservation %s: %w (concert %d: %w; run boxoffice reconcile --fix first)", ev.ID, ErrSeatUnavailable, ev.ConcertID, boxoffice.ErrStockNotLoaded)
 	case errors.Is(err, boxoffice.ErrConcertNotFound):

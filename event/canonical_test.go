@@ -16,6 +16,8 @@ func FuzzCanonicalAgreesWithJSON(f *testing.F) {
 		{V: Version, Type: Requested, ID: "01M8SGBCDHWNFB3S023KCBKPA7", ConcertID: 1, MemberID: 2, At: at},
 		{V: Version, Type: Requested, ID: "x", ConcertID: 9, MemberID: 99, At: at, IdempotencyKey: "k-1", ExpiresAt: &exp},
 		{V: Version, Type: Confirmed, ID: "x", ConcertID: 1, MemberID: 2, At: at.In(time.FixedZone("", 9*3600))},
+		{V: Version, Type: Requested, ID: "x", ConcertID: 9, MemberID: 99, At: at, ExpiresAt: &exp, Seats: []string{"A-12-7", "A-12-8"}},
+		{V: Version, Type: Requested, ID: "x", ConcertID: 9, MemberID: 99, At: at, Seats: []string{"B-1-1"}},
 	} {
 		f.Add(e.Encode())
 	}
@@ -25,6 +27,10 @@ func FuzzCanonicalAgreesWithJSON(f *testing.F) {
 		`{"v":1,"type":"requested","id":"x","concertId":1,"memberId":2,"at":"2026-12-01T19:00:00Z"} `,
 		`{"v":1,"type":"requested","id":"x","concertId":99999999999999999999,"memberId":2,"at":"2026-12-01T19:00:00Z"}`,
 		`{"v":1,"type":"requested","id":"x","concertId":1,"memberId":2,"at":"2026-12-01T19:00:00+24:00"}`,
+		`{"v":1,"type":"requested","id":"x","concertId":1,"memberId":2,"at":"2026-12-01T19:00:00Z","seats":[]}`,
+		`{"v":1,"type":"requested","id":"x","concertId":1,"memberId":2,"at":"2026-12-01T19:00:00Z","seats":[""]}`,
+		`{"v":1,"type":"requested","id":"x","concertId":1,"memberId":2,"at":"2026-12-01T19:00:00Z","seats":["A-1-1",]}`,
+		`{"v":1,"type":"requested","id":"x","concertId":1,"memberId":2,"at":"2026-12-01T19:00:00Z","seats":["A\u002d1"]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -49,6 +55,7 @@ func TestCanonicalReadsWhatEncodeWrites(t *testing.T) {
 	for _, e := range []Event{
 		{V: Version, Type: Requested, ID: "a", ConcertID: 1, MemberID: 2, At: at},
 		{V: Version, Type: Expired, ID: "a", ConcertID: 3, MemberID: 4, At: at, IdempotencyKey: "key", ExpiresAt: &exp},
+		{V: Version, Type: Requested, ID: "a", ConcertID: 3, MemberID: 4, At: at, ExpiresAt: &exp, Seats: []string{"A-1-1", "ZZ9-9999-9999"}},
 	} {
 		got, ok := decodeCanonical(e.Encode())
 		if !ok || !reflect.DeepEqual(got, e) {

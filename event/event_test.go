@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != in {
+	if !reflect.DeepEqual(out, in) {
 		t.Fatalf("got %+v, want %+v", out, in)
 	}
 }
@@ -26,6 +27,8 @@ func TestDecodeRejects(t *testing.T) {
 		"no id":        `{"v":1,"type":"requested","concertId":1,"memberId":1,"at":"2026-01-01T00:00:00Z"}`,
 		"zero concert": `{"v":1,"type":"requested","id":"a","concertId":0,"memberId":1,"at":"2026-01-01T00:00:00Z"}`,
 		"no at":        `{"v":1,"type":"requested","id":"a","concertId":1,"memberId":1}`,
+		"long seat id": `{"v":1,"type":"requested","id":"a","concertId":1,"memberId":1,"at":"2026-01-01T00:00:00Z","seats":["ABCDEFGHI-9999-9999"]}`,
+		"empty seat":   `{"v":1,"type":"requested","id":"a","concertId":1,"memberId":1,"at":"2026-01-01T00:00:00Z","seats":[""]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Decode([]byte(raw)); !errors.Is(err, ErrMalformed) {
@@ -51,6 +54,8 @@ func TestEncodeIsJSONMarshal(t *testing.T) {
 		{"non-ascii and control bytes", Event{V: 1, Type: Cancelled, ID: "é\n", ConcertID: 1, MemberID: 1, At: at}},
 		{"whole seconds, other zone", Event{V: 1, Type: Expired, ID: "B", ConcertID: 2, MemberID: 3, At: zone, ExpiresAt: &zone}},
 		{"zero values", Event{}},
+		{"seats", Event{V: 1, Type: Requested, ID: "A", ConcertID: 1, MemberID: 1, At: at, ExpiresAt: &exp, Seats: []string{"A-12-7", "A-12-8"}}},
+		{"seat json escapes", Event{V: 1, Type: Requested, ID: "A", ConcertID: 1, MemberID: 1, At: at, Seats: []string{"A<1"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

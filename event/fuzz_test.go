@@ -50,5 +50,8 @@ func normal(e event.Event) event.Event {
 		x := e.ExpiresAt.UTC().Round(0)
 		e.ExpiresAt = &x
 	}
+	if len(e.Seats) == 0 {
+		e.Seats = nil // "seats":[] is left out when encoded again
+	}
 	return e
 }

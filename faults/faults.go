@@ -50,6 +50,9 @@ type Options struct {
 	AppendFsync string
 	// KafkaDown is how long kafka-stop keeps the broker down.
 	KafkaDown time.Duration
+	// SeatsPerRow > 0 gives the rushed concert numbered seats in rows of
+	// this many; each request, naming none, gets the best available seat.
+	SeatsPerRow int
 	// Recovery bounds the wait for the probes to get through after a fault.
 	Recovery time.Duration
 	// Settle bounds the wait, after the load and the recovery, for nothing
@@ -333,6 +336,9 @@ func (o *Options) check() error {
 			errs = append(errs, fmt.Errorf("--cluster: want at least 3 concerts (slots on every master), got %d", o.concerts()))
 		}
 	}
+	if o.SeatsPerRow < 0 || o.SeatsPerRow > 9999 {
+		errs = append(errs, fmt.Errorf("seats-per-row %d: want 0 (general admission) to 9999", o.SeatsPerRow))
+	}
 	if o.AppendFsync != "everysec" && o.AppendFsync != "always" {
 		errs = append(errs, fmt.Errorf("appendfsync %q: want everysec or always", o.AppendFsync))
 	}
@@ -479,7 +485,7 @@ func (r *run) execute(ctx context.Context) (*bench.Machine, error) {
 	}
 	c := r.c
 	var err error
-	if r.env, err = openEnv(ctx, c); err != nil {
+	if r.env, err = openEnv(ctx, c, o.SeatsPerRow); err != nil {
 		return nil, err
 	}
 	// All at once: each waits for its readiness (a second or two on a busy
@@ -551,7 +557,7 @@ func (r *run) load(ctx context.Context) (*bench.Result, <-chan error, error) {
 	args := []string{"rush", "--target", strings.Join(targets, ","), "--strategies", "async", "--concerts", strconv.Itoa(o.concerts()),
 		"--capacity", strconv.Itoa(o.Capacity), "--members", strconv.Itoa(o.Requests), "--rate", strconv.FormatFloat(o.Rate, 'f', -1, 64),
 		"--duration", dur.String(), "--max-inflight", "1000", "--timeout", "5s", "--drain-timeout", benchDrain,
-		"--audit-every", "200ms", "--quiet",
+		"--audit-every", "200ms", "--quiet", "--seats-per-row", strconv.Itoa(o.SeatsPerRow),
 		"--ids", filepath.Join(r.c.logs, "ids.tsv"), "--json", filepath.Join(r.c.logs, "bench.json")}
 	injected := make(chan error, 1)
 	var once sync.Once
@@ -583,13 +589,17 @@ func (r *run) load(ctx context.Context) (*bench.Result, <-chan error, error) {
 }
 
 // openEnv connects the harness's seeding and audit to the cluster.
-func openEnv(ctx context.Context, c *cluster) (*app.BenchEnv, error) {
+func openEnv(ctx context.Context, c *cluster, seatsPerRow int) (*app.BenchEnv, error) {
 	cfg, err := config.Parse("faults", config.Redis|config.MySQL, nil, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	cfg.RedisAddr, cfg.MySQLDSN = c.redisAddr(), c.mysqlDSN()
-	return app.OpenBenchEnv(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	env, err := app.OpenBenchEnv(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		env.Seated(seatsPerRow)
+	}
+	return env, err
 }
 
 func (r *run) note(format string, args ...any) {

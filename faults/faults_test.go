@@ -16,7 +16,14 @@ import (
 // Every scenario at a small size (Small: 400 requests at 200/s): each on
 // services of its own, so the test needs the programs, not the shared
 // services. `make faults` runs the full size.
-func TestFaults(t *testing.T) {
+func TestFaults(t *testing.T) { runSuite(t, 0) }
+
+// The same scenarios on a concert with numbered seats (rows of 20): each
+// request, naming no seat, gets the best available one, and the audit must
+// come out the same.
+func TestFaultsSeated(t *testing.T) { runSuite(t, 20) }
+
+func runSuite(t *testing.T, seatsPerRow int) {
 	if testing.Short() {
 		t.Skip("the fault suite starts a broker and a database per scenario")
 	}
@@ -26,6 +33,7 @@ func TestFaults(t *testing.T) {
 	root := servicetest.RepoRoot()
 	bin := servicetest.Binary(t)
 	o := Small()
+	o.SeatsPerRow = seatsPerRow
 	o.Bin, o.Scripts = bin, filepath.Join(root, "scripts")
 	o.LogDir = t.TempDir()
 	var log bytes.Buffer

@@ -147,6 +147,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Grace, "inflight-grace", o.Grace, "the gateways' and writers' --inflight-grace: short, so that the sweeper completes a dead gateway's reservations within the run")
 	fs.StringVar(&o.AppendFsync, "appendfsync", o.AppendFsync, "redis-aof-kill: Redis's appendfsync, everysec or always (to compare what each loses)")
 	fs.DurationVar(&o.KafkaDown, "kafka-down", o.KafkaDown, "how long kafka-stop keeps the broker down")
+	fs.IntVar(&o.SeatsPerRow, "seats-per-row", o.SeatsPerRow, "give the rushed concert numbered seats in rows of this many (each request gets the best available seat); 0: general admission")
 	fs.DurationVar(&o.Recovery, "recovery-timeout", o.Recovery, "longest wait for the probes to get through after a fault")
 	fs.DurationVar(&o.Settle, "settle-timeout", o.Settle, "longest wait, after the load, for nothing to be in flight")
 	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(Names(), ", ")+"; with --cluster: "+strings.Join(ClusterNames(), ", ")+")")

@@ -75,7 +75,7 @@ func StartSystem(ctx context.Context, o SystemOptions) (*System, error) {
 
 // Env connects the harness's seeding and audit (app.BenchEnv) to the
 // system's Redis and MySQL; the caller closes it.
-func (s *System) Env(ctx context.Context) (*app.BenchEnv, error) { return openEnv(ctx, s.c) }
+func (s *System) Env(ctx context.Context) (*app.BenchEnv, error) { return openEnv(ctx, s.c, 0) }
 
 // StartGateway starts a gateway on a free loopback port with args after
 // "gateway" and env added to the system's BOX_* variables (a later one

@@ -19,6 +19,8 @@ type Reservation struct {
 	ID       string
 	Status   boxoffice.Status
 	Replayed bool // an Idempotency-Key retry of an earlier request
+	// Seats are the numbered seats held (none for general admission).
+	Seats []string
 }
 
 // Publisher sends one message and waits for the broker's ack.
@@ -81,13 +83,16 @@ func (a *Async) reserveOnce(ctx context.Context, req ReserveRequest) (r Reservat
 		ev.ExpiresAt = &expires
 	}
 	sr := stock.Reservation{ID: ev.ID, ConcertID: req.ConcertID, MemberID: req.MemberID,
-		Payload: ev.Encode(), IdempotencyKey: req.IdempotencyKey, Now: now, ExpiresAt: expires}
+		Payload: ev.Encode(), IdempotencyKey: req.IdempotencyKey, Now: now, ExpiresAt: expires,
+		Seats: req.Seats, Count: req.Count, Section: req.Section, Adjacent: req.Adjacent}
 	out, err := a.Admission.Admit(ctx, sr, true)
 	switch {
 	case err == nil && out.Replay:
-		return a.replay(ctx, req.ConcertID, out.ID, out.State)
+		r, retry, err := a.replay(ctx, req.ConcertID, out.ID, out.State)
+		r.Seats = out.Seats
+		return r, retry, err
 	case err == nil:
-		return Reservation{ID: ev.ID, Status: boxoffice.StatusPending}, false, nil
+		return Reservation{ID: ev.ID, Status: boxoffice.StatusPending, Seats: out.Seats}, false, nil
 	case errors.Is(err, boxoffice.ErrConcertNotFound) && a.Concerts != nil:
 		exists, cerr := a.Concerts.Exists(ctx, req.ConcertID)
 		switch {

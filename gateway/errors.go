@@ -32,6 +32,14 @@ func httpError(err error) (status int, code string) {
 		return http.StatusConflict, "sold_out"
 	case errors.Is(err, boxoffice.ErrAlreadyReserved):
 		return http.StatusConflict, "already_reserved"
+	case errors.Is(err, boxoffice.ErrSeatsTaken):
+		return http.StatusConflict, "seats_taken"
+	case errors.Is(err, boxoffice.ErrSeatsUnavailable):
+		return http.StatusConflict, "seats_unavailable"
+	case errors.Is(err, boxoffice.ErrUnknownSeat):
+		return http.StatusBadRequest, "unknown_seat"
+	case errors.Is(err, boxoffice.ErrNotSeated):
+		return http.StatusBadRequest, "not_seated"
 	case errors.Is(err, boxoffice.ErrIdempotencyReuse):
 		return http.StatusUnprocessableEntity, "idempotency_key_reused"
 	case errors.Is(err, boxoffice.ErrExpired):

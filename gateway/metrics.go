@@ -3,6 +3,7 @@ package gateway
 import (
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ type Metrics struct {
 	inflight     *prometheus.GaugeVec
 	lockWait     *prometheus.HistogramVec
 	lockResults  *prometheus.CounterVec
+	seatsHeld    *prometheus.CounterVec
 }
 
 // latencyBuckets reach from 100 µs to 10 s, fine enough to read a 1 ms p99
@@ -72,8 +74,11 @@ func NewMetrics(db *sql.DB) *Metrics {
 		lockResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "boxoffice_gateway_lock_total", Help: "distlock: lock attempts by result (acquired, timeout, error).",
 		}, []string{"result"}),
+		seatsHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_gateway_seats_held_total", Help: "Numbered seats held at admission, by section (a seated concert's holds).",
+		}, []string{"section"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.script, m.produce, m.produceErrs, m.produceInFly, m.undo, m.stock, m.inflight, m.lockWait, m.lockResults,
+	reg.MustRegister(m.requests, m.duration, m.script, m.produce, m.produceErrs, m.produceInFly, m.undo, m.stock, m.inflight, m.lockWait, m.lockResults, m.seatsHeld,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "gateway"))
@@ -97,6 +102,14 @@ func (m *Metrics) Produce(err error, d time.Duration) {
 		m.produceErrs.Inc()
 	}
 	m.produce.WithLabelValues(result).Observe(d.Seconds())
+}
+
+// SeatsHeld counts the seats one admission held, by section.
+func (m *Metrics) SeatsHeld(seats []string) {
+	for _, s := range seats {
+		section, _, _ := strings.Cut(s, "-")
+		m.seatsHeld.WithLabelValues(section).Inc()
+	}
 }
 
 // Undo implements admission.Observer.

@@ -16,6 +16,8 @@ import (
 type Reads struct {
 	DB    *store.Store
 	Stock *stock.Store
+	// seats caches the seat maps and answers of GET …/seats (seats.go).
+	seats seatViews
 }
 
 // ReservationView is the body of GET /api/reservations/{id}.
@@ -29,6 +31,8 @@ type ReservationView struct {
 	UpdatedAt *time.Time       `json:"updatedAt,omitempty"`
 	ExpiresAt *time.Time       `json:"expiresAt,omitempty"`
 	Reason    string           `json:"reason,omitempty"`
+	// Seats are its numbered seats (none for general admission).
+	Seats []string `json:"seats,omitempty"`
 }
 
 // Reservation reads a reservation: its row, or PENDING while it is in flight.
@@ -38,11 +42,15 @@ func (r *Reads) Reservation(ctx context.Context, id string) (ReservationView, er
 		return ReservationView{}, err
 	}
 	if f.row != nil {
-		return viewOf(*f.row), nil
+		v := viewOf(*f.row)
+		if v.Seats, err = r.DB.ReservationSeats(ctx, id); err != nil {
+			return ReservationView{}, fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+		}
+		return v, nil
 	}
 	v := ReservationView{ID: id, Status: boxoffice.StatusPending, ConcertID: f.concert, Strategy: "async"}
 	if ev, err := event.Decode(f.inFlight.Payload); err == nil {
-		v.MemberID, v.CreatedAt, v.ExpiresAt = ev.MemberID, &ev.At, ev.ExpiresAt
+		v.MemberID, v.CreatedAt, v.ExpiresAt, v.Seats = ev.MemberID, &ev.At, ev.ExpiresAt, ev.Seats
 	}
 	return v, nil
 }

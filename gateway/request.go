@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/seatmap"
 )
 
 // ReserveRequest is the body of POST /api/reservations/{strategy}.
@@ -19,20 +20,30 @@ type ReserveRequest struct {
 	// IdempotencyKey is the optional Idempotency-Key header: a retry with the
 	// same key gets the same reservation.
 	IdempotencyKey string
+	// Numbered seats: the seats named ("seats"), or the best available
+	// Count seats ("count") in Section ("section", "" any), side by side
+	// when Adjacent ("adjacent", default true). Neither: one seat.
+	Seats    []string
+	Count    int
+	Section  string
+	Adjacent bool
 }
+
+// DefaultMaxSeatsPerOrder is --max-seats-per-order's default.
+const DefaultMaxSeatsPerOrder = 4
 
 // maxIdempotencyKey bounds the header; it becomes part of a Redis key.
 const maxIdempotencyKey = 128
 
 // parseReserve reads and checks a reservation request. It copies everything
 // it keeps out of ctx, whose buffers are reused after the handler returns.
-func parseReserve(ctx *fasthttp.RequestCtx) (ReserveRequest, error) {
-	var r ReserveRequest
+// maxSeats bounds the seats of one order.
+func parseReserve(ctx *fasthttp.RequestCtx, maxSeats int) (ReserveRequest, error) {
 	if err := checkJSON(ctx); err != nil {
-		return r, err
+		return ReserveRequest{}, err
 	}
-	var err error
-	if r.ConcertID, r.MemberID, err = parseReserveBody(ctx.PostBody()); err != nil {
+	r, err := parseReserveBody(ctx.PostBody(), maxSeats)
+	if err != nil {
 		return r, err
 	}
 	key := ctx.Request.Header.Peek("Idempotency-Key")
@@ -48,42 +59,92 @@ func parseReserve(ctx *fasthttp.RequestCtx) (ReserveRequest, error) {
 	return r, nil
 }
 
-// parseReserveBody reads {"concertId": N, "memberId": M}: positive integers,
-// nothing else; concertId required, memberId 0 when absent (the token names
-// the member, or the caller refuses).
-func parseReserveBody(b []byte) (concert, member int64, err error) {
+// parseReserveBody reads {"concertId": N, "memberId": M}: positive integers;
+// concertId required, memberId 0 when absent (the token names the member,
+// or the caller refuses). For numbered seats, either "seats": ["A-12-7",
+// ...] (1..maxSeats distinct seat ids) or "count": 1..maxSeats with an
+// optional "section" and "adjacent" (default true). Nothing else.
+func parseReserveBody(b []byte, maxSeats int) (ReserveRequest, error) {
 	if c, m, ok := canonicalBody(b); ok {
-		return c, m, nil
+		return ReserveRequest{ConcertID: c, MemberID: m}, nil
 	}
-	return decodeReserveBody(b)
+	return decodeReserveBody(b, maxSeats)
 }
 
 // decodeReserveBody is parseReserveBody through encoding/json.
-func decodeReserveBody(b []byte) (concert, member int64, err error) {
+func decodeReserveBody(b []byte, maxSeats int) (ReserveRequest, error) {
 	var body struct {
-		ConcertID *int64 `json:"concertId"`
-		MemberID  *int64 `json:"memberId"`
+		ConcertID *int64   `json:"concertId"`
+		MemberID  *int64   `json:"memberId"`
+		Seats     []string `json:"seats"`
+		Section   *string  `json:"section"`
+		Count     *int     `json:"count"`
+		Adjacent  *bool    `json:"adjacent"`
 	}
+	var r ReserveRequest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return 0, 0, boxoffice.Invalidf("body: %s", jsonProblem(err))
+		return r, boxoffice.Invalidf("body: %s", jsonProblem(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return 0, 0, boxoffice.Invalidf("body: unexpected data after the JSON object")
+		return r, boxoffice.Invalidf("body: unexpected data after the JSON object")
 	}
 	switch {
 	case body.ConcertID == nil:
-		return 0, 0, boxoffice.Invalidf("concertId is required")
+		return r, boxoffice.Invalidf("concertId is required")
 	case *body.ConcertID <= 0:
-		return 0, 0, boxoffice.Invalidf("concertId must be a positive integer")
-	case body.MemberID == nil:
-		// Optional: a verified token names the member (the caller decides).
-		return *body.ConcertID, 0, nil
-	case *body.MemberID <= 0:
-		return 0, 0, boxoffice.Invalidf("memberId must be a positive integer")
+		return r, boxoffice.Invalidf("concertId must be a positive integer")
+	case body.MemberID != nil && *body.MemberID <= 0:
+		return r, boxoffice.Invalidf("memberId must be a positive integer")
 	}
-	return *body.ConcertID, *body.MemberID, nil
+	r.ConcertID = *body.ConcertID
+	if body.MemberID != nil {
+		r.MemberID = *body.MemberID
+	}
+	// Optional: without memberId a verified token names the member (the caller decides).
+	return r, seatsOf(&r, body.Seats, body.Section, body.Count, body.Adjacent, maxSeats)
+}
+
+// seatsOf checks the seat fields of a request and puts them in r.
+func seatsOf(r *ReserveRequest, seats []string, section *string, count *int, adjacent *bool, maxSeats int) error {
+	if seats != nil {
+		if section != nil || count != nil || adjacent != nil {
+			return boxoffice.Invalidf("seats names the seats; section, count and adjacent ask for the best available: not both")
+		}
+		if len(seats) == 0 || len(seats) > maxSeats {
+			return boxoffice.Invalidf("seats must name 1 to %d seats", maxSeats)
+		}
+		seen := make(map[string]bool, len(seats))
+		for _, s := range seats {
+			if _, _, _, ok := seatmap.ParseID(s); !ok {
+				return boxoffice.Invalidf("seat %q is not a seat id (SECTION-ROW-SEAT, e.g. A-12-7)", s)
+			}
+			if seen[s] {
+				return boxoffice.Invalidf("seat %s named twice", s)
+			}
+			seen[s] = true
+		}
+		r.Seats = seats
+		return nil
+	}
+	if count == nil {
+		if section != nil || adjacent != nil {
+			return boxoffice.Invalidf("section and adjacent need count")
+		}
+		return nil
+	}
+	if *count < 1 || *count > maxSeats {
+		return boxoffice.Invalidf("count must be 1 to %d", maxSeats)
+	}
+	r.Count, r.Adjacent = *count, adjacent == nil || *adjacent
+	if section != nil {
+		if !seatmap.ValidSection(*section) {
+			return boxoffice.Invalidf("section %q is not a section name (1-8 of A-Z and 0-9, starting with a letter)", *section)
+		}
+		r.Section = *section
+	}
+	return nil
 }
 
 // canonicalBody recognises the body every client sends, exactly
@@ -148,6 +209,16 @@ func jsonProblem(err error) string {
 		if te.Field == "" {
 			// The body itself is not an object ([[1]], "x", 1).
 			return "must be a JSON object, got " + te.Value
+		}
+		switch te.Field {
+		case "seats":
+			return "seats must be an array of seat ids"
+		case "section":
+			return "section must be a string"
+		case "adjacent":
+			return "adjacent must be true or false"
+		case "count":
+			return "count must be a positive integer"
 		}
 		return te.Field + " must be a positive integer"
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -32,9 +33,9 @@ func FuzzCanonicalBodyAgreesWithDecoder(f *testing.F) {
 			return
 		}
 		// The decoder path alone (canonicalBody bypassed).
-		dc, dm, err := decodeReserveBody(body)
-		if err != nil || dc != c || dm != m {
-			t.Fatalf("%q: fast path %d,%d; decoder %d,%d,%v", body, c, m, dc, dm, err)
+		d, err := decodeReserveBody(body, DefaultMaxSeatsPerOrder)
+		if err != nil || !reflect.DeepEqual(d, ReserveRequest{ConcertID: c, MemberID: m}) {
+			t.Fatalf("%q: fast path %d,%d; decoder %+v,%v", body, c, m, d, err)
 		}
 	})
 }
@@ -59,12 +60,52 @@ func TestParseReserveBody(t *testing.T) {
 		{`{"concertId":1,"memberId":2}{}`, 0, 0, "unexpected data"},
 		{`{"concertId":99999999999999999999,"memberId":2}`, 0, 0, "concertId must be a positive integer"},
 	} {
-		concert, member, err := parseReserveBody([]byte(c.body))
+		r, err := parseReserveBody([]byte(c.body), DefaultMaxSeatsPerOrder)
 		switch {
-		case c.wantErr == "" && (err != nil || concert != c.concert || member != c.member):
-			t.Errorf("%s: got %d, %d, %v; want %d, %d", c.body, concert, member, err, c.concert, c.member)
+		case c.wantErr == "" && (err != nil || r.ConcertID != c.concert || r.MemberID != c.member):
+			t.Errorf("%s: got %d, %d, %v; want %d, %d", c.body, r.ConcertID, r.MemberID, err, c.concert, c.member)
 		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
 			t.Errorf("%s: error %v, want one containing %q", c.body, err, c.wantErr)
+		}
+	}
+}
+
+func TestParseReserveSeats(t *testing.T) {
+	for _, c := range []struct {
+		body    string
+		want    ReserveRequest
+		wantErr string
+	}{
+		{`{"concertId":1,"seats":["A-12-7","A-12-8"]}`, ReserveRequest{ConcertID: 1, Seats: []string{"A-12-7", "A-12-8"}}, ""},
+		{`{"concertId":1,"memberId":2,"section":"A","count":2,"adjacent":true}`, ReserveRequest{ConcertID: 1, MemberID: 2, Section: "A", Count: 2, Adjacent: true}, ""},
+		{`{"concertId":1,"count":3}`, ReserveRequest{ConcertID: 1, Count: 3, Adjacent: true}, ""},
+		{`{"concertId":1,"count":2,"adjacent":false}`, ReserveRequest{ConcertID: 1, Count: 2}, ""},
+		{`{"concertId":1,"seats":["ZZ99-9999-9999"]}`, ReserveRequest{ConcertID: 1, Seats: []string{"ZZ99-9999-9999"}}, ""},
+		{`{"concertId":1,"seats":[]}`, ReserveRequest{}, "seats must name 1 to 4 seats"},
+		{`{"concertId":1,"seats":["A-1-1","A-1-2","A-1-3","A-1-4","A-1-5"]}`, ReserveRequest{}, "seats must name 1 to 4 seats"},
+		{`{"concertId":1,"seats":["A-1-1","A-1-1"]}`, ReserveRequest{}, "named twice"},
+		{`{"concertId":1,"seats":"A-1-1"}`, ReserveRequest{}, "seats must be an array"},
+		{`{"concertId":1,"seats":["A-1-1"],"count":1}`, ReserveRequest{}, "not both"},
+		{`{"concertId":1,"section":"A"}`, ReserveRequest{}, "need count"},
+		{`{"concertId":1,"count":0}`, ReserveRequest{}, "count must be 1 to 4"},
+		{`{"concertId":1,"count":5}`, ReserveRequest{}, "count must be 1 to 4"},
+		{`{"concertId":1,"count":1,"section":"a"}`, ReserveRequest{}, "not a section name"},
+		{`{"concertId":1,"count":1,"section":""}`, ReserveRequest{}, "not a section name"},
+		{`{"concertId":1,"count":1,"adjacent":"yes"}`, ReserveRequest{}, "adjacent must be true or false"},
+	} {
+		r, err := parseReserveBody([]byte(c.body), DefaultMaxSeatsPerOrder)
+		switch {
+		case c.wantErr == "" && (err != nil || !reflect.DeepEqual(r, c.want)):
+			t.Errorf("%s: got %+v, %v; want %+v", c.body, r, err, c.want)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: error %v, want one containing %q", c.body, err, c.wantErr)
+		}
+	}
+	// Every malformed seat id is a 400, never a seat.
+	for _, id := range []string{"", "A", "A-1", "A-1-", "A--1", "a-1-1", "1A-1-1", "A-01-1", "A-1-0", "A-1-10000", "ABCDEFGHI-1-1", "A-1-1-1", "A-1-1 ", "A-+1-1", "A-1-1\\u0000"} {
+		_, err := parseReserveBody([]byte(`{"concertId":1,"seats":["`+id+`"]}`), DefaultMaxSeatsPerOrder)
+		if err == nil || !strings.Contains(err.Error(), "not a seat id") {
+			t.Errorf("seat %q: %v, want not a seat id", id, err)
 		}
 	}
 }

@@ -81,6 +81,8 @@ type Server struct {
 	maxAdmissions int64
 	// noop serves NoopPath (noop.go).
 	noop bool
+	// maxSeats bounds the numbered seats of one request.
+	maxSeats int
 }
 
 // Options configure a Server.
@@ -100,6 +102,9 @@ type Options struct {
 	Edge           Edge
 	// Noop serves POST /api/noop (--noop-endpoint, benchmarks only).
 	Noop bool
+	// MaxSeatsPerOrder bounds the numbered seats of one request
+	// (--max-seats-per-order; 0: DefaultMaxSeatsPerOrder).
+	MaxSeatsPerOrder int
 }
 
 // NewServer builds the server; Serve starts it.
@@ -110,6 +115,10 @@ func NewServer(o Options) *Server {
 	for _, r := range o.Routes {
 		r.endpoint = reserveEndpoint(r.Name)
 		s.routes[r.Name] = r
+	}
+	s.maxSeats = o.MaxSeatsPerOrder
+	if s.maxSeats <= 0 {
+		s.maxSeats = DefaultMaxSeatsPerOrder
 	}
 	for i := range s.shards {
 		s.shards[i], s.cancelShards[i] = context.WithCancel(base)
@@ -247,6 +256,7 @@ var (
 	confirmEndpoint     = Endpoint{"POST", "/api/reservations/{id}/confirm", "confirm"}
 	cancelEndpoint      = Endpoint{"POST", "/api/reservations/{id}/cancel", "cancel"}
 	concertEndpoint     = Endpoint{"GET", "/api/concerts/{id}", "concert"}
+	seatsEndpoint       = Endpoint{"GET", "/api/concerts/{id}/seats", "seats"}
 	memberEndpoint      = Endpoint{"GET", "/api/members/{id}", "member"}
 	rankingsEndpoint    = Endpoint{"GET", "/api/rankings", "rankings"}
 )
@@ -267,7 +277,7 @@ func Endpoints() []Endpoint {
 	for _, name := range Strategies {
 		out = append(out, reserveEndpoint(name))
 	}
-	return append(out, reservationEndpoint, confirmEndpoint, cancelEndpoint, concertEndpoint, memberEndpoint, rankingsEndpoint)
+	return append(out, reservationEndpoint, confirmEndpoint, cancelEndpoint, concertEndpoint, seatsEndpoint, memberEndpoint, rankingsEndpoint)
 }
 
 // dispatch routes a request and returns the route and strategy labels.
@@ -328,8 +338,15 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 		writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
 		return reservationEndpoint.Label, ""
 	case strings.HasPrefix(path, "/api/concerts/"):
+		rest := strings.TrimPrefix(path, "/api/concerts/")
+		if id, ok := strings.CutSuffix(rest, "/seats"); ok {
+			if allow(ctx, seatsEndpoint) {
+				s.getSeats(ctx, id)
+			}
+			return seatsEndpoint.Label, ""
+		}
 		if allow(ctx, concertEndpoint) {
-			s.getConcert(ctx, strings.TrimPrefix(path, "/api/concerts/"))
+			s.getConcert(ctx, rest)
 		}
 		return concertEndpoint.Label, ""
 	case path == rankingsEndpoint.Path && s.rankings != nil:
@@ -415,7 +432,7 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		writeError(ctx, err)
 		return
 	}
-	req, err := parseReserve(ctx)
+	req, err := parseReserve(ctx, s.maxSeats)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -451,13 +468,22 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		return
 	}
 	ctx.Response.Header.Set("Location", "/api/reservations/"+res.ID)
+	if len(res.Seats) > 0 && !res.Replayed {
+		s.metrics.SeatsHeld(res.Seats)
+	}
 	if res.Replayed {
 		ctx.Response.Header.Set("Idempotent-Replayed", "true")
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetStatusCode(r.Success)
-	// The hot path's body, built by hand: ULIDs and statuses need no escaping.
-	ctx.Response.AppendBodyString(`{"reservationId":"` + res.ID + `","status":"` + string(res.Status) + `"}`)
+	// The hot path's body, built by hand: ULIDs, statuses and seat ids
+	// (validated, or made by the script from the map) need no escaping.
+	ctx.Response.AppendBodyString(`{"reservationId":"` + res.ID + `","status":"` + string(res.Status))
+	if len(res.Seats) > 0 {
+		ctx.Response.AppendBodyString(`","seats":["` + strings.Join(res.Seats, `","`) + `"]}`)
+	} else {
+		ctx.Response.AppendBodyString(`"}`)
+	}
 }
 
 func (s *Server) transition(ctx *fasthttp.RequestCtx, id, action string) {
@@ -588,6 +614,28 @@ func (s *Server) getRankings(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, http.StatusOK, v)
 }
 
+func (s *Server) getSeats(ctx *fasthttp.RequestCtx, raw string) {
+	if err := s.limit.address(ctx); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	id, err := parseID("concert id", raw)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	rctx, cancel := s.requestContext()
+	defer cancel()
+	body, err := s.reads.Seats(rctx, id)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(http.StatusOK)
+	ctx.Response.SetBody(body)
+}
+
 func (s *Server) getMember(ctx *fasthttp.RequestCtx, raw string) {
 	if err := s.limit.address(ctx); err != nil {
 		writeError(ctx, err)
@@ -707,7 +755,11 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 		// the ones under way to finish.
 		ctx.Response.Header.Set("Retry-After", "1")
 	}
-	body := map[string]string{"error": code, "message": msg}
+	body := map[string]any{"error": code, "message": msg}
+	var seats *boxoffice.SeatsError
+	if errors.As(err, &seats) {
+		body["seats"] = seats.Seats
+	}
 	var doubt inDoubt
 	if errors.As(err, &doubt) {
 		body["reservationId"] = doubt.id

@@ -8,6 +8,7 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -42,6 +43,12 @@ const (
 	StaleHolds = "stale_holds"
 	// Members: the members recorded in Redis are not those holding a seat.
 	Members = "members"
+	// SeatDiffs: numbered seats that are not free in Redis or held by exactly
+	// one active reservation: free in Redis but sold in the database (it
+	// would sell them twice), taken in Redis with no reservation behind
+	// them, held by another reservation than the database says, a stock
+	// that is not the bitmap's free seats, or a map on one side only.
+	SeatDiffs = "seats"
 )
 
 // Difference is one way Redis and the system of record disagree.
@@ -94,6 +101,9 @@ func Compare(db store.ConcertState, rs stock.Snapshot, written map[string]bool, 
 
 	pendingMembers := map[int64]bool{}
 	inFlight := map[string]bool{}
+	// pendingSeats: the seats of in-flight reservations not written yet.
+	pendingSeats := map[string]string{}
+	var inFlightSeats int64
 	var orphans int64
 	for _, r := range rs.InFlight {
 		inFlight[r.ID] = true
@@ -104,9 +114,24 @@ func Compare(db store.ConcertState, rs stock.Snapshot, written map[string]bool, 
 			continue
 		}
 		c.InFlight++
-		if ev, err := event.Decode(r.Payload); err == nil {
+		ev, err := event.Decode(r.Payload)
+		if err == nil {
 			pendingMembers[ev.MemberID] = true
+			for _, s := range ev.Seats {
+				pendingSeats[s] = r.ID
+			}
 		}
+		if err == nil && len(ev.Seats) > 0 {
+			inFlightSeats += int64(len(ev.Seats))
+		} else {
+			inFlightSeats++
+		}
+	}
+	// For numbered seats the counts are of seats, not rows (an order holds
+	// up to --max-seats-per-order).
+	active, rowsOrSeats := db.Active, "rows"
+	if db.SeatMap != nil {
+		active, rowsOrSeats = db.ActiveSeats, "seats"
 	}
 
 	switch {
@@ -115,21 +140,24 @@ func Compare(db store.ConcertState, rs stock.Snapshot, written map[string]bool, 
 	case stock.EpochDeployment(rs.Epoch) != deployment:
 		add(OtherDatabase, 1, "the marker %q was written from another database (this one is %q)", rs.Epoch, deployment)
 	}
-	if db.Active > db.Capacity {
-		add(Oversold, db.Active-db.Capacity, "%d active rows for %d seats", db.Active, db.Capacity)
+	if active > db.Capacity {
+		add(Oversold, active-db.Capacity, "%d active %s for %d seats", active, rowsOrSeats, db.Capacity)
 	}
-	if taken := db.Capacity - db.Remaining; taken != db.Active {
-		add(MissingRows, abs(taken-db.Active), "the database counts %d seats taken but has %d active rows", taken, db.Active)
+	if taken := db.Capacity - db.Remaining; taken != active {
+		add(MissingRows, abs(taken-active), "the database counts %d seats taken but has %d active %s", taken, active, rowsOrSeats)
 	}
 	if rs.Loaded {
 		// Redis's free seats should be the database's, less what is in flight.
-		want := db.Remaining - c.InFlight
+		want := db.Remaining - inFlightSeats
 		switch {
 		case rs.Remaining > want:
-			add(Oversold, rs.Remaining-want, "Redis would admit %d more than the database has room for (Redis %d free; database %d, less %d in flight)", rs.Remaining-want, rs.Remaining, db.Remaining, c.InFlight)
+			add(Oversold, rs.Remaining-want, "Redis would admit %d more than the database has room for (Redis %d free; database %d, less %d in flight)", rs.Remaining-want, rs.Remaining, db.Remaining, inFlightSeats)
 		case rs.Remaining < want:
-			add(Leaked, want-rs.Remaining, "%d seats taken in Redis with no row or in-flight record (Redis %d free; database %d, less %d in flight)", want-rs.Remaining, rs.Remaining, db.Remaining, c.InFlight)
+			add(Leaked, want-rs.Remaining, "%d seats taken in Redis with no row or in-flight record (Redis %d free; database %d, less %d in flight)", want-rs.Remaining, rs.Remaining, db.Remaining, inFlightSeats)
 		}
+	}
+	if rs.Loaded || rs.Epoch != "" {
+		compareSeats(db, rs, pendingSeats, add)
 	}
 	if orphans > 0 {
 		add(Orphans, orphans, "%d in-flight records older than %s (a gateway died before Kafka's ack; the writer's sweeper republishes them)", orphans, grace)
@@ -186,6 +214,49 @@ func Compare(db store.ConcertState, rs stock.Snapshot, written map[string]bool, 
 		}
 	}
 	return c
+}
+
+// compareSeats checks that every numbered seat is free in Redis or held by
+// exactly the one reservation the database (or an in-flight record) says.
+func compareSeats(db store.ConcertState, rs stock.Snapshot, pending map[string]string, add func(string, int64, string, ...any)) {
+	switch {
+	case db.SeatMap == nil && rs.Seats == nil:
+		return
+	case db.SeatMap == nil:
+		add(SeatDiffs, 1, "Redis has a seat map; the database has none (general admission)")
+		return
+	case rs.Seats == nil:
+		add(SeatDiffs, 1, "the database has a seat map; Redis has none")
+		return
+	}
+	want := maps.Clone(db.Seats)
+	for s, id := range pending {
+		if _, sold := want[s]; !sold {
+			want[s] = id
+		}
+	}
+	var freeButSold, orphaned, otherOwner int64
+	for s, id := range want {
+		owner, taken := rs.Seats.Taken[s]
+		switch {
+		case !taken:
+			freeButSold++
+		case owner != id:
+			otherOwner++
+		}
+	}
+	for s := range rs.Seats.Taken {
+		if _, ok := want[s]; !ok {
+			orphaned++
+		}
+	}
+	if n := freeButSold + orphaned + otherOwner; n > 0 {
+		add(SeatDiffs, n, "%d seats free in Redis but sold in the database, %d taken in Redis with no reservation, %d held in Redis by another reservation than the database's",
+			freeButSold, orphaned, otherOwner)
+	}
+	if free := int64(rs.Seats.Map.Capacity() - len(rs.Seats.Taken)); rs.Loaded && free != rs.Remaining {
+		add(SeatDiffs, abs(free-rs.Remaining), "Redis's stock is %d but its bitmap has %d free seats", rs.Remaining, free)
+	}
 }
 
 func abs(n int64) int64 {

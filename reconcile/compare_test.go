@@ -1,11 +1,14 @@
 package reconcile_test
 
 import (
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/boxoffice/boxoffice/event"
 	"github.com/boxoffice/boxoffice/reconcile"
+	"github.com/boxoffice/boxoffice/seatmap"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
@@ -87,5 +90,68 @@ func TestCompareWrittenInFlight(t *testing.T) {
 	c := reconcile.Compare(db, rs, map[string]bool{"F4": true}, "db", now, grace)
 	if !c.OK() || c.InFlight != 0 {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// agreeingSeated is a seated concert of one row of 5: R1 holds A-1-1 and
+// A-1-2 (written), F2 holds A-1-3 (in flight), Redis in step.
+func agreeingSeated(t *testing.T) (store.ConcertState, stock.Snapshot) {
+	m, err := seatmap.Generate(1, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := store.ConcertState{ID: 1, Capacity: 5, Remaining: 3, Active: 1, Holders: []int64{1},
+		SeatMap: &m, Seats: map[string]string{"A-1-1": "R1", "A-1-2": "R1"}, ActiveSeats: 2}
+	ev := event.Event{V: event.Version, Type: event.Requested, ID: "F2", ConcertID: 1, MemberID: 2, At: now, Seats: []string{"A-1-3"}}
+	rs := stock.Snapshot{Loaded: true, Remaining: 2, Epoch: stock.NewEpoch("db", now) + "/s", Members: []int64{1, 2},
+		InFlight: []stock.InFlight{{ID: "F2", State: stock.Acked, Payload: ev.Encode()}}, InFlightAt: map[string]time.Time{"F2": now},
+		Seats: &stock.SeatSnapshot{Map: m, Taken: map[string]string{"A-1-1": "R1", "A-1-2": "R1", "A-1-3": "F2"}}}
+	return db, rs
+}
+
+func TestCompareSeats(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*store.ConcertState, *stock.Snapshot)
+		kinds []string
+	}{
+		{"agree", func(*store.ConcertState, *stock.Snapshot) {}, nil},
+		{"a sold seat free in Redis", func(_ *store.ConcertState, rs *stock.Snapshot) {
+			delete(rs.Seats.Taken, "A-1-2")
+			rs.Remaining = 3
+		}, []string{reconcile.Oversold, reconcile.SeatDiffs}},
+		{"a seat taken in Redis for nobody", func(_ *store.ConcertState, rs *stock.Snapshot) {
+			rs.Seats.Taken["A-1-5"] = ""
+			rs.Remaining = 1
+		}, []string{reconcile.Leaked, reconcile.SeatDiffs}},
+		{"a seat held by another reservation", func(_ *store.ConcertState, rs *stock.Snapshot) { rs.Seats.Taken["A-1-2"] = "X" }, []string{reconcile.SeatDiffs}},
+		{"counts of seats, not rows", func(db *store.ConcertState, _ *stock.Snapshot) { db.ActiveSeats = 1 }, []string{reconcile.MissingRows}},
+		{"a map in the database only", func(_ *store.ConcertState, rs *stock.Snapshot) { rs.Seats = nil }, []string{reconcile.SeatDiffs}},
+		{"a bitmap that disagrees with the stock", func(_ *store.ConcertState, rs *stock.Snapshot) {
+			rs.Seats.Taken["A-1-5"] = "R1"
+		}, []string{reconcile.SeatDiffs, reconcile.SeatDiffs}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, rs := agreeingSeated(t)
+			tc.edit(&db, &rs)
+			c := reconcile.Compare(db, rs, map[string]bool{}, "db", now, grace)
+			var got []string
+			for _, d := range c.Differences {
+				got = append(got, d.Kind)
+			}
+			if !slices.Equal(got, tc.kinds) {
+				t.Fatalf("differences %+v, want kinds %v", c.Differences, tc.kinds)
+			}
+		})
+	}
+}
+
+// Plan rebuilds the seats from the database and the in-flight records.
+func TestPlanSeats(t *testing.T) {
+	db, rs := agreeingSeated(t)
+	rs.Seats, rs.Remaining = nil, 0
+	l := reconcile.Sides{DB: db, Redis: rs, Written: map[string]bool{}}.Plan()
+	if l.Seats == nil || l.Remaining != 2 || !maps.Equal(l.Seats.Taken, map[string]string{"A-1-1": "R1", "A-1-2": "R1", "A-1-3": "F2"}) {
+		t.Fatalf("plan %+v seats %+v", l, l.Seats)
 	}
 }

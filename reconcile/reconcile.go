@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -273,13 +274,31 @@ func (sides Sides) Plan() stock.Loading {
 	for _, m := range l.Holders {
 		holding[m] = true
 	}
+	if db.SeatMap != nil {
+		l.Seats = &stock.SeatLoading{Map: *db.SeatMap, Taken: maps.Clone(db.Seats)}
+	}
 	for _, f := range rs.InFlight {
 		if written[f.ID] {
 			continue
 		}
 		pending[f.ID] = true
-		l.Remaining--
-		if ev, err := event.Decode(f.Payload); err == nil && !holding[ev.MemberID] {
+		ev, err := event.Decode(f.Payload)
+		switch {
+		case err == nil && l.Seats != nil:
+			// Its seats are taken until it is written (or given back);
+			// one the database has given to another stays that one's.
+			for _, s := range ev.Seats {
+				if _, taken := l.Seats.Taken[s]; !taken {
+					if _, ok := l.Seats.Map.Index(s); ok {
+						l.Seats.Taken[s] = f.ID
+						l.Remaining--
+					}
+				}
+			}
+		default:
+			l.Remaining--
+		}
+		if err == nil && !holding[ev.MemberID] {
 			holding[ev.MemberID] = true
 			l.Holders = append(l.Holders, ev.MemberID)
 		}

@@ -20,10 +20,12 @@ const maxCoalesce = 128
 type reserveCall struct {
 	// ctx is the caller's: a call whose caller gave up before it was sent
 	// is not sent at all.
-	ctx   context.Context
-	keys  []string
-	args  []any
-	reply chan *redis.Cmd // buffered: a worker never blocks
+	ctx context.Context
+	// script is reserve.lua or hold.lua.
+	script *redis.Script
+	keys   []string
+	args   []any
+	reply  chan *redis.Cmd // buffered: a worker never blocks
 }
 
 // Coalesce routes Reserve through workers pipelines that share round trips.
@@ -87,7 +89,7 @@ func (s *Store) coalesce(calls <-chan *reserveCall) {
 		cmds = cmds[:0]
 		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, c := range batch {
-				cmds = append(cmds, reserveScript.EvalSha(ctx, p, c.keys, c.args...))
+				cmds = append(cmds, c.script.EvalSha(ctx, p, c.keys, c.args...))
 			}
 			return nil
 		})
@@ -95,7 +97,7 @@ func (s *Store) coalesce(calls <-chan *reserveCall) {
 			cmd := cmds[i]
 			if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 				// Redis lost its script cache: Run loads it again.
-				cmd = reserveScript.Run(ctx, s.rdb, c.keys, c.args...)
+				cmd = c.script.Run(ctx, s.rdb, c.keys, c.args...)
 			}
 			c.reply <- cmd
 		}
@@ -107,11 +109,11 @@ func (s *Store) coalesce(calls <-chan *reserveCall) {
 // Once handed over it waits for the reply even if ctx ends (the worker
 // answers within the Redis timeout): the caller must learn whether the
 // script ran, or it could be told "failed" about a seat that was taken.
-func (s *Store) reserveCoalesced(ctx context.Context, keys []string, args []any) (*redis.Cmd, error) {
+func (s *Store) reserveCoalesced(ctx context.Context, script *redis.Script, keys []string, args []any) (*redis.Cmd, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("reserve: %w", err)
 	}
-	c := &reserveCall{ctx: ctx, keys: keys, args: args, reply: make(chan *redis.Cmd, 1)}
+	c := &reserveCall{ctx: ctx, script: script, keys: keys, args: args, reply: make(chan *redis.Cmd, 1)}
 	select {
 	case s.calls <- c:
 	case <-ctx.Done():

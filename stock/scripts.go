@@ -41,16 +41,23 @@ var (
 	settleSrc string
 	//go:embed scripts/rank.lua
 	rankSrc string
+	//go:embed scripts/hold.lua
+	holdSrc string
+	// seatsSrc is the seat helpers, put before each script that uses them.
+	//go:embed scripts/seats.lua
+	seatsSrc string
 )
 
 // The scripts, each loaded once per process.
 var (
 	reserveScript = redis.NewScript(reserveSrc)
-	releaseScript = redis.NewScript(releaseSrc)
+	releaseScript = redis.NewScript(seatsSrc + releaseSrc)
 	ackScript     = redis.NewScript(ackSrc)
 	claimScript   = redis.NewScript(claimSrc)
 	doneScript    = redis.NewScript(doneSrc)
-	failScript    = redis.NewScript(failSrc)
+	failScript    = redis.NewScript(seatsSrc + failSrc)
+	// holdScript is reserveScript for a concert with numbered seats.
+	holdScript = redis.NewScript(seatsSrc + holdSrc)
 
 	// The distlock comparison strategy's lock (not used by the async path).
 	lockScript   = redis.NewScript(lockSrc)
@@ -62,7 +69,7 @@ var (
 	decideScript = redis.NewScript(decideSrc)
 	expireScript = redis.NewScript(expireSrc)
 	outboxScript = redis.NewScript(outboxSrc)
-	settleScript = redis.NewScript(settleSrc)
+	settleScript = redis.NewScript(seatsSrc + settleSrc)
 
 	// The sales ranking (ranking.go), on the ranking's own client: not in
 	// allScripts, so the reservation path neither loads it nor waits on it.
@@ -70,7 +77,7 @@ var (
 )
 
 // allScripts lists every script, for loading at start-up and for readiness.
-var allScripts = []*redis.Script{reserveScript, releaseScript, ackScript, claimScript, doneScript, failScript,
+var allScripts = []*redis.Script{reserveScript, holdScript, releaseScript, ackScript, claimScript, doneScript, failScript,
 	lockScript, unlockScript, renewScript, decideScript, expireScript, outboxScript, settleScript}
 
 // reserve.lua's result codes.
@@ -92,6 +99,24 @@ const (
 	// reserveNotLoaded: a stock key without its marker (a partial restore,
 	// or reconcile --fix at work): admit nobody until it is reconciled.
 	reserveNotLoaded = 7
+	// reserveSeated: the concert has numbered seats (its marker ends in
+	// "/s"); Reserve runs hold.lua for the best available seat instead.
+	reserveSeated = 8
+)
+
+// hold.lua's result codes: reserve.lua's 1-7, and these.
+const (
+	// holdNotSeated: seats named for a general-admission concert.
+	holdNotSeated = 8
+	// holdTaken: some of the seats named are taken; the reply names them,
+	// and none was held.
+	holdTaken = 9
+	// holdUnknownSeat: the map has no such seat (or section); the reply
+	// names it.
+	holdUnknownSeat = 10
+	// holdNoFit: best available found no seats that fit (not enough free
+	// seats, or no run of adjacent ones), though the concert is not sold out.
+	holdNoFit = 11
 )
 
 // release.lua's result codes.

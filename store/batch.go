@@ -25,7 +25,13 @@ type NewReservation struct {
 	CreatedAt time.Time
 	// ExpiresAt, when set, makes the row HELD until then (awaiting payment).
 	ExpiresAt *time.Time
+	// Seats are the numbered seats it holds (none: one general-admission
+	// seat).
+	Seats []string
 }
+
+// seatCount is how many of the concert's seats r takes.
+func (r NewReservation) seatCount() int64 { return max(1, int64(len(r.Seats))) }
 
 // Outcome is what one batch did to each of its reservations.
 type Outcome struct {
@@ -38,6 +44,10 @@ type Outcome struct {
 	Reasons map[string]string
 	// Redelivered counts reservations this batch found already written.
 	Redelivered int
+	// Taken maps a reservation that failed for ReasonSeatTaken to the
+	// seats another active reservation holds: those stay taken in Redis,
+	// its other seats go back.
+	Taken map[string][]string
 }
 
 // Why a reservation fails in the database. They only happen when Redis and
@@ -46,6 +56,7 @@ const (
 	ReasonConcertGone = "concert not found"
 	ReasonNoSeat      = "no seat left in the database"
 	ReasonDuplicate   = "member already holds a reservation for this concert"
+	ReasonSeatTaken   = "a seat is held by another reservation in the database"
 )
 
 // insertChunk keeps one INSERT under the placeholder limit (65,535) and well
@@ -97,12 +108,23 @@ func (s *Store) applyCareful(ctx context.Context, batch []NewReservation) (Outco
 		return out, err
 	}
 	fresh, concerts := splitRedelivered(batch, existing, &out)
+	seats, err := activeSeats(ctx, tx, append(slices.Clone(fresh), out.Failed...))
+	if err != nil {
+		return out, err
+	}
+	// A redelivered failure names the seats that are someone else's again,
+	// in case the first delivery died before Redis settled it.
+	for _, r := range out.Failed {
+		if out.Reasons[r.ID] == ReasonSeatTaken {
+			out.taken(r.ID, seatConflicts(r, seats, nil))
+		}
+	}
 	if len(fresh) > 0 {
 		holding, err := activeMembers(ctx, tx, fresh)
 		if err != nil {
 			return out, err
 		}
-		rows, taken := decide(fresh, remaining, holding, &out)
+		rows, taken := decide(fresh, remaining, holding, seats, &out)
 		if err := writeDecided(ctx, tx, rows, concerts, taken); err != nil {
 			return out, err
 		}
@@ -238,21 +260,92 @@ func activeMembers(ctx context.Context, tx *sqlx.Tx, fresh []NewReservation) (ma
 	return holding, nil
 }
 
+// concertSeat is a numbered seat of a concert: the UNIQUE (concert_id,
+// seat_id, active) key allows one active reservation per pair.
+type concertSeat struct {
+	concert int64
+	seat    string
+}
+
+// activeSeats finds which active reservation holds each numbered seat that
+// the batch names.
+func activeSeats(ctx context.Context, tx *sqlx.Tx, batch []NewReservation) (map[concertSeat]string, error) {
+	held := map[concertSeat]string{}
+	var args []any
+	var tuples []string
+	for _, r := range batch {
+		for _, s := range r.Seats {
+			args = append(args, r.ConcertID, s)
+			tuples = append(tuples, "(?,?)")
+		}
+	}
+	for start := 0; start < len(tuples); start += insertChunk {
+		end := min(start+insertChunk, len(tuples))
+		rows, err := tx.QueryxContext(ctx, `SELECT concert_id, seat_id, reservation_id FROM reservation_seats
+			WHERE active = 1 AND (concert_id, seat_id) IN (`+strings.Join(tuples[start:end], ",")+`)`, args[2*start:2*end]...)
+		if err != nil {
+			return nil, fmt.Errorf("active seats: %w", err)
+		}
+		for rows.Next() {
+			var cs concertSeat
+			var id string
+			if err := rows.Scan(&cs.concert, &cs.seat, &id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("active seats: %w", err)
+			}
+			held[cs] = id
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("active seats: %w", err)
+		}
+	}
+	return held, nil
+}
+
+// seatConflicts are the seats of r that another reservation holds, in the
+// database or earlier in the batch (taking).
+func seatConflicts(r NewReservation, held map[concertSeat]string, taking map[concertSeat]bool) []string {
+	var out []string
+	for _, s := range r.Seats {
+		cs := concertSeat{r.ConcertID, s}
+		if id, ok := held[cs]; (ok && id != r.ID) || taking[cs] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (o *Outcome) taken(id string, seats []string) {
+	if len(seats) == 0 {
+		return
+	}
+	if o.Taken == nil {
+		o.Taken = map[string][]string{}
+	}
+	o.Taken[id] = seats
+}
+
 // decide settles each fresh reservation, recording it in out, and returns the
 // rows to insert and the seats taken per concert. The database's own count is
-// the last guard: no concert gives more than its remaining seats.
-func decide(fresh []NewReservation, remaining map[int64]int64, holding map[concertMember]bool, out *Outcome) ([]row, map[int64]int64) {
+// the last guard: no concert gives more than its remaining seats; and for
+// numbered seats, no seat goes to two active reservations.
+func decide(fresh []NewReservation, remaining map[int64]int64, holding map[concertMember]bool, held map[concertSeat]string, out *Outcome) ([]row, map[int64]int64) {
 	taken := map[int64]int64{}
+	taking := map[concertSeat]bool{}
 	var rows []row
 	for _, r := range fresh {
 		left, ok := remaining[r.ConcertID]
 		reason := ""
+		conflicts := seatConflicts(r, held, taking)
 		switch {
 		case !ok:
 			reason = ReasonConcertGone
 		case holding[concertMember{r.ConcertID, r.MemberID}]:
 			reason = ReasonDuplicate
-		case taken[r.ConcertID] >= left:
+		case len(conflicts) > 0:
+			reason = ReasonSeatTaken
+			out.taken(r.ID, conflicts)
+		case taken[r.ConcertID]+r.seatCount() > left:
 			reason = ReasonNoSeat
 		}
 		if reason != "" {
@@ -262,7 +355,10 @@ func decide(fresh []NewReservation, remaining map[int64]int64, holding map[conce
 			continue
 		}
 		holding[concertMember{r.ConcertID, r.MemberID}] = true
-		taken[r.ConcertID]++
+		for _, s := range r.Seats {
+			taking[concertSeat{r.ConcertID, s}] = true
+		}
+		taken[r.ConcertID] += r.seatCount()
 		out.Written = append(out.Written, r)
 		rows = append(rows, activeRow(r))
 	}
@@ -275,6 +371,9 @@ func decide(fresh []NewReservation, remaining map[int64]int64, holding map[conce
 // a no-op.
 func writeDecided(ctx context.Context, tx *sqlx.Tx, rows []row, concerts []int64, taken map[int64]int64) error {
 	if err := insertRows(ctx, tx, rows, ` ON DUPLICATE KEY UPDATE id = id`, nil); err != nil {
+		return err
+	}
+	if err := insertSeats(ctx, tx, rows); err != nil {
 		return err
 	}
 	for _, c := range concerts {
@@ -308,6 +407,7 @@ func activeRow(r NewReservation) row {
 func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool, err error) {
 	seenID := make(map[string]bool, len(batch))
 	seenMember := make(map[concertMember]bool, len(batch))
+	var seenSeat map[concertSeat]bool
 	perConcert := map[int64]int64{}
 	for _, r := range batch {
 		p := concertMember{r.ConcertID, r.MemberID}
@@ -315,7 +415,17 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 			return false, nil // decided row by row
 		}
 		seenID[r.ID], seenMember[p] = true, true
-		perConcert[r.ConcertID]++
+		perConcert[r.ConcertID] += r.seatCount()
+		for _, s := range r.Seats {
+			if seenSeat == nil {
+				seenSeat = map[concertSeat]bool{}
+			}
+			if cs := (concertSeat{r.ConcertID, s}); seenSeat[cs] {
+				return false, nil // one seat twice in the batch
+			} else {
+				seenSeat[cs] = true
+			}
+		}
 	}
 	concerts := make([]int64, 0, len(perConcert))
 	for c := range perConcert {
@@ -352,6 +462,11 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 	}
 	if err := insertRows(ctx, tx, rows, "", prepared); refused(err) {
 		return false, nil // written before, or a member's second seat
+	} else if err != nil {
+		return false, err
+	}
+	if err := insertSeats(ctx, tx, rows); refused(err) {
+		return false, nil // a numbered seat another reservation holds
 	} else if err != nil {
 		return false, err
 	}
@@ -462,6 +577,39 @@ func insertSQL(n int, suffix string) string {
 	}
 	b.WriteString(suffix)
 	return b.String()
+}
+
+// insertSeats writes the numbered seats of the active rows among rows (none
+// for general admission: no statement at all).
+func insertSeats(ctx context.Context, tx *sqlx.Tx, rows []row) error {
+	var args []any
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		q := `INSERT INTO reservation_seats (reservation_id, concert_id, seat_id, active) VALUES (?,?,?,1)` + strings.Repeat(`,(?,?,?,1)`, n-1)
+		_, err := tx.ExecContext(ctx, q, args...)
+		args, n = args[:0], 0
+		if err != nil {
+			return fmt.Errorf("insert reservation seats: %w", err)
+		}
+		return nil
+	}
+	for _, r := range rows {
+		if !r.status.Active() {
+			continue
+		}
+		for _, s := range r.Seats {
+			args = append(args, r.ID, r.ConcertID, s)
+			if n++; n == insertChunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
 }
 
 // minPrepared is the smallest chunk that is prepared: below it the text is
@@ -577,6 +725,25 @@ func selectIn[T any](ctx context.Context, tx *sqlx.Tx, query string, list []T, s
 	return nil
 }
 
+// seatsOfReservations reads the numbered seats of each reservation that has
+// any: one indexed read per batch of transitions (the primary key's prefix);
+// a general-admission reservation has no entry.
+func seatsOfReservations(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := selectIn(ctx, tx, `SELECT reservation_id, seat_id FROM reservation_seats WHERE reservation_id IN (?)`, ids, func(r *sqlx.Rows) error {
+		var id, seat string
+		if err := r.Scan(&id, &seat); err != nil {
+			return err
+		}
+		out[id] = append(out[id], seat)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seats of reservations: %w", err)
+	}
+	return out, nil
+}
+
 // Transition moves a reservation to a new status.
 type Transition struct {
 	ID string
@@ -593,6 +760,8 @@ type Applied struct {
 	Status boxoffice.Status
 	// Changed: this call moved it (a redelivery finds it moved already).
 	Changed bool
+	// Seats are its numbered seats (none for general admission).
+	Seats []string
 }
 
 // ApplyTransitions applies transitions in order in one transaction. Only a
@@ -625,7 +794,17 @@ func (s *Store) ApplyTransitions(ctx context.Context, ts []Transition) ([]Applie
 	}); err != nil {
 		return nil, fmt.Errorf("lock reservations: %w", err)
 	}
+	seatsOf, err := seatsOfReservations(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, seats := range seatsOf {
+		if a, ok := rows[id]; ok {
+			a.Seats = seats
+		}
+	}
 	moved := map[boxoffice.Status][]string{}
+	var released []string
 	freed := map[int64]int64{}
 	out := make([]Applied, len(ts))
 	for i, t := range ts {
@@ -638,7 +817,12 @@ func (s *Store) ApplyTransitions(ctx context.Context, ts []Transition) ([]Applie
 			a.Status = t.To
 			moved[t.To] = append(moved[t.To], t.ID)
 			if t.To == boxoffice.StatusCancelled || t.To == boxoffice.StatusExpired {
-				freed[a.ConcertID]++
+				if seats, ok := seatsOf[t.ID]; ok {
+					freed[a.ConcertID] += int64(len(seats))
+					released = append(released, t.ID)
+				} else {
+					freed[a.ConcertID]++
+				}
 			}
 			out[i] = *a
 			out[i].Changed = true
@@ -656,6 +840,15 @@ func (s *Store) ApplyTransitions(ctx context.Context, ts []Transition) ([]Applie
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return nil, fmt.Errorf("move to %s: %w", st, err)
 			}
+		}
+	}
+	for start := 0; start < len(released); start += insertChunk {
+		q, args, err := sqlx.In(`UPDATE reservation_seats SET active = NULL WHERE reservation_id IN (?)`, released[start:min(start+insertChunk, len(released))])
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return nil, fmt.Errorf("release seats: %w", err)
 		}
 	}
 	for c, n := range freed {

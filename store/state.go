@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/boxoffice/boxoffice"
+	"github.com/boxoffice/boxoffice/seatmap"
 )
 
 // Deployment returns this database's token, creating it on first use. Two
@@ -58,6 +59,12 @@ type ConcertState struct {
 	Held []Held
 	// At is when the snapshot was taken.
 	At time.Time
+	// SeatMap is the concert's map (nil: general admission); Seats maps
+	// each seat an active reservation holds to it, and ActiveSeats counts
+	// them.
+	SeatMap     *seatmap.Map
+	Seats       map[string]string
+	ActiveSeats int64
 }
 
 // State reads a concert's seats, its active members and its holds in one
@@ -85,6 +92,27 @@ func (s *Store) State(ctx context.Context, concert int64) (ConcertState, error) 
 	st.Active = int64(len(st.Holders))
 	if err := tx.SelectContext(ctx, &st.Held, `SELECT id, member_id, expires_at FROM reservations WHERE concert_id = ? AND status = 'HELD'`, concert); err != nil {
 		return st, fmt.Errorf("holds of concert %d: %w", concert, err)
+	}
+	m, seated, err := seatMapIn(ctx, tx, concert)
+	if err != nil || !seated {
+		return st, err
+	}
+	st.SeatMap, st.Seats = &m, map[string]string{}
+	rows, err := tx.QueryxContext(ctx, `SELECT seat_id, reservation_id FROM reservation_seats WHERE concert_id = ? AND active = 1`, concert)
+	if err != nil {
+		return st, fmt.Errorf("seats of concert %d: %w", concert, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seat, id string
+		if err := rows.Scan(&seat, &id); err != nil {
+			return st, fmt.Errorf("seats of concert %d: %w", concert, err)
+		}
+		st.Seats[seat] = id
+		st.ActiveSeats++
+	}
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("seats of concert %d: %w", concert, err)
 	}
 	return st, nil
 }

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"database/sql"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,6 +25,7 @@ type Metrics struct {
 	notified    prometheus.Counter
 	expired     prometheus.Counter
 	outbox      prometheus.Counter
+	seats       *prometheus.CounterVec
 }
 
 // NewMetrics registers the writer's metrics, the Go runtime and process
@@ -73,12 +75,23 @@ func NewMetrics(db *sql.DB) *Metrics {
 		outbox: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "boxoffice_writer_decisions_republished_total", Help: "Confirm/cancel/expiry decisions republished because the writer had not applied them in time.",
 		}),
+		seats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_writer_seats_total", Help: "Numbered seats by section and what became of them in MySQL: held (a HELD row), sold (confirmed, on write or by payment), released (cancelled or expired).",
+		}, []string{"section", "outcome"}),
 	}
 	reg.MustRegister(m.transitions, m.notified, m.expired, m.outbox)
-	reg.MustRegister(m.batchSize, m.commit, m.rows, m.skipped, m.failed, m.returned, m.dlq, m.lag, m.republished,
+	reg.MustRegister(m.seats, m.batchSize, m.commit, m.rows, m.skipped, m.failed, m.returned, m.dlq, m.lag, m.republished,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "writer"))
 	}
 	return m
+}
+
+// countSeats counts numbered seats by section under outcome.
+func (m *Metrics) countSeats(seats []string, outcome string) {
+	for _, s := range seats {
+		section, _, _ := strings.Cut(s, "-")
+		m.seats.WithLabelValues(section, outcome).Inc()
+	}
 }

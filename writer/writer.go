@@ -155,7 +155,7 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 				w.Metrics.skipped.WithLabelValues("released").Inc()
 				continue
 			}
-			batch = append(batch, store.NewReservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, CreatedAt: ev.At, ExpiresAt: ev.ExpiresAt})
+			batch = append(batch, store.NewReservation{ID: ev.ID, ConcertID: ev.ConcertID, MemberID: ev.MemberID, CreatedAt: ev.At, ExpiresAt: ev.ExpiresAt, Seats: ev.Seats})
 		}
 	}
 
@@ -222,6 +222,11 @@ func (w *Writer) transition(ctx context.Context, evs []event.Event) ([]event.Not
 		}
 		if a.Changed {
 			w.Metrics.transitions.WithLabelValues(string(ev.Type)).Inc()
+			outcome := "released"
+			if ds[i] == event.Confirm {
+				outcome = "sold"
+			}
+			w.Metrics.countSeats(a.Seats, outcome)
 		}
 	}
 	for c, list := range settle {
@@ -372,6 +377,12 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation, arrive
 		for k, v := range one.Reasons {
 			out.Reasons[k] = v
 		}
+		for k, v := range one.Taken {
+			if out.Taken == nil {
+				out.Taken = map[string][]string{}
+			}
+			out.Taken[k] = v
+		}
 	}
 	return out, nil
 }
@@ -380,6 +391,13 @@ func (w *Writer) apply(ctx context.Context, batch []store.NewReservation, arrive
 // written rows go, failed reservations get their seats back (once).
 func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 	w.Metrics.rows.Add(float64(len(out.Written)))
+	for _, r := range out.Written {
+		if r.ExpiresAt == nil {
+			w.Metrics.countSeats(r.Seats, "sold")
+		} else {
+			w.Metrics.countSeats(r.Seats, "held")
+		}
+	}
 	w.Metrics.skipped.WithLabelValues("redelivered").Add(float64(out.Redelivered))
 	done := map[int64][]string{}
 	var concerts []int64
@@ -397,7 +415,7 @@ func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 	}
 	failed := map[int64][]stock.Seat{}
 	for _, r := range out.Failed {
-		failed[r.ConcertID] = append(failed[r.ConcertID], stock.Seat{ID: r.ID, MemberID: r.MemberID, Back: giveback(out.Reasons[r.ID])})
+		failed[r.ConcertID] = append(failed[r.ConcertID], stock.Seat{ID: r.ID, MemberID: r.MemberID, Back: giveback(out.Reasons[r.ID]), Keep: out.Taken[r.ID]})
 		w.Log.Warn("reservation failed", "id", r.ID, "concert", r.ConcertID, "member", r.MemberID, "reason", out.Reasons[r.ID])
 	}
 	for c, seats := range failed {

@@ -3,7 +3,8 @@
 --       4 inflight:t (zset id -> accepted-at ms)  5 idempotency key (same slot)
 --       6 holds (zset "id|member" -> expires-at ms, the expiry delay queue)
 --       7 epoch (the marker Load writes with the stock: without it, Redis does
---         not know this concert's stock, and admits nobody)
+--         not know this concert's stock, and admits nobody; ending in '/s',
+--         the concert has numbered seats and hold.lua takes them)
 -- ARGV: 1 reservation id  2 member id  3 event payload  4 now (ms)
 --       5 idempotency ttl (ms)  6 "1" when an Idempotency-Key was sent
 --       7 expires-at (ms), "0" when the seat is confirmed on write (no hold)
@@ -31,7 +32,8 @@ if rec then
 end
 
 local stock = redis.call('GET', KEYS[1])
-if redis.call('EXISTS', KEYS[7]) == 0 then
+local epoch = redis.call('GET', KEYS[7])
+if not epoch then
   if not stock then
     return {4, '', ''} -- never loaded, or everything lost: the caller asks MySQL
   end
@@ -39,6 +41,9 @@ if redis.call('EXISTS', KEYS[7]) == 0 then
 end
 if not stock then
   return {4, '', ''}
+end
+if string.sub(epoch, -2) == '/s' then
+  return {8, '', ''} -- numbered seats: the caller runs hold.lua
 end
 if redis.call('SISMEMBER', KEYS[2], member) == 1 then
   return {3, '', ''}
