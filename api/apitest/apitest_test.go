@@ -72,8 +72,8 @@ func TestTransportFindsDrift(t *testing.T) {
 			405, map[string]string{"Allow": "GET"}, `{"error":"method_not_allowed","message":"use POST"}`, "Allow"},
 		{"an unknown path, 404", "GET", "/api/nothing", "", "",
 			404, nil, `{"error":"not_found","message":"no such path"}`, ""},
-		{"an unknown path served", "GET", "/api/rankings", "", "",
-			200, nil, `{"rankings":[]}`, "outside the spec"},
+		{"an unknown path served", "GET", "/api/queue/1", "", "",
+			200, nil, `{"position":1}`, "outside the spec"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
