@@ -239,7 +239,7 @@ func TestConfirmRacesExpiry(t *testing.T) {
 func TestNotifications(t *testing.T) {
 	cfg := servicetest.Config(t)
 	cfg.Capacity = 10
-	cfg.HoldTTL = time.Second
+	cfg.HoldTTL = 3 * time.Second // the confirm and cancel must come first, on a loaded machine too
 	s := newSystem(t, cfg, true)
 	confirmed := s.reserve(1, 1, "").id()
 	cancelled := s.reserve(1, 2, "").id()
@@ -434,7 +434,9 @@ func TestFailedReservationIsNotified(t *testing.T) {
 func TestIdempotentRetryOfEndedReservation(t *testing.T) {
 	cfg := servicetest.Config(t)
 	cfg.Capacity, cfg.Members = 10, 10
-	cfg.HoldTTL = time.Second
+	// Long enough for the cancel below to come before the hold ends on a
+	// loaded machine: at 1 s it was once answered "expired" in CI.
+	cfg.HoldTTL = 3 * time.Second
 	s := newSystem(t, cfg, true)
 
 	expired := s.reserve(1, 1, "key-expired")
