@@ -278,6 +278,14 @@ type Reservation struct {
 	Adjacent bool
 }
 
+// idemArg tells the admission scripts whether an Idempotency-Key was sent.
+func (r Reservation) idemArg() string {
+	if r.IdempotencyKey != "" {
+		return "1"
+	}
+	return "0"
+}
+
 func (r Reservation) expiresArg() any {
 	if r.ExpiresAt.IsZero() {
 		return "0"
@@ -424,29 +432,29 @@ var errSeated = errors.New("the concert has numbered seats")
 
 // reserveSlot runs reserve.lua on this Store's keys of the concert.
 func (s *Store) reserveSlot(ctx context.Context, r Reservation) (Admission, error) {
-	hasIdem := "0"
-	if r.IdempotencyKey != "" {
-		hasIdem = "1"
-	}
 	keys := s.keysOfReserve(r.ConcertID, r.IdempotencyKey)
-	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem, r.expiresArg()}
-	var cmd *redis.Cmd
-	if s.calls != nil {
-		// The worker bounds the pipeline with the Redis timeout itself; a
-		// context of our own here would be a timer per request for nothing.
-		var err error
-		if cmd, err = s.reserveCoalesced(ctx, reserveScript, keys, args); err != nil {
-			return Admission{}, err
-		}
-	} else {
-		ctx, cancel := s.ctx(ctx)
-		defer cancel()
-		cmd = reserveScript.Run(ctx, s.rdb, keys, args...)
+	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), r.idemArg(), r.expiresArg()}
+	cmd, err := s.runAdmission(ctx, reserveScript, keys, args)
+	if err != nil {
+		return Admission{}, err
 	}
 	if err := cmd.Err(); err != nil {
 		return Admission{}, fmt.Errorf("reserve: %w", err)
 	}
 	return parseReserve(cmd)
+}
+
+// runAdmission runs an admission script (reserve.lua, hold.lua) through the
+// coalescer when one runs, else on its own.
+func (s *Store) runAdmission(ctx context.Context, script *redis.Script, keys []string, args []any) (*redis.Cmd, error) {
+	if s.calls != nil {
+		// The worker bounds the pipeline with the Redis timeout itself; a
+		// context of our own here would be a timer per request for nothing.
+		return s.reserveCoalesced(ctx, script, keys, args)
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return script.Run(ctx, s.rdb, keys, args...), nil
 }
 
 func parseReserve(cmd *redis.Cmd) (Admission, error) {
@@ -483,10 +491,6 @@ func parseReserve(cmd *redis.Cmd) (Admission, error) {
 
 // hold runs hold.lua: the seats named, or the best available, all or none.
 func (s *Store) hold(ctx context.Context, r Reservation) (Admission, error) {
-	hasIdem := "0"
-	if r.IdempotencyKey != "" {
-		hasIdem = "1"
-	}
 	c := r.ConcertID
 	keys := append([]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c), s.epochKey(c)}, append(s.seatKeys(c), s.seatStartsKey(c))...)
 	mode, which := "b", r.Section
@@ -497,18 +501,10 @@ func (s *Store) hold(ctx context.Context, r Reservation) (Admission, error) {
 	if r.Adjacent {
 		adjacent = "1"
 	}
-	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), hasIdem, r.expiresArg(), mode, which, r.Count, adjacent}
-	var cmd *redis.Cmd
-	if s.calls != nil {
-		// The coalescer pipelines holds with the reserves of its batch.
-		var err error
-		if cmd, err = s.reserveCoalesced(ctx, holdScript, keys, args); err != nil {
-			return Admission{}, err
-		}
-	} else {
-		ctx, cancel := s.ctx(ctx)
-		defer cancel()
-		cmd = holdScript.Run(ctx, s.rdb, keys, args...)
+	args := []any{r.ID, r.MemberID, r.Payload, r.Now.UnixMilli(), IdempotencyTTL.Milliseconds(), r.idemArg(), r.expiresArg(), mode, which, r.Count, adjacent}
+	cmd, err := s.runAdmission(ctx, holdScript, keys, args) // holds share the reserves' pipeline
+	if err != nil {
+		return Admission{}, err
 	}
 	vals, err := cmd.Slice()
 	if err != nil {
@@ -628,14 +624,10 @@ func (s *Store) Release(ctx context.Context, r Reservation) (Undo, error) {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	hasIdem := "0"
-	if r.IdempotencyKey != "" {
-		hasIdem = "1"
-	}
 	c := r.ConcertID
 	code, err := releaseScript.Run(ctx, s.rdb,
 		append([]string{s.stockKey(c), s.membersKey(c), s.inflightKey(c), s.inflightTKey(c), s.releasedKey(c), s.idemKey(c, r.IdempotencyKey), s.holdsKey(c)}, s.seatKeys(c)...),
-		r.ID, r.MemberID, time.Now().UnixMilli(), hasIdem, TombstoneRetention.Milliseconds()).Int()
+		r.ID, r.MemberID, time.Now().UnixMilli(), r.idemArg(), TombstoneRetention.Milliseconds()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("release: %w", err)
 	}
