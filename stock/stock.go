@@ -457,6 +457,16 @@ func (s *Store) runAdmission(ctx context.Context, script *redis.Script, keys []s
 	return script.Run(ctx, s.rdb, keys, args...), nil
 }
 
+// refusals are the answers reserve.lua and hold.lua give with the same
+// codes, and what each means.
+var refusals = map[int64]error{
+	reserveSoldOut:         boxoffice.ErrSoldOut,
+	reserveAlreadyReserved: boxoffice.ErrAlreadyReserved,
+	reserveNoConcert:       boxoffice.ErrConcertNotFound,
+	reserveKeyMismatch:     boxoffice.ErrIdempotencyReuse,
+	reserveNotLoaded:       boxoffice.ErrStockNotLoaded,
+}
+
 func parseReserve(cmd *redis.Cmd) (Admission, error) {
 	vals, err := cmd.Slice()
 	if err != nil || len(vals) != 3 {
@@ -468,21 +478,14 @@ func parseReserve(cmd *redis.Cmd) (Admission, error) {
 	}
 	id, _ := vals[1].(string)
 	state, _ := vals[2].(string)
+	if err, ok := refusals[code]; ok {
+		return Admission{}, err
+	}
 	switch code {
 	case reserveOK:
 		return Admission{ID: id}, nil
 	case reserveReplay:
 		return Admission{ID: id, Replay: true, State: State(state)}, nil
-	case reserveSoldOut:
-		return Admission{}, boxoffice.ErrSoldOut
-	case reserveAlreadyReserved:
-		return Admission{}, boxoffice.ErrAlreadyReserved
-	case reserveNoConcert:
-		return Admission{}, boxoffice.ErrConcertNotFound
-	case reserveKeyMismatch:
-		return Admission{}, boxoffice.ErrIdempotencyReuse
-	case reserveNotLoaded:
-		return Admission{}, boxoffice.ErrStockNotLoaded
 	case reserveSeated:
 		return Admission{}, errSeated
 	}
@@ -522,21 +525,14 @@ func (s *Store) hold(ctx context.Context, r Reservation) (Admission, error) {
 	if seatList != "" {
 		seats = strings.Split(seatList, ",")
 	}
+	if err, ok := refusals[code]; ok {
+		return Admission{}, err
+	}
 	switch code {
 	case reserveOK:
 		return Admission{ID: id, Seats: seats, Payload: []byte(payload)}, nil
 	case reserveReplay:
 		return Admission{ID: id, Replay: true, State: State(state), Seats: seats}, nil
-	case reserveSoldOut:
-		return Admission{}, boxoffice.ErrSoldOut
-	case reserveAlreadyReserved:
-		return Admission{}, boxoffice.ErrAlreadyReserved
-	case reserveNoConcert:
-		return Admission{}, boxoffice.ErrConcertNotFound
-	case reserveKeyMismatch:
-		return Admission{}, boxoffice.ErrIdempotencyReuse
-	case reserveNotLoaded:
-		return Admission{}, boxoffice.ErrStockNotLoaded
 	case holdNotSeated:
 		return Admission{}, boxoffice.ErrNotSeated
 	case holdTaken:
