@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -246,8 +247,17 @@ func (s *Service) tick(ctx context.Context, r boxoffice.Room) error {
 // restore writes a room's settings back to a Redis that lost them (the
 // queue itself is gone: members join again), so the room keeps working.
 func (s *Service) restore(ctx context.Context, r boxoffice.Room) error {
+	// Not a room just taken off (boxoffice room off deletes the row, then
+	// the keys): only one MySQL still has.
+	rooms, err := s.DB.Rooms(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(rooms, func(x boxoffice.Room) bool { return x.Concert == r.Concert }) {
+		return nil
+	}
 	s.Log.Warn("room missing in Redis; writing its settings back from MySQL (members must join again)", "concert", r.Concert)
-	_, err := s.Stock.SetRoom(ctx, r)
+	_, err = s.Stock.SetRoom(ctx, r)
 	return err
 }
 

@@ -47,7 +47,7 @@ func (s Status) Final() bool { return s.Status == Admitted || s.Status == Expire
 // same reports whether a stream would show the two alike.
 func (s Status) same(o Status) bool {
 	eq := func(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-	return s.Status == o.Status && s.State == o.State && eq(s.Position, o.Position) && eq(s.Ahead, o.Ahead)
+	return s.Status == o.Status && s.State == o.State && eq(s.Position, o.Position) && eq(s.Ahead, o.Ahead) && s.OpensAt.Equal(o.OpensAt)
 }
 
 // Info is a room's public view.
@@ -203,6 +203,11 @@ func (s *Service) Follow(ctx context.Context, concert, member int64, send func(S
 		cur, changed := h.watch()
 		if cur.State == "closed" {
 			return nil
+		}
+		// The settings again: an opening moved while the member waits
+		// must reach their countdown.
+		if now, ok := s.settings(concert); ok {
+			r = now
 		}
 		if !first && cur.Version > 0 {
 			// The member's own record is read again only when it can
