@@ -26,6 +26,7 @@
 
   const concertId = concertFromPath(location.pathname);
   const ticketKey = 'boxoffice.ticket.' + concertId;
+  const reservationKey = 'boxoffice.reservation.' + concertId;
 
   const st = {
     room: null, // GET /api/queue/{id}
@@ -81,6 +82,12 @@
     showRoom(r.body);
     st.identity = r.body.identity === 'body' ? 'body' : 'token';
     st.ticket = sessionStorage.getItem(ticketKey) || '';
+    const reserved = sessionStorage.getItem(reservationKey);
+    if (reserved) {
+      // A reload after reserving: the reservation, not the line.
+      showReservation({ reservationId: reserved, status: '…' });
+      return;
+    }
     if (st.ticket && (await resume())) {
       return;
     }
@@ -538,17 +545,9 @@
     });
     if (r.status === 202 || (r.status === 200 && r.body && r.body.reservationId)) {
       clearTimeout(st.seatsTimer);
-      st.reservation = r.body;
-      $('admitted').hidden = true;
-      $('queue').hidden = true;
-      $('reservation').hidden = false;
-      $('reservation-id').textContent = r.body.reservationId;
-      showSeats(r.body.seats);
-      $('reservation-status').textContent = r.body.status;
-      $('reservation-line').textContent = 'Reserved. Waiting for it to be written…';
-      setPhase('reserved');
+      sessionStorage.setItem(reservationKey, r.body.reservationId);
       log('Reserved: ' + r.body.reservationId + (r.body.seats ? ' (' + r.body.seats.join(', ') + ')' : '') + '.');
-      readReservation();
+      showReservation(r.body);
       return;
     }
     if (r.status !== 0 && r.status !== 503) st.idemKey = '';
@@ -564,6 +563,22 @@
       poll();
     }
     if (st.seated && (c === 'seats_taken' || c === 'seats_unavailable')) loadSeats(false);
+  }
+
+  function showReservation(res) {
+    st.reservation = res;
+    closeStream();
+    clearTimeout(st.pollTimer);
+    $('identity').hidden = true;
+    $('admitted').hidden = true;
+    $('queue').hidden = true;
+    $('reservation').hidden = false;
+    $('reservation-id').textContent = res.reservationId;
+    showSeats(res.seats);
+    $('reservation-status').textContent = res.status;
+    $('reservation-line').textContent = reservationText.PENDING;
+    setPhase('reserved');
+    readReservation();
   }
 
   function setReserveButtons(busy) {
@@ -618,6 +633,7 @@
       }
       clearError();
     } else if (r.status !== 0 && r.status < 500 && r.status !== 429) {
+      if (r.status === 404) sessionStorage.removeItem(reservationKey);
       showError(r.body);
       return;
     }
