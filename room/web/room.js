@@ -312,7 +312,10 @@
       sessionStorage.setItem(ticketKey, s.ticket);
     }
     if (s.state) $('room-state').textContent = stateText[s.state] || s.state;
-    if (st.room && s.opensAt) st.room.opensAt = s.opensAt;
+    if (st.room && s.opensAt && s.opensAt !== st.room.opensAt) {
+      st.room.opensAt = s.opensAt;
+      $('opens-at').textContent = when(s.opensAt);
+    }
     $('queue').hidden = false;
     const pos = s.position == null ? '—' : Number(s.position).toLocaleString();
     $('position').textContent = pos;
@@ -382,6 +385,7 @@
     closeStream();
     clearTimeout(st.pollTimer);
     $('admitted').hidden = false;
+    tick();
     loadSeats(true);
   }
 
