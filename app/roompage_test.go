@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/auth"
 	"github.com/boxoffice/boxoffice/servicetest"
@@ -77,8 +82,9 @@ func roomPageGeneral(t *testing.T, browser context.Context, shots string) {
 	// a time: member 2 stays queued while member 1 is admitted.
 	s.setRoom(10*time.Minute, 10, 1, 5*time.Minute)
 
+	site := s.viaSpec()
 	a := openPage(t, browser, shots, "ga")
-	a.navigate(s.url + "/queue/1#token=" + token(t, 1))
+	a.navigate(site + "/queue/1#token=" + token(t, 1))
 	a.waitPhase("ready", 20*time.Second)
 	if hash := a.eval("location.hash"); hash != "" {
 		t.Fatalf("the token stays in the address bar: location.hash %q", hash)
@@ -106,7 +112,7 @@ func roomPageGeneral(t *testing.T, browser context.Context, shots string) {
 	a.shot("3-in-line", "")
 
 	b := openPage(t, browser, shots, "ga")
-	b.navigate(s.url + "/queue/1#token=" + token(t, 2))
+	b.navigate(site + "/queue/1#token=" + token(t, 2))
 	b.waitPhase("ready", 20*time.Second)
 	b.do("click Join", chromedp.Click("#join"))
 	b.waitPhase("queued", 10*time.Second)
@@ -187,7 +193,7 @@ func roomPageSeated(t *testing.T, browser context.Context, shots string) {
 	s.setRoom(10*time.Minute, 10, 5, 5*time.Minute)
 
 	p := openPage(t, browser, shots, "seated")
-	p.navigate(s.url + "/queue/1")
+	p.navigate(s.viaSpec() + "/queue/1")
 	p.waitPhase("ready", 20*time.Second)
 	p.waitVisible("#member", 5*time.Second)
 	// Dev mode (--trust-body-member): a member id, typed; Enter submits.
@@ -263,6 +269,43 @@ func (s *system) setRoom(opensIn time.Duration, rate, maxActive int, passTTL tim
 	})
 	return room.OpensAt
 }
+
+// viaSpec is the address the browser uses: a proxy in front of the gateway
+// that sends every exchange through apitest's transport, so what the page
+// sends and is answered is held to api/openapi.yaml like the tests' own —
+// all but the event stream, whose body apitest would read to its end (and
+// it ends only at admission).
+func (s *system) viaSpec() string {
+	s.t.Helper()
+	target, err := url.Parse(s.url)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	// Not http.DefaultTransport: apitest.Main has wrapped it already.
+	plain := &http.Transport{}
+	s.t.Cleanup(plain.CloseIdleConnections)
+	checked := apitest.Transport(plain)
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport: roundTripper(func(req *http.Request) (*http.Response, error) {
+			if strings.HasSuffix(req.URL.Path, "/stream") {
+				return plain.RoundTrip(req)
+			}
+			return checked.RoundTrip(req)
+		}),
+		FlushInterval: -1,
+	}
+	srv := httptest.NewServer(proxy)
+	s.t.Cleanup(func() {
+		srv.CloseClientConnections() // a sold-out member's stream stays open
+		srv.Close()
+	})
+	return srv.URL
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // chromium finds the browser: BOX_CHROMIUM, else chromium on the PATH. In CI
 // (.ci/run installs Debian's chromium) a missing one fails the test.
