@@ -13,6 +13,8 @@
   // makes every reconnect fail; EventSource alone would retry forever).
   const STREAM_ERRORS = 3;
   const POLL_MS = 2000;
+  // The live numbers change on screen (and are read out) at most this often.
+  const NUMBERS_MS = 2000;
   // How often the reservation is read until the hold's expiry is known, and
   // then while it is held (to show a confirm or an expiry).
   const RESERVATION_MS = 1000;
@@ -49,6 +51,10 @@
     reservationTimer: 0,
     holdExpiresAt: 0,
     lastLogged: '',
+    shownStatus: '',
+    shownState: '',
+    numbersAt: 0,
+    numbersTimer: 0,
   };
 
   document.addEventListener('DOMContentLoaded', start);
@@ -318,9 +324,9 @@
     }
     $('queue').hidden = false;
     const pos = s.position == null ? '—' : Number(s.position).toLocaleString();
-    $('position').textContent = pos;
-    $('ahead').textContent = s.ahead == null ? '—' : Number(s.ahead).toLocaleString();
-    $('wait').textContent = estimate(s);
+    showNumbers(s, s.status !== st.shownStatus || s.state !== st.shownState);
+    st.shownStatus = s.status;
+    st.shownState = s.state;
     let line;
     switch (s.status) {
       case 'waiting':
@@ -362,6 +368,24 @@
     }
     if (s.status === 'admitted') admitted(s);
     if (s.status === 'expired') endPass();
+  }
+
+  // showNumbers renders the position, the people ahead and the wait: at
+  // once when the status or the room's state changed, otherwise at most
+  // once every NUMBERS_MS. In a long line the position moves at every tick
+  // (10 times a second), and the numbers are an aria-live region: a screen
+  // reader would otherwise read them out without pause.
+  function showNumbers(s, now) {
+    clearTimeout(st.numbersTimer);
+    const since = Date.now() - st.numbersAt;
+    if (!now && since < NUMBERS_MS) {
+      st.numbersTimer = setTimeout(() => showNumbers(st.status, true), NUMBERS_MS - since);
+      return;
+    }
+    st.numbersAt = Date.now();
+    $('position').textContent = s.position == null ? '—' : Number(s.position).toLocaleString();
+    $('ahead').textContent = s.ahead == null ? '—' : Number(s.ahead).toLocaleString();
+    $('wait').textContent = estimate(s);
   }
 
   function estimate(s) {
