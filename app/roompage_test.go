@@ -35,10 +35,11 @@ import (
 // and for a seated concert (dev mode's member id, the seat map). A second
 // member queued behind a sold-out concert is shown "sold out".
 //
-// Each room is kept "paused" after its opening (its seats are all held by
-// other members before the room is set), so the page's position stays on
-// screen until the test cancels a hold and the seats come back: no step
-// depends on how fast the machine is.
+// No step depends on how fast the machine is: each room is set to open in
+// 10 minutes and moved to 3 s from then once the page has joined (so the
+// page is seen waiting), and is kept "paused" after its opening (its seats
+// are all held by other members before the room is set), so the position
+// stays on screen until the test cancels a hold and the seats come back.
 //
 // BOX_SCREENSHOTS=docs/room (make room-screenshots) writes a PNG of each
 // step there (a relative path is taken from the repository's root); without
