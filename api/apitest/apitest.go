@@ -44,7 +44,8 @@ const (
 )
 
 func init() {
-	// The pprof index is HTML; openapi3filter decodes only the types it
+	// The pprof index and the waiting room's page are HTML, its assets
+	// JavaScript and CSS; openapi3filter decodes only the types it
 	// registers, and the body's schema is a string.
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("text/javascript", openapi3filter.PlainBodyDecoder)
