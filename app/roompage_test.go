@@ -81,7 +81,7 @@ func roomPageGeneral(t *testing.T, browser context.Context, shots string) {
 	// The room opens in 10 minutes, and is moved to 3 s from now once the
 	// page has joined: no machine is too slow to see "waiting". One pass at
 	// a time: member 2 stays queued while member 1 is admitted.
-	s.setRoom(10*time.Minute, 10, 1, 5*time.Minute)
+	s.pageRoom(10*time.Minute, 10, 1, 5*time.Minute)
 
 	site := s.viaSpec()
 	a := openPage(t, browser, shots, "ga")
@@ -101,7 +101,7 @@ func roomPageGeneral(t *testing.T, browser context.Context, shots string) {
 		t.Fatalf("no countdown to the opening while waiting: %q", cd)
 	}
 	a.shot("2-waiting", "")
-	opensAt := s.setRoom(3*time.Second, 10, 1, 5*time.Minute)
+	opensAt := s.pageRoom(3*time.Second, 10, 1, 5*time.Minute)
 
 	a.waitPhase("queued", time.Until(opensAt)+15*time.Second)
 	if pos := a.text("#position"); pos != "1" {
@@ -191,7 +191,7 @@ func roomPageSeated(t *testing.T, browser context.Context, shots string) {
 	for _, id := range ids {
 		s.waitStatus(id, "HELD", 10*time.Second)
 	}
-	s.setRoom(10*time.Minute, 10, 5, 5*time.Minute)
+	s.pageRoom(10*time.Minute, 10, 5, 5*time.Minute)
 
 	p := openPage(t, browser, shots, "seated")
 	p.navigate(s.viaSpec() + "/queue/1")
@@ -201,7 +201,7 @@ func roomPageSeated(t *testing.T, browser context.Context, shots string) {
 	p.do("type the member id", chromedp.SendKeys("#member", "3"+kb.Enter))
 	p.waitPhase("waiting", 10*time.Second)
 	p.shot("1-waiting", "")
-	opensAt := s.setRoom(3*time.Second, 10, 5, 5*time.Minute)
+	opensAt := s.pageRoom(3*time.Second, 10, 5, 5*time.Minute)
 	p.waitPhase("queued", time.Until(opensAt)+15*time.Second)
 	if pos := p.text("#position"); pos != "1" {
 		t.Fatalf("position after the draw: %q, want 1", pos)
@@ -243,10 +243,10 @@ func roomPageSeated(t *testing.T, browser context.Context, shots string) {
 	p.shot("3-held", "")
 }
 
-// setRoom gives concert 1 a waiting room with boxoffice room set (again: a
+// pageRoom gives concert 1 a waiting room with boxoffice room set (again: a
 // room not yet open takes a new opening time), and waits until the gateway
 // serves it; it returns the opening time.
-func (s *system) setRoom(opensIn time.Duration, rate, maxActive int, passTTL time.Duration) time.Time {
+func (s *system) pageRoom(opensIn time.Duration, rate, maxActive int, passTTL time.Duration) time.Time {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
