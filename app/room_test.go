@@ -49,7 +49,7 @@ func (s *system) me(concert, member int64) reply {
 	return s.do("GET", fmt.Sprintf("/api/queue/%d/me?memberId=%d", concert, member), "", nil, nil)
 }
 
-// waitStatusIn polls /me until the member's status is want.
+// waitQueueStatus polls /me until the member's status is want.
 func (s *system) waitQueueStatus(concert, member int64, want string, d time.Duration) reply {
 	s.t.Helper()
 	var r reply
@@ -177,7 +177,10 @@ func TestRoomEndToEnd(t *testing.T) {
 	}
 
 	// The draw: the five pre-open arrivals hold positions 1..5.
-	s.waitQueueStatus(1, 1, room.Queued, 10*time.Second) // or admitted: see below
+	servicetest.Eventually(t, 10*time.Second, "the draw", func() (bool, error) {
+		r := s.me(1, 1)
+		return r.Body["status"] != room.Waiting, fmt.Errorf("status %v", r.Body["status"])
+	})
 	var drawn []int64
 	for m := int64(1); m <= 5; m++ {
 		p := position(s.me(1, m))
