@@ -87,7 +87,8 @@ func TestStatus(t *testing.T) {
 		{"paused", place(25, 5, stock.RoomPaused, nil), Queued, 19, 0, false, true, false},
 		{"sold out", place(25, 5, stock.RoomSoldOut, nil), SoldOut, 19, 0, false, true, false},
 		{"admitted", place(3, 5, stock.RoomOpen, cohort), Admitted, 0, 0, true, true, false},
-		{"admitted, sold out since", place(3, 5, stock.RoomSoldOut, cohort), Admitted, 0, 0, true, true, false},
+		{"admitted, sold out since: no pass any more", place(3, 5, stock.RoomSoldOut, cohort), SoldOut, 0, 0, false, true, false},
+		{"expired, sold out since", place(3, 5, stock.RoomSoldOut, old), Expired, -1, 0, false, true, false},
 		{"expired", place(3, 5, stock.RoomOpen, old), Expired, -1, 0, false, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

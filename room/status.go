@@ -135,6 +135,12 @@ func (s *Service) status(r boxoffice.Room, p stock.Place, ticket string) (Status
 	pos := p.Position
 	st.Position = &pos
 	switch {
+	case p.State == stock.RoomSoldOut && (pos > p.Admitted || p.Cohort == nil || p.Cohort.ExpiresAt.After(p.Now)):
+		// Nothing can come back: no pass is given any more, to the
+		// admitted either (they could buy nothing with it).
+		st.Status = SoldOut
+		ahead := max(pos-p.Admitted-1, 0)
+		st.Ahead = &ahead
 	case p.Cohort != nil && pos <= p.Admitted && p.Cohort.ExpiresAt.After(p.Now):
 		pass, err := s.Passes.Sign(auth.KindPass, r.Concert, p.Member, p.Cohort.ExpiresAt, p.Now)
 		if err != nil {
@@ -156,10 +162,6 @@ func (s *Service) status(r boxoffice.Room, p stock.Place, ticket string) (Status
 		}
 	case pos <= p.Admitted:
 		st.Status = Expired
-	case p.State == stock.RoomSoldOut:
-		st.Status = SoldOut
-		ahead := pos - p.Admitted - 1
-		st.Ahead = &ahead
 	default:
 		st.Status = Queued
 		ahead := pos - p.Admitted - 1
