@@ -164,8 +164,12 @@ func (s *Service) shuffle(n int) []int {
 }
 
 // Run ticks every room until ctx ends, and reads the list of rooms again
-// every second.
+// every second; the notifications go out from a loop of their own, so that
+// waiting for the broker's acks never delays an admission step.
 func (s *Service) Run(ctx context.Context) {
+	if s.Producer != nil {
+		go s.notifyLoop(ctx)
+	}
 	t := time.NewTicker(s.Tick)
 	defer t.Stop()
 	lastRefresh := time.Now()
@@ -243,13 +247,33 @@ func (s *Service) tick(ctx context.Context, r boxoffice.Room) error {
 	} else {
 		h.flush()
 	}
-	if s.Producer != nil {
-		s.notify(ctx, a.RoomState, stock.NotifyAdmitted, event.Admitted)
-		if a.State == stock.RoomSoldOut {
-			s.notify(ctx, a.RoomState, stock.NotifySoldOut, event.SoldOut)
+	return nil
+}
+
+// notifyLoop sends each room's notifications every tick: the admitted,
+// and once it is sold out the waiters, a leased range at a time.
+func (s *Service) notifyLoop(ctx context.Context) {
+	t := time.NewTicker(s.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for concert := range *s.rooms.Load() {
+			st := s.hub(concert).state()
+			if !st.Opened {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			s.notify(rctx, st, stock.NotifyAdmitted, event.Admitted)
+			if st.State == stock.RoomSoldOut {
+				s.notify(rctx, st, stock.NotifySoldOut, event.SoldOut)
+			}
+			cancel()
 		}
 	}
-	return nil
 }
 
 // restore writes a room's settings back to a Redis that lost them (the

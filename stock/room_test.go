@@ -282,3 +282,32 @@ func TestRoomKeepsAPassedOpening(t *testing.T) {
 		t.Fatalf("the rate was not changed: %d", r.Rate)
 	}
 }
+
+// Steps that come late (a busy gateway: 250 ms apart at 100 ms ticks)
+// still admit at the rate, and never ahead of it.
+func TestRoomLateStepsKeepTheRate(t *testing.T) {
+	ctx := context.Background()
+	const rate = 200
+	tick := 100 * time.Millisecond
+	st := newRoom(t, 0, rate, 10000, time.Minute)
+	for m := int64(1); m <= 1000; m++ {
+		st.JoinRoom(ctx, 1, m)
+	}
+	st.OpenRoom(ctx, 1, identity)
+	opened, _, _ := st.Room(ctx, 1)
+	var a stock.Admitting
+	for range 6 {
+		time.Sleep(250 * time.Millisecond)
+		var err error
+		if a, err = st.AdmitRoom(ctx, 1, stock.SeatsLeft, tick); err != nil {
+			t.Fatal(err)
+		}
+		if allowed := int64(rate * a.Now.Sub(opened.Now).Seconds()); a.Admitted > allowed+rate/10 {
+			t.Fatalf("%d admitted %s after the opening: the rate allows %d", a.Admitted, a.Now.Sub(opened.Now), allowed)
+		}
+	}
+	// 1.5 s at 200/s: 300, less what the first step lost to the opening.
+	if a.Admitted < 250 {
+		t.Fatalf("%d admitted in 1.5 s at %d/s with steps 250 ms apart: late steps lost their credit", a.Admitted, rate)
+	}
+}
