@@ -209,6 +209,7 @@ type RoomResult struct {
 	PollErrors   int64   `json:"poll_errors"`
 	StreamEvents int64   `json:"stream_events"`
 	StreamErrors int64   `json:"stream_errors"`
+	StreamDrops  int64   `json:"stream_drops"` // streams that broke and were opened again
 	StreamsPeak  int64   `json:"streams_peak"`
 
 	Drawn         int64            `json:"drawn"`
@@ -351,7 +352,7 @@ func printRoom(w io.Writer, r *RoomResult) {
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("joined", fmt.Sprintf("%d (%d errors, %.0f/s; %d meant for before opening joined after)", r.Joined, r.JoinErrors, r.JoinPerS, r.PreOpenLate))
 	row("drawn / admitted", fmt.Sprintf("%d / %d (%d after opening); %d passes issued", r.Drawn, r.Admitted, r.PostOpenAdmit, r.PassesIssued))
-	row("streams", fmt.Sprintf("%d at most open, %d events, %d errors", r.StreamsPeak, r.StreamEvents, r.StreamErrors))
+	row("streams", fmt.Sprintf("%d at most open, %d status events, %d errors, %d broke and reconnected", r.StreamsPeak, r.StreamEvents, r.StreamErrors, r.StreamDrops))
 	row("polls of /me", fmt.Sprintf("%d (%d errors)", r.Polls, r.PollErrors))
 	row("reservations", fmt.Sprintf("%d accepted of %d seats; %s", r.Buys.Accepted, r.Buys.Capacity, codes(r.ReserveCodes)))
 	row("confirms", codes(r.ConfirmCodes))

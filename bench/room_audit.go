@@ -357,7 +357,9 @@ func auditReservations(b roomBuys, c Counts, r RoomRecords) []RoomCheck {
 // SoldOutReach is how long the room's "sold out" took to reach the SSE
 // clients that were waiting when it happened.
 type SoldOutReach struct {
-	// Waiters are the streams open, not admitted, when the room sold out.
+	// Waiters are the streams open, not admitted, when the room sold out
+	// (one admitted later counts only if it heard sold_out first: seats
+	// came back).
 	Waiters int64 `json:"waiters"`
 	// Reached is how many of them received a status with sold_out.
 	Reached int64 `json:"reached"`
@@ -386,7 +388,9 @@ func soldOutReach(soldOutAt time.Time, streams []streamView) SoldOutReach {
 	}
 	var lat []float64
 	for _, s := range streams {
-		if s.Connected.IsZero() || s.Connected.After(soldOutAt) || (!s.Admitted.IsZero() && !s.Admitted.After(soldOutAt)) {
+		// Admitted without hearing sold_out: the counter reached them while
+		// seats were left, and the news of it can arrive after the sell-out.
+		if s.Connected.IsZero() || s.Connected.After(soldOutAt) || (!s.Admitted.IsZero() && (!s.Admitted.After(soldOutAt) || s.SoldOut.IsZero())) {
 			continue
 		}
 		out.Waiters++

@@ -33,7 +33,11 @@ type roomRun struct {
 	writer  *perfProc
 	started []*perfProc
 	addr    string // the gateway's public host:port
-	hc      *fasthttp.HostClient
+	pid     int    // the gateway's process, whose RSS and CPU are read
+	// configure puts the room in front of the concert, opening at opensAt
+	// (setRoom: `boxoffice room set`).
+	configure func(ctx context.Context) error
+	hc        *fasthttp.HostClient
 
 	opensAt time.Time
 	t0      time.Time // the first join
@@ -41,6 +45,7 @@ type roomRun struct {
 	joined, joinErrs       atomic.Int64
 	polls, pollErrs        atomic.Int64
 	events, streamErrs     atomic.Int64
+	streamDrops            atomic.Int64
 	connected, streamsPeak atomic.Int64
 	// waiting are the streams connected and not admitted; heard those of
 	// them that have received sold_out.
@@ -134,10 +139,7 @@ func (rr *roomRun) startSystem(ctx context.Context) error {
 	if err := waitHTTP(ctx, rr.gateway, "http://"+httpAddr+"/readyz", time.Minute); err != nil {
 		return err
 	}
-	rr.addr = httpAddr
-	rr.res.Gateway.Pid = rr.gateway.pid()
-	rr.hc = &fasthttp.HostClient{Addr: httpAddr, Name: "boxoffice-bench-room", MaxConns: 1024,
-		ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxIdleConnDuration: 30 * time.Second, MaxResponseBodySize: 1 << 20}
+	rr.addr, rr.pid, rr.configure = httpAddr, rr.gateway.pid(), rr.setRoom
 	return nil
 }
 
@@ -150,12 +152,21 @@ func (rr *roomRun) setRoom(ctx context.Context) error {
 		"--max-active", strconv.Itoa(o.MaxActive), "--pass-ttl", o.PassTTL.String())
 }
 
-// run: the system, the room, the load, the drain, the records, the audits.
+// run: the system, then the rest.
 func (rr *roomRun) run(ctx context.Context) error {
-	o := rr.o
 	if err := rr.startSystem(ctx); err != nil {
 		return err
 	}
+	return rr.drive(ctx)
+}
+
+// drive runs the room against the gateway at rr.addr (process rr.pid): the
+// room set, the load, the drain, the records, the audits.
+func (rr *roomRun) drive(ctx context.Context) error {
+	o := rr.o
+	rr.hc = &fasthttp.HostClient{Addr: rr.addr, Name: "boxoffice-bench-room", MaxConns: 1024,
+		ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxIdleConnDuration: 30 * time.Second, MaxResponseBodySize: 1 << 20}
+	rr.res.Gateway.Pid = rr.pid
 	rr.bought, rr.passes = map[int64]bool{}, map[int64]string{}
 	rr.reserveC, rr.confirmC = map[string]int64{}, map[string]int64{}
 	rr.buys.Capacity = int64(o.Capacity)
@@ -169,7 +180,7 @@ func (rr *roomRun) run(ctx context.Context) error {
 	// room set itself takes a moment (a process start): the opening is
 	// counted from after it.
 	rr.opensAt = time.Now().Add(time.Second + preJoin + o.OpenDelay).Truncate(time.Millisecond)
-	if err := rr.setRoom(ctx); err != nil {
+	if err := rr.configure(ctx); err != nil {
 		return err
 	}
 	if time.Until(rr.opensAt) < preJoin {
@@ -181,7 +192,7 @@ func (rr *roomRun) run(ctx context.Context) error {
 	streamCtx, closeStreams := context.WithCancel(loadCtx)
 	defer closeStreams()
 
-	if kb, err := rssKB(rr.gateway.pid()); err == nil {
+	if kb, err := rssKB(rr.pid); err == nil {
 		rr.res.Gateway.RSSMBBefore = float64(kb) / 1024
 	}
 	smp := rr.startSampler(loadCtx)
@@ -199,9 +210,9 @@ func (rr *roomRun) run(ctx context.Context) error {
 	// The streams are open and idle (a keep-alive every 15 s): what they
 	// cost the gateway by themselves.
 	idleFrom := time.Now()
-	cpuIdle0, _ := cpuTime(rr.gateway.pid())
+	cpuIdle0, _ := cpuTime(rr.pid)
 	time.Sleep(min(time.Second, max(0, time.Until(rr.opensAt)-200*time.Millisecond)))
-	if kb, err := rssKB(rr.gateway.pid()); err == nil {
+	if kb, err := rssKB(rr.pid); err == nil {
 		g := &rr.res.Gateway
 		g.RSSMBStreamsOpen, g.StreamsOpen = float64(kb)/1024, rr.connected.Load()
 		if g.StreamsOpen > 0 {
@@ -212,7 +223,7 @@ func (rr *roomRun) run(ctx context.Context) error {
 		rr.note("%d of the %d pre-open streams were connected at the opening", rr.connected.Load(), preStreams)
 	}
 	sleepUntil(loadCtx, rr.opensAt)
-	cpuIdle1, _ := cpuTime(rr.gateway.pid())
+	cpuIdle1, _ := cpuTime(rr.pid)
 	if w := time.Since(idleFrom); w > 0 {
 		rr.res.Gateway.CPUCoresIdleStreams, rr.res.Gateway.IdleWindowS = (cpuIdle1-cpuIdle0).Seconds()/w.Seconds(), w.Seconds()
 	}
@@ -226,7 +237,7 @@ func (rr *roomRun) run(ctx context.Context) error {
 	}()
 	rr.waitEnd(loadCtx, postDone)
 	saleEnd := time.Now()
-	cpuSale, _ := cpuTime(rr.gateway.pid())
+	cpuSale, _ := cpuTime(rr.pid)
 	rr.res.Gateway.CPUCoresSale, rr.res.Gateway.SaleWindowS = (cpuSale-cpuIdle1).Seconds()/saleEnd.Sub(saleFrom).Seconds(), saleEnd.Sub(saleFrom).Seconds()
 	if loadCtx.Err() != nil && ctx.Err() == nil {
 		rr.note("the load stopped at --max-time %s", o.MaxTime)
@@ -240,7 +251,7 @@ func (rr *roomRun) run(ctx context.Context) error {
 	prog.end()
 	smp.end()
 	time.Sleep(time.Second) // the gateway notices the closed streams
-	if kb, err := rssKB(rr.gateway.pid()); err == nil {
+	if kb, err := rssKB(rr.pid); err == nil {
 		rr.res.Gateway.RSSMBAfter = float64(kb) / 1024
 	}
 	if ctx.Err() != nil {
@@ -417,14 +428,34 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 // (a Transport would add two goroutines and 8 KiB of buffers to each of
 // 10,000). The source address is spread over 127.0.0.2–200 so that 10,000
 // streams do not run one address out of ports.
+//
+// A stream that breaks before its end is opened again after 3 s, as
+// EventSource does (the gateway's retry:), at most streamRetries times.
 func (rr *roomRun) stream(ctx context.Context, m int64, v *streamView) {
+	for try := 0; ; try++ {
+		if rr.streamOnce(ctx, m, v) || try == streamRetries || !sleepUntil(ctx, time.Now().Add(streamRetry)) {
+			return
+		}
+		rr.streamDrops.Add(1)
+	}
+}
+
+// EventSource's reconnection: the contract's retry: 3000.
+const (
+	streamRetry   = 3 * time.Second
+	streamRetries = 5
+)
+
+// streamOnce is one connection of a stream; true when the stream is over
+// (admitted, expired, or ctx ended), false when it broke.
+func (rr *roomRun) streamOnce(ctx context.Context, m int64, v *streamView) bool {
 	d := net.Dialer{Timeout: rr.o.Timeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+m%199))}}
 	conn, err := d.DialContext(ctx, "tcp", rr.addr)
 	if err != nil {
 		if ctx.Err() == nil {
 			rr.streamErrs.Add(1)
 		}
-		return
+		return ctx.Err() != nil
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -433,19 +464,19 @@ func (rr *roomRun) stream(ctx context.Context, m int64, v *streamView) {
 		" HTTP/1.1\r\nHost: " + rr.addr + "\r\nAccept: text/event-stream\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		rr.streamErrs.Add(1)
-		return
+		return false
 	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 1024), nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			rr.streamErrs.Add(1)
 		}
-		return
+		return ctx.Err() != nil
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		rr.streamErrs.Add(1)
-		return
+		return false
 	}
 	connected := false
 	defer func() {
@@ -459,7 +490,8 @@ func (rr *roomRun) stream(ctx context.Context, m int64, v *streamView) {
 			}
 		}
 	}()
-	_ = readSSE(bufio.NewReaderSize(resp.Body, 1024), func(event string, data []byte) bool {
+	over := false
+	err = readSSE(bufio.NewReaderSize(resp.Body, 1024), func(event string, data []byte) bool {
 		if event != "status" {
 			return true
 		}
@@ -467,11 +499,16 @@ func (rr *roomRun) stream(ctx context.Context, m int64, v *streamView) {
 		rr.events.Add(1)
 		if !connected {
 			connected = true
-			v.Connected = now
+			if v.Connected.IsZero() {
+				v.Connected = now
+			}
 			if n := rr.connected.Add(1); n > rr.streamsPeak.Load() {
 				rr.streamsPeak.Store(n) // a racy max: a peak, not an account
 			}
 			rr.waiting.Add(1)
+			if !v.SoldOut.IsZero() { // heard it before a reconnection
+				rr.heard.Add(1)
+			}
 		}
 		switch status := jsonString(data, "status"); status {
 		case "admitted":
@@ -481,6 +518,7 @@ func (rr *roomRun) stream(ctx context.Context, m int64, v *streamView) {
 				rr.heard.Add(-1)
 			}
 			rr.admitted(m, jsonString(data, "pass"))
+			over = true
 			return false
 		case "sold_out":
 			if v.SoldOut.IsZero() {
@@ -488,10 +526,12 @@ func (rr *roomRun) stream(ctx context.Context, m int64, v *streamView) {
 				rr.heard.Add(1)
 			}
 		case "expired":
+			over = true
 			return false
 		}
 		return true
 	})
+	return over || err == nil || ctx.Err() != nil
 }
 
 // readSSE reads a text/event-stream and calls fn with each event's type
@@ -796,7 +836,7 @@ func (rr *roomRun) startSampler(ctx context.Context) *roomSampler {
 		defer close(s.done)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		pid := rr.gateway.pid()
+		pid := rr.pid
 		prevCPU, _ := cpuTime(pid)
 		prevAt := time.Now()
 		for {
@@ -884,6 +924,7 @@ func (rr *roomRun) judge(ctx context.Context) error {
 	r := rr.res
 	r.Joined, r.JoinErrors, r.Polls, r.PollErrors = rr.joined.Load(), rr.joinErrs.Load(), rr.polls.Load(), rr.pollErrs.Load()
 	r.StreamEvents, r.StreamErrors, r.StreamsPeak = rr.events.Load(), rr.streamErrs.Load(), rr.streamsPeak.Load()
+	r.StreamDrops = rr.streamDrops.Load()
 	r.Buys, r.ReserveCodes, r.ConfirmCodes = rr.buys, rr.reserveC, rr.confirmC
 	counts, drained := rr.drain(ctx)
 	if !drained {
