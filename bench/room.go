@@ -14,6 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+
 	"github.com/boxoffice/boxoffice/config"
 )
 
@@ -294,14 +297,17 @@ func runRoom(ctx context.Context, args []string, stdout, stderr io.Writer, env E
 	rr.stopAll()
 	res.FinishedAt = time.Now().UTC()
 	res.LoadAvgEnd = loadAvg()
-	res.OK = runErr == nil && len(res.Checks) > 0
-	for _, c := range res.Checks {
-		res.OK = res.OK && c.OK
-	}
+	res.OK = res.OK && runErr == nil
 	printRoom(stdout, res)
 	errs := []error{runErr}
 	if o.JSON != "" {
 		errs = append(errs, writeRoomJSON(o.JSON, res))
+		dir := filepath.Join(filepath.Dir(o.JSON), "room")
+		if err := writeRoomCharts(dir, res); err != nil {
+			errs = append(errs, fmt.Errorf("charts: %w", err))
+		} else if len(res.Series) > 0 {
+			fmt.Fprintf(stderr, "charts: %s\n", filepath.Join(dir, "queue.svg")+", gateway.svg")
+		}
 	}
 	if runErr == nil && !res.OK {
 		var bad []string
@@ -385,4 +391,59 @@ func printRoom(w io.Writer, r *RoomResult) {
 		verdict = "AUDIT FAILED"
 	}
 	fmt.Fprintf(w, "\n%s\n", verdict)
+}
+
+// writeRoomCharts draws the run over time into dir: the queue (joined,
+// admitted, streams open) and the gateway (RSS, CPU).
+func writeRoomCharts(dir string, r *RoomResult) error {
+	if len(r.Series) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	line := func(f func(RoomSecond) float64) plotter.XYs {
+		xys := make(plotter.XYs, len(r.Series))
+		for i, s := range r.Series {
+			xys[i] = plotter.XY{X: float64(s.T), Y: f(s)}
+		}
+		return xys
+	}
+	type series struct {
+		name string
+		f    func(RoomSecond) float64
+	}
+	charts := []struct {
+		file, title, y string
+		lines          []series
+	}{
+		{"queue", "The queue: joined, admitted, SSE streams open", "members", []series{
+			{"joined", func(s RoomSecond) float64 { return float64(s.Joined) }},
+			{"admitted", func(s RoomSecond) float64 { return float64(s.Admitted) }},
+			{"streams open", func(s RoomSecond) float64 { return float64(s.Streams) }},
+		}},
+		{"gateway", "The gateway: RSS (MiB) and CPU (hundredths of a core)", "MiB / 0.01 core", []series{
+			{"RSS MiB", func(s RoomSecond) float64 { return s.RSSMB }},
+			{"CPU (0.01 cores)", func(s RoomSecond) float64 { return 100 * s.CPUCores }},
+		}},
+	}
+	for _, c := range charts {
+		p := plot.New()
+		p.Title.Text = c.title
+		p.X.Label.Text = "seconds since the first join"
+		p.Y.Label.Text = c.y
+		p.Legend.Top = true
+		for i, s := range c.lines {
+			if err := addLine(p, s.name, line(s.f), seriesColors[i%len(seriesColors)], nil); err != nil {
+				return err
+			}
+		}
+		p.Y.Min, p.X.Min = 0, 0
+		for _, ext := range chartFormats {
+			if err := saveChart(p, filepath.Join(dir, c.file+"."+ext), ext); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,6 +306,20 @@ func TestRoomLoadOnAFakeRoom(t *testing.T) {
 	}
 	if res.Buys.NoPass != negatives || res.Buys.WrongPass != negatives {
 		t.Errorf("passes tested %+v", res.Buys)
+	}
+	dir := t.TempDir()
+	if err := writeRoomCharts(dir, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"queue.svg", "queue.png", "gateway.svg", "gateway.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	var b bytes.Buffer
+	printRoom(&b, res)
+	if !strings.Contains(b.String(), "every audit held") {
+		t.Errorf("table:\n%s", b.String())
 	}
 }
 

@@ -969,6 +969,10 @@ func (rr *roomRun) judge(ctx context.Context) error {
 	} else {
 		r.Checks = append(r.Checks, RoomCheck{Name: "stock and rows", OK: true, Detail: fmt.Sprintf("%d rows, %d taken in Redis, no leak, no duplicate", counts.Rows, counts.RedisTaken)})
 	}
+	r.OK = true
+	for _, c := range r.Checks {
+		r.OK = r.OK && c.OK
+	}
 	if r.PostOpenAdmit == 0 && rr.o.Arrivals > rr.o.PreOpen {
 		rr.note("no post-open arrival was admitted (the seats went to the pre-open draw): their FIFO audit checks positions, not admissions")
 	}
