@@ -289,7 +289,8 @@ func runRoom(ctx context.Context, args []string, stdout, stderr io.Writer, env E
 	if err := os.MkdirAll(rr.logs, 0o755); err != nil {
 		return err
 	}
-	want := uint64(2*o.Streams) + 5_000
+	// Each side holds a socket per stream, plus its other connections.
+	want := uint64(o.Streams) + 5_000
 	if n, err := raiseNoFileTo(want); err != nil || n < want {
 		rr.note("open-file limit %d (%v): %d streams need about %d here and in the gateway (ulimit -n)", n, err, o.Streams, want)
 	}
