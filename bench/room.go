@@ -66,27 +66,54 @@ const roomConcert = 1
 
 // roomOptions are room's own flags.
 type roomOptions struct {
-	Bin          string        `json:"-"`
-	JSON         string        `json:"-"`
-	Arrivals     int           `json:"arrivals"`
-	PreOpen      int           `json:"pre_open"`
-	Rate         int           `json:"rate"`
-	Capacity     int           `json:"capacity"`
-	Streams      int           `json:"streams"`
-	MaxActive    int           `json:"max_active"`
-	PassTTL      time.Duration `json:"pass_ttl_ns"`
-	Hold         float64       `json:"hold"`
-	HoldTTL      time.Duration `json:"hold_ttl_ns"`
-	JoinRate     float64       `json:"join_rate"`
-	OpenDelay    time.Duration `json:"open_delay_ns"`
-	PollRate     float64       `json:"poll_rate"`
-	MaxTime      time.Duration `json:"max_time_ns"`
-	SoldOutWait  time.Duration `json:"sold_out_wait_ns"`
-	Timeout      time.Duration `json:"timeout_ns"`
-	DrainTimeout time.Duration `json:"drain_timeout_ns"`
-	GatewayFlags string        `json:"gateway_flags"`
-	WriterFlags  string        `json:"writer_flags"`
-	Quiet        bool          `json:"-"`
+	Bin          string
+	JSON         string
+	Arrivals     int
+	PreOpen      int
+	Rate         int
+	Capacity     int
+	Streams      int
+	MaxActive    int
+	PassTTL      time.Duration
+	Hold         float64
+	HoldTTL      time.Duration
+	JoinRate     float64
+	OpenDelay    time.Duration
+	PollRate     float64
+	MaxTime      time.Duration
+	SoldOutWait  time.Duration
+	Timeout      time.Duration
+	DrainTimeout time.Duration
+	GatewayFlags string
+	WriterFlags  string
+	Quiet        bool
+}
+
+// RoomConfig is the run's configuration in the JSON (durations in ms).
+type RoomConfig struct {
+	Arrivals      int     `json:"arrivals"`
+	PreOpen       int     `json:"pre_open"`
+	Rate          int     `json:"rate"`
+	Capacity      int     `json:"capacity"`
+	Streams       int     `json:"streams"`
+	MaxActive     int     `json:"max_active"`
+	PassTTLMs     float64 `json:"pass_ttl_ms"`
+	Hold          float64 `json:"hold"`
+	HoldTTLMs     float64 `json:"hold_ttl_ms"`
+	JoinRate      float64 `json:"join_rate"`
+	OpenDelayMs   float64 `json:"open_delay_ms"`
+	PollRate      float64 `json:"poll_rate"`
+	MaxTimeMs     float64 `json:"max_time_ms"`
+	SoldOutWaitMs float64 `json:"sold_out_wait_ms"`
+	TimeoutMs     float64 `json:"timeout_ms"`
+	GatewayFlags  string  `json:"gateway_flags"`
+	WriterFlags   string  `json:"writer_flags"`
+}
+
+func (o roomOptions) configJSON() RoomConfig {
+	return RoomConfig{Arrivals: o.Arrivals, PreOpen: o.PreOpen, Rate: o.Rate, Capacity: o.Capacity, Streams: o.Streams, MaxActive: o.MaxActive,
+		PassTTLMs: ms(o.PassTTL), Hold: o.Hold, HoldTTLMs: ms(o.HoldTTL), JoinRate: o.JoinRate, OpenDelayMs: ms(o.OpenDelay), PollRate: o.PollRate,
+		MaxTimeMs: ms(o.MaxTime), SoldOutWaitMs: ms(o.SoldOutWait), TimeoutMs: ms(o.Timeout), GatewayFlags: o.GatewayFlags, WriterFlags: o.WriterFlags}
 }
 
 func roomDefaults() roomOptions {
@@ -190,16 +217,16 @@ func parseRoom(args []string, getenv func(string) string, stderr io.Writer) (roo
 
 // RoomResult is what `bench room` writes (--json).
 type RoomResult struct {
-	SchemaVersion int         `json:"schema_version"`
-	Scenario      string      `json:"scenario"`
-	StartedAt     time.Time   `json:"started_at"`
-	FinishedAt    time.Time   `json:"finished_at"`
-	Machine       Machine     `json:"machine"`
-	LoadAvgStart  string      `json:"load_avg_start"`
-	LoadAvgEnd    string      `json:"load_avg_end"`
-	Config        roomOptions `json:"config"`
-	GatewayArgs   []string    `json:"gateway_args"`
-	WriterArgs    []string    `json:"writer_args"`
+	SchemaVersion int        `json:"schema_version"`
+	Scenario      string     `json:"scenario"`
+	StartedAt     time.Time  `json:"started_at"`
+	FinishedAt    time.Time  `json:"finished_at"`
+	Machine       Machine    `json:"machine"`
+	LoadAvgStart  string     `json:"load_avg_start"`
+	LoadAvgEnd    string     `json:"load_avg_end"`
+	Config        RoomConfig `json:"config"`
+	GatewayArgs   []string   `json:"gateway_args"`
+	WriterArgs    []string   `json:"writer_args"`
 	// OK is true when every check held.
 	OK     bool        `json:"ok"`
 	Checks []RoomCheck `json:"checks"`
@@ -277,7 +304,7 @@ func runRoom(ctx context.Context, args []string, stdout, stderr io.Writer, env E
 		}
 	}
 	res := &RoomResult{SchemaVersion: SchemaVersion, Scenario: scenarioRoom, StartedAt: time.Now().UTC(), Machine: readMachine(),
-		LoadAvgStart: loadAvg(), Config: o, Checks: []RoomCheck{}, Notes: []string{}}
+		LoadAvgStart: loadAvg(), Config: o.configJSON(), Checks: []RoomCheck{}, Notes: []string{}}
 	rr := &roomRun{o: o, env: re, stderr: stderr, res: res}
 	if o.JSON != "" {
 		rr.logs = filepath.Join(filepath.Dir(o.JSON), "room", "logs")
