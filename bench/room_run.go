@@ -506,8 +506,8 @@ func (rr *roomRun) streamOnce(ctx context.Context, m int64, v *streamView) bool 
 			if v.Connected.IsZero() {
 				v.Connected = now
 			}
-			if n := rr.connected.Add(1); n > rr.streamsPeak.Load() {
-				rr.streamsPeak.Store(n) // a racy max: a peak, not an account
+			n := rr.connected.Add(1)
+			for p := rr.streamsPeak.Load(); n > p && !rr.streamsPeak.CompareAndSwap(p, n); p = rr.streamsPeak.Load() {
 			}
 			rr.waiting.Add(1)
 			if !v.SoldOut.IsZero() { // heard it before a reconnection
