@@ -120,7 +120,8 @@ func (rr *roomRun) startSystem(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	wargs := append([]string{"writer", "--metrics-addr", metrics, "--hold-ttl", o.HoldTTL.String()}, strings.Fields(o.WriterFlags)...)
+	// The hold's end travels in each event: the writer needs no --hold-ttl.
+	wargs := append([]string{"writer", "--metrics-addr", metrics}, strings.Fields(o.WriterFlags)...)
 	if rr.writer, err = rr.start("writer", wargs); err != nil {
 		return err
 	}
@@ -132,7 +133,7 @@ func (rr *roomRun) startSystem(ctx context.Context) error {
 		return err
 	}
 	rr.res.GatewayArgs = rr.gatewayArgs("<addr>", "<addr>")
-	rr.res.WriterArgs = append([]string{"writer", "--metrics-addr", "<addr>", "--hold-ttl", o.HoldTTL.String()}, strings.Fields(o.WriterFlags)...)
+	rr.res.WriterArgs = append([]string{"writer", "--metrics-addr", "<addr>"}, strings.Fields(o.WriterFlags)...)
 	if rr.gateway, err = rr.start("gateway", rr.gatewayArgs(httpAddr, adminAddr)); err != nil {
 		return err
 	}
@@ -182,6 +183,17 @@ func (rr *roomRun) drive(ctx context.Context) error {
 	rr.opensAt = time.Now().Add(time.Second + preJoin + o.OpenDelay).Truncate(time.Millisecond)
 	if err := rr.configure(ctx); err != nil {
 		return err
+	}
+	// The gateway learns of the room from Redis: wait until it serves it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := rr.roomState()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the gateway does not serve the room: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if time.Until(rr.opensAt) < preJoin {
 		rr.note("room set took long: the pre-open joins may run past the opening")
