@@ -70,6 +70,13 @@ var (
 	ErrUnknownSeat = errors.New("no such seat")
 	// ErrNotSeated: seats were named for a general-admission concert.
 	ErrNotSeated = errors.New("the concert has no numbered seats")
+	// The waiting room. ErrNotAdmitted: the concert's room is on and the
+	// request carries no valid pass of it for its member.
+	ErrNotAdmitted = errors.New("not admitted by the waiting room")
+	// ErrNoRoom: the concert has no waiting room.
+	ErrNoRoom = errors.New("the concert has no waiting room")
+	// ErrNotQueued: the member has not joined the concert's room.
+	ErrNotQueued = errors.New("not in the waiting room's queue")
 )
 
 // SeatsError is a refusal about particular seats: Err (ErrSeatsTaken,

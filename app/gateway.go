@@ -18,6 +18,7 @@ import (
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/gateway"
 	"github.com/boxoffice/boxoffice/kafka"
+	"github.com/boxoffice/boxoffice/room"
 	"github.com/boxoffice/boxoffice/stock"
 	"github.com/boxoffice/boxoffice/store"
 )
@@ -34,10 +35,12 @@ type Gateway struct {
 	Locks     *stock.Locker // distlock's shared pub/sub subscription
 	// Ranking is the ranking's own client (GET /api/rankings only).
 	Ranking *stock.Ranking
-	server  *gateway.Server
-	ln      net.Listener
-	admin   *adminServer
-	log     *slog.Logger
+	// Rooms are the waiting rooms this gateway ticks and serves.
+	Rooms  *room.Service
+	server *gateway.Server
+	ln     net.Listener
+	admin  *adminServer
+	log    *slog.Logger
 	// debugAddr serves pprof when set.
 	debugAddr string
 	// stopCoalesce ends the Redis pipelining workers.
@@ -109,10 +112,21 @@ func OpenGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *G
 	// Not waited for and not in the readiness checks: a ranking that does
 	// not answer must not keep the gateway from starting or serving.
 	g.Ranking = stock.DialRanking(rankingOptions(cfg))
+	passes, err := queuePasses(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	g.Rooms = &room.Service{Stock: g.Stock, DB: g.DB, Passes: passes, Producer: g.Producer, Topic: cfg.NotificationsTopic,
+		Tick: cfg.QueueTick, Metrics: room.NewMetrics(g.Metrics.Registry), Log: log}
+	// Before listening: a concert's room must hold from the first request.
+	if err = g.Rooms.Open(ctx); err != nil {
+		return nil, fmt.Errorf("waiting rooms: %w", err)
+	}
 	g.server = gateway.NewServer(gateway.Options{
 		Routes: routes,
 		Reads:  &gateway.Reads{DB: g.DB, Stock: g.Stock},
 		// A second: a ranking of per-minute buckets moves little faster.
+		Rooms:    g.Rooms,
 		Rankings: &gateway.Rankings{Ranking: g.Ranking, Stock: g.Stock, Log: log, CacheFor: time.Second},
 		Lifecycle: &gateway.Lifecycle{Stock: g.Stock, DB: g.DB, Producer: g.Producer, Topic: cfg.Topic,
 			ProduceTimeout: cfg.ProduceTimeout, Grace: cfg.InflightGrace, Log: log},
@@ -186,6 +200,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// same whatever the probes' rate.
 	go g.server.WatchReady(ctx, time.Second)
 	go g.sample(ctx)
+	go g.Rooms.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- g.server.Serve(g.ln) }()
 	select {

@@ -91,6 +91,17 @@ type Config struct {
 	PaymentSecret     string
 	PaymentSecretFile string
 	PaymentWindow     time.Duration
+	// The waiting rooms' key (passes and tickets) and tick.
+	QueueSecret     string
+	QueueSecretFile string
+	QueueTick       time.Duration
+
+	// A waiting room (boxoffice room set).
+	RoomConcert   int64
+	RoomOpensAt   string
+	RoomRate      int
+	RoomMaxActive int
+	RoomPassTTL   time.Duration
 
 	// Token (boxoffice token).
 	TokenMember int64
@@ -215,6 +226,10 @@ func Default() Config {
 		LockWait:         2 * time.Second,
 		AuthLeeway:       30 * time.Second,
 		PaymentWindow:    5 * time.Minute,
+		QueueTick:        100 * time.Millisecond,
+		RoomRate:         1000,
+		RoomMaxActive:    10000,
+		RoomPassTTL:      10 * time.Minute,
 		TokenTTL:         time.Hour,
 		Group:            "boxoffice-writer",
 		BatchSize:        1000,
@@ -265,6 +280,8 @@ const (
 	Ranking
 	// Ranker is boxoffice ranker's own flags.
 	Ranker
+	// Room is boxoffice room's own flags.
+	Room
 )
 
 // Parse builds the configuration of subcommand cmd from args and the
@@ -327,6 +344,13 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		fs.StringVar(&c.RankerGroup, "ranker-group", c.RankerGroup, "ranker: Kafka consumer group (its own: it reads the reservations and notifications topics beside the writer and the notifier)")
 		fs.StringVar(&c.RankerMetricsAddr, "metrics-addr", c.RankerMetricsAddr, "HTTP address of the ranker's /metrics and /healthz")
 		fs.IntVar(&c.RankingTop, "ranking-top", c.RankingTop, "ranker: concerts per window its gauges show (boxoffice_ranking_*)")
+	}
+	if groups&Room != 0 {
+		fs.Int64Var(&c.RoomConcert, "concert", c.RoomConcert, "room: the concert whose waiting room this is")
+		fs.StringVar(&c.RoomOpensAt, "opens-at", c.RoomOpensAt, "room set: when the sale opens, RFC 3339 (2026-12-24T10:00:00Z), or from now (+10m, now); arrivals before it are drawn at random")
+		fs.IntVar(&c.RoomRate, "rate", c.RoomRate, "room set: members admitted a second")
+		fs.IntVar(&c.RoomMaxActive, "max-active", c.RoomMaxActive, "room set: most passes valid at once (admission waits beyond it)")
+		fs.DurationVar(&c.RoomPassTTL, "pass-ttl", c.RoomPassTTL, "room set: how long a pass lets its member buy, from admission")
 	}
 	if groups&MySQL != 0 {
 		fs.StringVar(&c.MySQLDSN, "mysql-dsn", c.MySQLDSN, "MySQL DSN (go-sql-driver format)")
@@ -395,6 +419,9 @@ func Register(fs *flag.FlagSet, c *Config, groups int) {
 		// default): long enough for a retry and clock drift, short enough
 		// that the seen signatures fit in memory.
 		fs.DurationVar(&c.PaymentWindow, "payment-window", c.PaymentWindow, "how far a payment callback's timestamp may be from now; a signature is accepted once within it")
+		fs.StringVar(&c.QueueSecret, "queue-secret", c.QueueSecret, "HS256 secret of the waiting rooms' passes and tickets, at least 32 bytes, the same on every gateway (prefer --queue-secret-file; default: derived from the auth secret)")
+		fs.StringVar(&c.QueueSecretFile, "queue-secret-file", c.QueueSecretFile, "file holding the waiting rooms' secret (a trailing newline is ignored)")
+		fs.DurationVar(&c.QueueTick, "queue-tick", c.QueueTick, "how often each gateway runs each waiting room's admission step; also the most admitted at once (rate × tick)")
 	}
 	if groups&Token != 0 {
 		fs.Int64Var(&c.TokenMember, "member", c.TokenMember, "token: the member id (sub) of the token")
@@ -505,6 +532,8 @@ func (c Config) Validate() error {
 	check(c.HeaderTimeout > 0 && c.IdleTimeout > 0, "header-timeout and idle-timeout must be positive")
 	check(c.AuthSecret == "" || c.AuthSecretFile == "", "give auth-secret or auth-secret-file, not both")
 	check(c.PaymentSecret == "" || c.PaymentSecretFile == "", "give payment-secret or payment-secret-file, not both")
+	check(c.QueueSecret == "" || c.QueueSecretFile == "", "give queue-secret or queue-secret-file, not both")
+	check(c.QueueTick >= 10*time.Millisecond && c.QueueTick <= 10*time.Second, "queue-tick must be 10ms..10s, got %s", c.QueueTick)
 	return errors.Join(errs...)
 }
 
@@ -524,7 +553,7 @@ func (c Config) Log(logger *slog.Logger, cmd string, groups int) {
 		if n == "mysql-dsn" {
 			v = MaskDSN(v)
 		}
-		if (n == "auth-secret" || n == "payment-secret") && v != "" {
+		if (n == "auth-secret" || n == "payment-secret" || n == "queue-secret") && v != "" {
 			v = "***"
 		}
 		if n == "webhook-url" && v != "" {

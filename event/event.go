@@ -29,7 +29,17 @@ const (
 	Expired Type = "expired"
 	// Failed: the reservation could never be written (notifications only).
 	Failed Type = "failed"
+	// Admitted: the waiting room let the member buy ("you may book now";
+	// notifications only, no reservation).
+	Admitted Type = "admitted"
+	// SoldOut: the concert sold out while the member waited in its room
+	// (notifications only, no reservation).
+	SoldOut Type = "sold_out"
 )
+
+// Room reports whether t is a waiting room's notification, about a member
+// rather than a reservation.
+func (t Type) Room() bool { return t == Admitted || t == SoldOut }
 
 // Event is one fact about one reservation.
 type Event struct {
@@ -172,8 +182,8 @@ func Decode(b []byte) (Event, error) {
 // notifications topic keyed by the reservation id.
 type Notification struct {
 	V             int       `json:"v"`
-	Type          Type      `json:"type"` // confirmed, expired, cancelled, failed
-	ReservationID string    `json:"reservationId"`
+	Type          Type      `json:"type"` // confirmed, expired, cancelled, failed; admitted, sold_out
+	ReservationID string    `json:"reservationId,omitempty"`
 	ConcertID     int64     `json:"concertId"`
 	MemberID      int64     `json:"memberId"`
 	At            time.Time `json:"at"`
@@ -198,8 +208,12 @@ func DecodeNotification(b []byte) (Notification, error) {
 	switch {
 	case n.V != Version:
 		return n, fmt.Errorf("%w: unsupported version %d", ErrMalformed, n.V)
-	case !n.Type.Transition() && n.Type != Failed:
+	case !n.Type.Transition() && n.Type != Failed && !n.Type.Room():
 		return n, fmt.Errorf("%w: unknown notification type %q", ErrMalformed, n.Type)
+	case n.Type.Room():
+		if n.ConcertID <= 0 || n.MemberID <= 0 {
+			return n, fmt.Errorf("%w: a room notification names its concert and member", ErrMalformed)
+		}
 	case n.ReservationID == "":
 		return n, fmt.Errorf("%w: missing reservationId", ErrMalformed)
 	}

@@ -26,6 +26,12 @@ func httpError(err error) (status int, code string) {
 		return http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, boxoffice.ErrUnauthorized):
 		return http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, boxoffice.ErrNotAdmitted):
+		return http.StatusForbidden, "not_admitted"
+	case errors.Is(err, boxoffice.ErrNoRoom):
+		return http.StatusNotFound, "no_room"
+	case errors.Is(err, boxoffice.ErrNotQueued):
+		return http.StatusNotFound, "not_queued"
 	case errors.Is(err, boxoffice.ErrForbidden):
 		return http.StatusForbidden, "forbidden"
 	case errors.Is(err, boxoffice.ErrSoldOut):

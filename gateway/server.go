@@ -24,6 +24,7 @@ import (
 	"github.com/boxoffice/boxoffice"
 	"github.com/boxoffice/boxoffice/api"
 	"github.com/boxoffice/boxoffice/auth"
+	"github.com/boxoffice/boxoffice/room"
 )
 
 // Strategy is one way of taking a seat.
@@ -50,6 +51,13 @@ type Server struct {
 	lifecycle *Lifecycle
 	// rankings serves GET /api/rankings; nil answers 404.
 	rankings *Rankings
+	// rooms are the waiting rooms (nil: none); a concert with one sells
+	// only to members with its pass.
+	rooms *room.Service
+	// streams is cancelled first at Shutdown: the rooms' event streams
+	// would otherwise hold their connections open to its deadline.
+	streams     context.Context
+	stopStreams context.CancelFunc
 	// members verifies the bearer token of member requests; nil trusts
 	// the body's memberId (--trust-body-member) and checks no owner.
 	members *auth.Verifier
@@ -91,6 +99,7 @@ type Options struct {
 	Reads          *Reads
 	Lifecycle      *Lifecycle
 	Rankings       *Rankings
+	Rooms          *room.Service
 	Members        *auth.Verifier
 	Payments       *auth.Payments
 	Ready          func(ctx context.Context) map[string]error
@@ -110,7 +119,7 @@ type Options struct {
 // NewServer builds the server; Serve starts it.
 func NewServer(o Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
-	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, rankings: o.Rankings, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
+	s := &Server{routes: map[string]Route{}, reads: o.Reads, lifecycle: o.Lifecycle, rankings: o.Rankings, rooms: o.Rooms, members: o.Members, payments: o.Payments, ready: o.Ready, metrics: o.Metrics, log: o.Log,
 		base: base, cancel: cancel, requestTimeout: o.RequestTimeout, limit: newLimiter(o.Limits), maxAdmissions: int64(o.Edge.MaxAdmissions), noop: o.Noop}
 	for _, r := range o.Routes {
 		r.endpoint = reserveEndpoint(r.Name)
@@ -120,6 +129,7 @@ func NewServer(o Options) *Server {
 	if s.maxSeats <= 0 {
 		s.maxSeats = DefaultMaxSeatsPerOrder
 	}
+	s.streams, s.stopStreams = context.WithCancel(base)
 	for i := range s.shards {
 		s.shards[i], s.cancelShards[i] = context.WithCancel(base)
 	}
@@ -215,6 +225,7 @@ func (l enduringListener) Accept() (net.Conn, error) {
 
 // Shutdown stops accepting, waits for open requests, then cancels leftovers.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopStreams()
 	err := s.srv.ShutdownWithContext(ctx)
 	s.cancel()
 	for _, c := range s.cancelShards {
@@ -277,7 +288,8 @@ func Endpoints() []Endpoint {
 	for _, name := range Strategies {
 		out = append(out, reserveEndpoint(name))
 	}
-	return append(out, reservationEndpoint, confirmEndpoint, cancelEndpoint, concertEndpoint, seatsEndpoint, memberEndpoint, rankingsEndpoint)
+	return append(out, reservationEndpoint, confirmEndpoint, cancelEndpoint, concertEndpoint, seatsEndpoint, memberEndpoint, rankingsEndpoint,
+		queueEndpoint, joinEndpoint, queueMeEndpoint, queueStreamEndpoint, pageEndpoint, assetEndpoint)
 }
 
 // dispatch routes a request and returns the route and strategy labels.
@@ -359,6 +371,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (route, strategy string) {
 			s.getMember(ctx, strings.TrimPrefix(path, "/api/members/"))
 		}
 		return memberEndpoint.Label, ""
+	}
+	if label, ok := s.dispatchQueue(ctx, path); ok {
+		return label, ""
 	}
 	writeError(ctx, fmt.Errorf("no such path: %w", boxoffice.ErrNotFound))
 	return "unknown", ""
@@ -451,6 +466,13 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		writeError(ctx, err)
 		return
 	}
+	roomed := s.rooms.Required(req.ConcertID)
+	if roomed {
+		if err := s.rooms.CheckPass(req.ConcertID, req.MemberID, string(ctx.Request.Header.Peek(PassHeader))); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	}
 	done, err := s.admit()
 	if err != nil {
 		writeError(ctx, err)
@@ -468,6 +490,9 @@ func (s *Server) reserve(ctx *fasthttp.RequestCtx, r Route) {
 		return
 	}
 	ctx.Response.Header.Set("Location", "/api/reservations/"+res.ID)
+	if roomed && !res.Replayed {
+		s.rooms.Used(req.ConcertID)
+	}
 	if len(res.Seats) > 0 && !res.Replayed {
 		s.metrics.SeatsHeld(res.Seats)
 	}

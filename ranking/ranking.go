@@ -123,7 +123,7 @@ func (r *Ranker) sale(msg *sarama.ConsumerMessage) (s stock.Sale, ok bool, err e
 		if err != nil {
 			return s, false, err
 		}
-		if n.ConcertID <= 0 {
+		if n.ConcertID <= 0 || n.Type.Room() {
 			return s, false, nil
 		}
 		return stock.Sale{ReservationID: n.ReservationID, ConcertID: n.ConcertID, Type: n.Type}, true, nil

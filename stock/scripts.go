@@ -43,6 +43,18 @@ var (
 	rankSrc string
 	//go:embed scripts/hold.lua
 	holdSrc string
+	//go:embed scripts/room_set.lua
+	roomSetSrc string
+	//go:embed scripts/room_join.lua
+	roomJoinSrc string
+	//go:embed scripts/room_draw.lua
+	roomDrawSrc string
+	//go:embed scripts/room_admit.lua
+	roomAdmitSrc string
+	//go:embed scripts/room_me.lua
+	roomMeSrc string
+	//go:embed scripts/room_notify.lua
+	roomNotifySrc string
 	// seatsSrc is the seat helpers, put before each script that uses them.
 	//go:embed scripts/seats.lua
 	seatsSrc string
@@ -74,6 +86,34 @@ var (
 	// The sales ranking (ranking.go), on the ranking's own client: not in
 	// allScripts, so the reservation path neither loads it nor waits on it.
 	rankScript = redis.NewScript(rankSrc)
+
+	// The waiting room (room.go): not in allScripts either, since a
+	// concert without a room never runs them; Run loads each on first use.
+	roomSetScript    = redis.NewScript(roomSetSrc)
+	roomJoinScript   = redis.NewScript(roomJoinSrc)
+	roomDrawScript   = redis.NewScript(roomDrawSrc)
+	roomAdmitScript  = redis.NewScript(roomAdmitSrc)
+	roomMeScript     = redis.NewScript(roomMeSrc)
+	roomNotifyScript = redis.NewScript(roomNotifySrc)
+)
+
+// The room scripts' result codes (the first element of each reply).
+const (
+	// roomNone: the concert has no room in Redis.
+	roomNone = -1
+	// roomJoined: room_join.lua gave a new ticket; roomHad: the member's own.
+	roomJoined = 1
+	roomHad    = 0
+	// room_draw.lua: drew; had opened already; too early; the permutation
+	// is not of the arrivals there are (the caller reads them again).
+	roomDrew         = 1
+	roomDrawnAlready = 0
+	roomTooEarly     = -2
+	roomStalePerm    = -3
+	// room_me.lua: the member never joined.
+	roomNotQueued = 0
+	// room_admit.lua: positions were admitted.
+	roomAdmitted = 1
 )
 
 // allScripts lists every script, for loading at start-up and for readiness.

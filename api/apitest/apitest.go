@@ -396,8 +396,14 @@ func (v *validator) check(l Listener, req *http.Request, reqBody []byte, resp *h
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			problems = append(problems, fmt.Sprintf("a method %s does not take was answered %d, not 405", r.Path, resp.StatusCode))
 		}
-		if allow := resp.Header.Get("Allow"); allow != r.Method {
-			problems = append(problems, fmt.Sprintf("Allow: %q, the spec has %s", allow, r.Method))
+		// Allow names every method the path takes (RFC 9110 §10.2.1).
+		var taken []string
+		for m := range r.PathItem.Operations() {
+			taken = append(taken, m)
+		}
+		slices.Sort(taken)
+		if allow, want := resp.Header.Get("Allow"), strings.Join(taken, ", "); allow != want {
+			problems = append(problems, fmt.Sprintf("Allow: %q, the spec has %s", allow, want))
 		}
 	case err != nil:
 		return []string{err.Error()}

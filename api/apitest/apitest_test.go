@@ -72,7 +72,7 @@ func TestTransportFindsDrift(t *testing.T) {
 			405, map[string]string{"Allow": "GET"}, `{"error":"method_not_allowed","message":"use POST"}`, "Allow"},
 		{"an unknown path, 404", "GET", "/api/nothing", "", "",
 			404, nil, `{"error":"not_found","message":"no such path"}`, ""},
-		{"an unknown path served", "GET", "/api/queue/1", "", "",
+		{"an unknown path served", "GET", "/api/waitlist/1", "", "",
 			200, nil, `{"position":1}`, "outside the spec"},
 	}
 	for _, c := range cases {

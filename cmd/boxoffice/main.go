@@ -77,6 +77,7 @@ var tools = []tool{
 	{"bench", "drive a running gateway and report (see boxoffice bench -h)", runBench},
 	{"dev", "everything in one process, nothing installed (see boxoffice dev -h)", runDev},
 	{"token", "print a member's HS256 token: --member 42 --ttl 1h, signed with --auth-secret[-file]", runToken},
+	{"room", "a concert's waiting room: set, show, list, off (see boxoffice room -h)", runRoom},
 	{"dlq", "list, show and replay dead-lettered messages (see boxoffice dlq -h)", runDLQ},
 	{"faults", "the fault suite: faults injected under load, then audited (see boxoffice faults -h)", runFaults},
 	{"hostile", "the hostile-client suite: attacks beside a well-behaved client, then audited (see boxoffice hostile -h)", runHostile},
