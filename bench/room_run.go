@@ -952,8 +952,14 @@ func (rr *roomRun) judge(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the room's records: %w", err)
 	}
+	if d := flagDuration(rr.o.GatewayFlags, "queue-tick"); d > 0 {
+		rec.Tick = d // the environment knows the default only
+	}
 	r.Drawn, r.Admitted, r.PassesIssued = rec.Drawn, rec.Admitted, len(rec.Issued)
-	first, last := time.Time{}, time.Time{}
+	// The join rate over the post-open joins (the pre-open ones, when
+	// there are none): the wait for the opening is not the joins' time.
+	var first, last time.Time
+	var n int
 	for _, t := range rec.Tickets {
 		if !t.PreOpen && t.Member <= int64(rr.o.PreOpen) {
 			r.PreOpenLate++
@@ -961,13 +967,17 @@ func (rr *roomRun) judge(ctx context.Context) error {
 		if t.Position > rec.Drawn && t.Position <= rec.Admitted {
 			r.PostOpenAdmit++
 		}
+		if t.PreOpen != (rr.o.Arrivals == rr.o.PreOpen) {
+			continue
+		}
+		n++
 		if first.IsZero() || t.JoinedAt.Before(first) {
 			first = t.JoinedAt
 		}
 		last = later(last, t.JoinedAt)
 	}
 	if el := last.Sub(first).Seconds(); el > 0 {
-		r.JoinPerS = float64(len(rec.Tickets)) / el
+		r.JoinPerS = float64(n) / el
 	}
 	if !rec.SoldOutAt.IsZero() {
 		v := ms(rec.SoldOutAt.Sub(rec.OpensAt))
@@ -1009,4 +1019,24 @@ func (rr *roomRun) drain(ctx context.Context) (Counts, bool) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// flagDuration is the value of --name (or -name, = or a space) in a
+// space-separated list of flags; 0 when absent or not a duration.
+func flagDuration(flags, name string) time.Duration {
+	f := strings.Fields(flags)
+	for i, a := range f {
+		a = strings.TrimLeft(a, "-")
+		var v string
+		if k, val, ok := strings.Cut(a, "="); ok && k == name {
+			v = val
+		} else if a == name && i+1 < len(f) {
+			v = f[i+1]
+		} else {
+			continue
+		}
+		d, _ := time.ParseDuration(v)
+		return d
+	}
+	return 0
 }

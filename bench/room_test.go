@@ -281,3 +281,20 @@ func TestRoomOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagDuration(t *testing.T) {
+	for _, tc := range []struct {
+		flags string
+		want  time.Duration
+	}{
+		{"--queue-tick 50ms", 50 * time.Millisecond},
+		{"--soldout-ttl 0 -queue-tick=20ms", 20 * time.Millisecond},
+		{"--queue-tick", 0},
+		{"--queue-ticks 5ms", 0},
+		{"", 0},
+	} {
+		if got := flagDuration(tc.flags, "queue-tick"); got != tc.want {
+			t.Errorf("%q: %s, want %s", tc.flags, got, tc.want)
+		}
+	}
+}
