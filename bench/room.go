@@ -231,16 +231,18 @@ type RoomResult struct {
 	OK     bool        `json:"ok"`
 	Checks []RoomCheck `json:"checks"`
 
-	Joined       int64   `json:"joined"`
-	JoinErrors   int64   `json:"join_errors"`
-	JoinPerS     float64 `json:"join_per_s"`
-	PreOpenLate  int64   `json:"pre_open_late"` // meant to join before opening, Redis saw them after
-	Polls        int64   `json:"polls"`
-	PollErrors   int64   `json:"poll_errors"`
-	StreamEvents int64   `json:"stream_events"`
-	StreamErrors int64   `json:"stream_errors"`
-	StreamDrops  int64   `json:"stream_drops"` // streams that broke and were opened again
-	StreamsPeak  int64   `json:"streams_peak"`
+	Joined     int64   `json:"joined"`
+	JoinErrors int64   `json:"join_errors"`
+	JoinPerS   float64 `json:"join_per_s"`
+	// JoinErrorCodes are the failed joins by answer ("503/unavailable", "conn/timeout").
+	JoinErrorCodes map[string]int64 `json:"join_error_codes"`
+	PreOpenLate    int64            `json:"pre_open_late"` // meant to join before opening, Redis saw them after
+	Polls          int64            `json:"polls"`
+	PollErrors     int64            `json:"poll_errors"`
+	StreamEvents   int64            `json:"stream_events"`
+	StreamErrors   int64            `json:"stream_errors"`
+	StreamDrops    int64            `json:"stream_drops"` // streams that broke and were opened again
+	StreamsPeak    int64            `json:"streams_peak"`
 
 	Drawn         int64            `json:"drawn"`
 	Admitted      int64            `json:"admitted"`
@@ -384,12 +386,12 @@ func printRoom(w io.Writer, r *RoomResult) {
 	fmt.Fprintf(w, "load average %s → %s\n\n", r.LoadAvgStart, r.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
-	row("joined", fmt.Sprintf("%d (%d errors, %.0f/s; %d meant for before opening joined after)", r.Joined, r.JoinErrors, r.JoinPerS, r.PreOpenLate))
+	row("joined", fmt.Sprintf("%d (%.0f/s; %d meant for before opening joined after); %d failed: %s", r.Joined, r.JoinPerS, r.PreOpenLate, r.JoinErrors, codes(r.JoinErrorCodes)))
 	row("drawn / admitted", fmt.Sprintf("%d / %d (%d after opening); %d passes issued", r.Drawn, r.Admitted, r.PostOpenAdmit, r.PassesIssued))
 	row("streams", fmt.Sprintf("%d at most open, %d status events, %d errors, %d broke and reconnected", r.StreamsPeak, r.StreamEvents, r.StreamErrors, r.StreamDrops))
 	row("polls of /me", fmt.Sprintf("%d (%d errors)", r.Polls, r.PollErrors))
-	row("reservations", fmt.Sprintf("%d accepted of %d seats; %s", r.Buys.Accepted, r.Buys.Capacity, codes(r.ReserveCodes)))
-	row("confirms", codes(r.ConfirmCodes))
+	row("reservations", fmt.Sprintf("%d accepted, %d of them confirmed, of %d seats; %s", r.Buys.Accepted, r.Buys.Confirmed, r.Buys.Capacity, codes(r.ReserveCodes)))
+	row("confirms", codes(r.ConfirmCodes)+" (each retried up to 4 times on 5xx or no answer)")
 	if r.SoldOutAfterOpenMs != nil {
 		so := r.SoldOut
 		row("sold out", fmt.Sprintf("%.1fs after opening; reached %d of %d waiting streams: p50 %s, p99 %s, max %s; %d never", *r.SoldOutAfterOpenMs/1000, so.Reached, so.Waiters, fmtMs(so.P50Ms), fmtMs(so.P99Ms), fmtMs(so.MaxMs), so.Never))

@@ -298,8 +298,10 @@ func auditActive(r RoomRecords) RoomCheck {
 // roomBuys is what the buyers saw, for the reservation audit.
 type roomBuys struct {
 	Capacity int64 `json:"capacity"`
-	// Accepted are 2xx answers to a reservation that carried its own pass.
-	Accepted int64 `json:"accepted"`
+	// Accepted are 2xx answers to a reservation that carried its own pass;
+	// Confirmed those of them whose confirm was answered 200.
+	Accepted  int64 `json:"accepted"`
+	Confirmed int64 `json:"confirmed"`
 	// Members are the members of those answers (each once).
 	Members []int64 `json:"-"`
 	// NoPass and WrongPass are reservations sent without a pass and with
@@ -320,15 +322,17 @@ const (
 	auditRefused    = "no pass: 403 not_admitted"
 )
 
-// auditReservations: no more accepted than seats (the client's count and
-// the system's, after the drain), every accepted reservation's member held
-// a pass the room issued, and the gateway refused the reservations without
-// one (or with another member's) with 403 not_admitted.
+// auditReservations: no more confirmed than seats (the client's count) and
+// no oversell by the system's count after the drain (accepted may exceed
+// the seats: a hold never paid expires and its seat is sold again), every
+// accepted reservation's member held a pass the room issued, and the
+// gateway refused the reservations without one (or with another member's)
+// with 403 not_admitted.
 func auditReservations(b roomBuys, c Counts, r RoomRecords) []RoomCheck {
-	a := audit(c, b.Accepted)
+	a := audit(c, b.Confirmed)
 	var over []string
-	if b.Accepted > b.Capacity {
-		over = append(over, fmt.Sprintf("%d reservations accepted for %d seats", b.Accepted, b.Capacity))
+	if b.Confirmed > b.Capacity {
+		over = append(over, fmt.Sprintf("%d reservations confirmed for %d seats", b.Confirmed, b.Capacity))
 	}
 	over = append(over, a.Problems...)
 	var nopass []string
@@ -348,7 +352,7 @@ func auditReservations(b roomBuys, c Counts, r RoomRecords) []RoomCheck {
 		refused = append(refused, fmt.Sprintf("403 not_admitted for %d of %d without a pass and %d of %d with another member's", b.NoPassRefused, b.NoPass, b.WrongPassRefused, b.WrongPass))
 	}
 	return []RoomCheck{
-		roomCheck(auditNoOversell, over, fmt.Sprintf("%d accepted, %d rows, %d taken in Redis, %d seats", b.Accepted, c.Rows, c.RedisTaken, b.Capacity)),
+		roomCheck(auditNoOversell, over, fmt.Sprintf("%d confirmed (%d accepted), %d rows, %d taken in Redis, %d seats", b.Confirmed, b.Accepted, c.Rows, c.RedisTaken, b.Capacity)),
 		roomCheck(auditPassNeeded, nopass, fmt.Sprintf("%d accepted, each by a member the room had admitted", b.Accepted)),
 		roomCheck(auditRefused, refused, fmt.Sprintf("%d without a pass, %d with another member's: all 403 not_admitted", b.NoPass, b.WrongPass)),
 	}

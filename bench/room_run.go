@@ -6,6 +6,7 @@ import (
 	"container/heap"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -63,8 +65,10 @@ type roomRun struct {
 	buys     roomBuys
 	reserveC map[string]int64
 	confirmC map[string]int64
+	joinC    map[string]int64 // failed joins by answer
 	buyWG    sync.WaitGroup
 	negOnce  sync.Once
+	drops    map[string]int64 // why streams broke, and at what age
 
 	polling pollQueue
 }
@@ -169,7 +173,7 @@ func (rr *roomRun) drive(ctx context.Context) error {
 		ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxIdleConnDuration: 30 * time.Second, MaxResponseBodySize: 1 << 20}
 	rr.res.Gateway.Pid = rr.pid
 	rr.bought, rr.passes = map[int64]bool{}, map[int64]string{}
-	rr.reserveC, rr.confirmC = map[string]int64{}, map[string]int64{}
+	rr.reserveC, rr.confirmC, rr.joinC = map[string]int64{}, map[string]int64{}, map[string]int64{}
 	rr.buys.Capacity = int64(o.Capacity)
 	rr.lastState.Store("")
 	rr.streams = make([]*streamView, o.Streams)
@@ -177,10 +181,10 @@ func (rr *roomRun) drive(ctx context.Context) error {
 		rr.streams[i] = &streamView{}
 	}
 
-	preJoin := time.Duration(float64(o.PreOpen) / o.JoinRate * float64(time.Second))
-	// room set itself takes a moment (a process start): the opening is
-	// counted from after it.
-	rr.opensAt = time.Now().Add(time.Second + preJoin + o.OpenDelay).Truncate(time.Millisecond)
+	// The room is set first with an opening far off, so that every
+	// pre-open join lands before it however slow the machine is, and set
+	// again, --open-delay ahead, once they all have and the streams are up.
+	rr.opensAt = time.Now().Add(time.Hour).Truncate(time.Millisecond)
 	if err := rr.configure(ctx); err != nil {
 		return err
 	}
@@ -194,9 +198,6 @@ func (rr *roomRun) drive(ctx context.Context) error {
 			return fmt.Errorf("the gateway does not serve the room: %w", err)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	if time.Until(rr.opensAt) < preJoin {
-		rr.note("room set took long: the pre-open joins may run past the opening")
 	}
 
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.MaxTime)
@@ -213,17 +214,29 @@ func (rr *roomRun) drive(ctx context.Context) error {
 	pollWG.Go(func() { rr.runPollers(loadCtx) })
 
 	rr.t0 = time.Now()
-	rr.say("pre-open: %d joins at %.0f/s, the room opens at %s", o.PreOpen, o.JoinRate, rr.opensAt.Format(time.TimeOnly))
+	rr.say("pre-open: %d joins at %.0f/s", o.PreOpen, o.JoinRate)
 	rr.joins(loadCtx, streamCtx, &streamWG, 1, o.PreOpen)
 	preStreams := int64(min(o.PreOpen, o.Streams))
-	for rr.connected.Load() < preStreams && time.Now().Before(rr.opensAt.Add(-500*time.Millisecond)) && loadCtx.Err() == nil {
+	for deadline := time.Now().Add(30 * time.Second); rr.connected.Load() < preStreams && time.Now().Before(deadline) && loadCtx.Err() == nil; {
 		time.Sleep(50 * time.Millisecond)
 	}
+	if rr.connected.Load() < preStreams {
+		rr.note("%d of the %d pre-open streams were connected 30 s after the last pre-open join", rr.connected.Load(), preStreams)
+	}
+	rr.opensAt = time.Now().Add(o.OpenDelay).Truncate(time.Millisecond)
+	if err := rr.configure(ctx); err != nil {
+		return err
+	}
+	rr.say("pre-open joined in %.1fs; the room opens at %s", time.Since(rr.t0).Seconds(), rr.opensAt.Format("15:04:05.000"))
 	// The streams are open and idle (a keep-alive every 15 s): what they
-	// cost the gateway by themselves.
+	// cost the gateway by themselves, over the wait for the opening.
 	idleFrom := time.Now()
 	cpuIdle0, _ := cpuTime(rr.pid)
-	time.Sleep(min(time.Second, max(0, time.Until(rr.opensAt)-200*time.Millisecond)))
+	sleepUntil(loadCtx, rr.opensAt.Add(-100*time.Millisecond))
+	cpuIdle1, _ := cpuTime(rr.pid)
+	if w := time.Since(idleFrom); w > 0 {
+		rr.res.Gateway.CPUCoresIdleStreams, rr.res.Gateway.IdleWindowS = (cpuIdle1-cpuIdle0).Seconds()/w.Seconds(), w.Seconds()
+	}
 	if kb, err := rssKB(rr.pid); err == nil {
 		g := &rr.res.Gateway
 		g.RSSMBStreamsOpen, g.StreamsOpen = float64(kb)/1024, rr.connected.Load()
@@ -231,14 +244,7 @@ func (rr *roomRun) drive(ctx context.Context) error {
 			g.KBPerStream = (g.RSSMBStreamsOpen - g.RSSMBBefore) * 1024 / float64(g.StreamsOpen)
 		}
 	}
-	if rr.connected.Load() < preStreams {
-		rr.note("%d of the %d pre-open streams were connected at the opening", rr.connected.Load(), preStreams)
-	}
 	sleepUntil(loadCtx, rr.opensAt)
-	cpuIdle1, _ := cpuTime(rr.pid)
-	if w := time.Since(idleFrom); w > 0 {
-		rr.res.Gateway.CPUCoresIdleStreams, rr.res.Gateway.IdleWindowS = (cpuIdle1-cpuIdle0).Seconds()/w.Seconds(), w.Seconds()
-	}
 
 	saleFrom := time.Now()
 	rr.say("open: %d joins at %.0f/s", o.Arrivals-o.PreOpen, o.JoinRate)
@@ -407,6 +413,9 @@ func (rr *roomRun) join(streamCtx context.Context, streamWG *sync.WaitGroup, m i
 	status, body, err := rr.call(fasthttp.MethodPost, "/api/queue/"+strconv.Itoa(roomConcert), memberBody(m), "")
 	if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
 		rr.joinErrs.Add(1)
+		rr.mu.Lock()
+		rr.joinC[answerCode(status, body, err)]++
+		rr.mu.Unlock()
 		return
 	}
 	rr.joined.Add(1)
@@ -465,6 +474,7 @@ const (
 // streamOnce is one connection of a stream; true when the stream is over
 // (admitted, expired, or ctx ended), false when it broke.
 func (rr *roomRun) streamOnce(ctx context.Context, m int64, v *streamView) bool {
+	began := time.Now()
 	d := net.Dialer{Timeout: rr.o.Timeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+m%199))}}
 	conn, err := d.DialContext(ctx, "tcp", rr.addr)
 	if err != nil {
@@ -547,7 +557,31 @@ func (rr *roomRun) streamOnce(ctx context.Context, m int64, v *streamView) bool 
 		}
 		return true
 	})
+	if !over && err != nil && ctx.Err() == nil {
+		rr.dropped(err, time.Since(began))
+	}
 	return over || err == nil || ctx.Err() != nil
+}
+
+// dropped records why a stream broke and how old it was, for the notes.
+func (rr *roomRun) dropped(err error, age time.Duration) {
+	why := "error"
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		why = "closed by the gateway"
+	case errors.Is(err, syscall.ECONNRESET):
+		why = "reset"
+	default:
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			why = "timeout"
+		}
+	}
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if rr.drops == nil {
+		rr.drops = map[string]int64{}
+	}
+	rr.drops[fmt.Sprintf("%s after %ds", why, int(age.Seconds()))]++
 }
 
 // readSSE reads a text/event-stream and calls fn with each event's type
@@ -782,14 +816,32 @@ func (rr *roomRun) admitted(m int64, pass string) {
 		if status < 200 || status > 299 || rr.holdsOnly(m) {
 			return
 		}
+		// The payment service's callback, retried as it would be after a
+		// 503 or no answer (the gateway forgets a failed one's signature).
 		id := reservationID(resp)
-		status, resp, err = rr.call(fasthttp.MethodPost, "/api/reservations/"+id+"/confirm", []byte(`{"reservationId":"`+id+`"}`), "")
-		code = answerCode(status, resp, err)
-		rr.mu.Lock()
-		rr.confirmC[code]++
-		rr.mu.Unlock()
+		for try := 1; ; try++ {
+			status, resp, err = rr.call(fasthttp.MethodPost, "/api/reservations/"+id+"/confirm", []byte(`{"reservationId":"`+id+`"}`), "")
+			code = answerCode(status, resp, err)
+			rr.mu.Lock()
+			rr.confirmC[code]++
+			if status == http.StatusOK {
+				rr.buys.Confirmed++
+			}
+			rr.mu.Unlock()
+			if (err == nil && status < 500) || try == confirmTries {
+				return
+			}
+			time.Sleep(confirmBackoff)
+		}
 	})
 }
+
+// A confirm answered 5xx or not at all is sent again, this often, this far
+// apart: well within the run's --hold-ttl.
+const (
+	confirmTries   = 4
+	confirmBackoff = 500 * time.Millisecond
+)
 
 // negatives are the reservations sent without a valid pass, each way.
 const negatives = 5
@@ -941,12 +993,14 @@ func (rr *roomRun) judge(ctx context.Context) error {
 	r.Joined, r.JoinErrors, r.Polls, r.PollErrors = rr.joined.Load(), rr.joinErrs.Load(), rr.polls.Load(), rr.pollErrs.Load()
 	r.StreamEvents, r.StreamErrors, r.StreamsPeak = rr.events.Load(), rr.streamErrs.Load(), rr.streamsPeak.Load()
 	r.StreamDrops = rr.streamDrops.Load()
-	r.Buys, r.ReserveCodes, r.ConfirmCodes = rr.buys, rr.reserveC, rr.confirmC
+	r.Buys, r.ReserveCodes, r.ConfirmCodes, r.JoinErrorCodes = rr.buys, rr.reserveC, rr.confirmC, rr.joinC
 	counts, drained := rr.drain(ctx)
 	if !drained {
 		rr.note("the writer had not caught up after --drain-timeout %s", rr.o.DrainTimeout)
 	}
-	a := audit(counts, rr.buys.Accepted)
+	// Every confirmed reservation must be a row; an accepted one never
+	// confirmed (--hold, or a confirm that failed) may have expired.
+	a := audit(counts, rr.buys.Confirmed)
 	r.Audit = &a
 	rec, err := rr.env.RoomRecords(ctx, roomConcert)
 	if err != nil {
@@ -994,6 +1048,9 @@ func (rr *roomRun) judge(ctx context.Context) error {
 		r.Checks = append(r.Checks, RoomCheck{Name: "stock and rows", Detail: strings.Join(a.Problems, "; ")})
 	} else {
 		r.Checks = append(r.Checks, RoomCheck{Name: "stock and rows", OK: true, Detail: fmt.Sprintf("%d rows, %d taken in Redis, no leak, no duplicate", counts.Rows, counts.RedisTaken)})
+	}
+	if len(rr.drops) > 0 {
+		rr.note("streams that broke: %v", rr.drops)
 	}
 	r.OK = true
 	for _, c := range r.Checks {

@@ -177,7 +177,7 @@ func TestRoomShuffleAuditPassesFairDraws(t *testing.T) {
 
 func TestRoomReservationAudits(t *testing.T) {
 	rec := roomFixture()
-	good := roomBuys{Capacity: 1000, Accepted: 2, Members: []int64{rec.Tickets[ticketAt(&rec, 1)].Member, rec.Tickets[ticketAt(&rec, 2)].Member},
+	good := roomBuys{Capacity: 1000, Accepted: 2, Confirmed: 2, Members: []int64{rec.Tickets[ticketAt(&rec, 1)].Member, rec.Tickets[ticketAt(&rec, 2)].Member},
 		NoPass: 5, NoPassRefused: 5, WrongPass: 5, WrongPassRefused: 5}
 	counts := Counts{Capacity: 1000, RedisTaken: 2, Rows: 2, DBRemaining: 998}
 	cases := []struct {
@@ -186,13 +186,16 @@ func TestRoomReservationAudits(t *testing.T) {
 		change func(b *roomBuys, c *Counts)
 	}{
 		{"fine", "", func(*roomBuys, *Counts) {}},
-		{"more accepted than seats", auditNoOversell, func(b *roomBuys, _ *Counts) { b.Capacity = 1 }},
+		{"more confirmed than seats", auditNoOversell, func(b *roomBuys, _ *Counts) { b.Capacity = 1 }},
+		{"accepted past the seats, an unpaid hold expired", "", func(b *roomBuys, _ *Counts) { b.Accepted, b.Capacity = 3, 2 }},
 		{"more rows than seats", auditNoOversell, func(_ *roomBuys, c *Counts) { c.Rows, c.RedisTaken, c.Capacity, c.DBRemaining = 2, 2, 1, -1 }},
 		{"accepted for a member without a pass", auditPassNeeded, func(b *roomBuys, _ *Counts) { b.Members[1] = 1499 }},
 		{"accepted without a pass", auditPassNeeded, func(b *roomBuys, _ *Counts) { b.BadAccepted = 1 }},
 		{"a reservation without a pass not refused", auditRefused, func(b *roomBuys, _ *Counts) { b.NoPassRefused = 4 }},
 		{"another member's pass not refused", auditRefused, func(b *roomBuys, _ *Counts) { b.WrongPassRefused = 0 }},
-		{"never tried", auditRefused, func(b *roomBuys, _ *Counts) { *b = roomBuys{Capacity: 1000, Accepted: 2, Members: b.Members} }},
+		{"never tried", auditRefused, func(b *roomBuys, _ *Counts) {
+			*b = roomBuys{Capacity: 1000, Accepted: 2, Confirmed: 2, Members: b.Members}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
