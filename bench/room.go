@@ -386,7 +386,7 @@ func printRoom(w io.Writer, r *RoomResult) {
 	fmt.Fprintf(w, "load average %s → %s\n\n", r.LoadAvgStart, r.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
-	row("joined", fmt.Sprintf("%d (%.0f/s; %d meant for before opening joined after); %d failed: %s", r.Joined, r.JoinPerS, r.PreOpenLate, r.JoinErrors, codes(r.JoinErrorCodes)))
+	row("joined", fmt.Sprintf("%d (%.0f/s; %d meant for before opening joined after); %d failed: %s", r.Joined, r.JoinPerS, r.PreOpenLate, r.JoinErrors, orDash(codes(r.JoinErrorCodes))))
 	row("drawn / admitted", fmt.Sprintf("%d / %d (%d after opening); %d passes issued", r.Drawn, r.Admitted, r.PostOpenAdmit, r.PassesIssued))
 	row("streams", fmt.Sprintf("%d at most open, %d status events, %d errors, %d broke and reconnected", r.StreamsPeak, r.StreamEvents, r.StreamErrors, r.StreamDrops))
 	row("polls of /me", fmt.Sprintf("%d (%d errors)", r.Polls, r.PollErrors))
