@@ -244,14 +244,22 @@ type RoomResult struct {
 	StreamDrops    int64            `json:"stream_drops"` // streams that broke and were opened again
 	StreamsPeak    int64            `json:"streams_peak"`
 
-	Drawn         int64            `json:"drawn"`
-	Admitted      int64            `json:"admitted"`
-	PostOpenAdmit int64            `json:"post_open_admitted"`
-	PassesIssued  int              `json:"passes_issued"`
-	Buys          roomBuys         `json:"buys"`
-	ReserveCodes  map[string]int64 `json:"reserve_codes"`
-	ConfirmCodes  map[string]int64 `json:"confirm_codes"`
-	Audit         *Audit           `json:"audit"`
+	Drawn         int64 `json:"drawn"`
+	Admitted      int64 `json:"admitted"`
+	PostOpenAdmit int64 `json:"post_open_admitted"`
+	PassesIssued  int   `json:"passes_issued"`
+	// Steps, AdmittedPerS and MeanStepMs are the serving counter's: its
+	// admission steps, and from the first to the last, positions admitted
+	// per second and the mean time between steps (the rate asked for is
+	// reached only when the ticks come on time: the bucket holds one
+	// tick's worth).
+	Steps        int              `json:"steps"`
+	AdmittedPerS float64          `json:"admitted_per_s"`
+	MeanStepMs   float64          `json:"mean_step_ms"`
+	Buys         roomBuys         `json:"buys"`
+	ReserveCodes map[string]int64 `json:"reserve_codes"`
+	ConfirmCodes map[string]int64 `json:"confirm_codes"`
+	Audit        *Audit           `json:"audit"`
 	// SoldOutAfterOpenMs is when the room sold out (its SoldOutAt), from
 	// its opening; nil when it did not.
 	SoldOutAfterOpenMs *float64      `json:"sold_out_after_open_ms"`
@@ -388,6 +396,7 @@ func printRoom(w io.Writer, r *RoomResult) {
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("joined", fmt.Sprintf("%d (%.0f/s; %d meant for before opening joined after); %d failed: %s", r.Joined, r.JoinPerS, r.PreOpenLate, r.JoinErrors, orDash(codes(r.JoinErrorCodes))))
 	row("drawn / admitted", fmt.Sprintf("%d / %d (%d after opening); %d passes issued", r.Drawn, r.Admitted, r.PostOpenAdmit, r.PassesIssued))
+	row("admission", fmt.Sprintf("%d steps, %.0f admitted/s of the %d/s asked, a step every %.0f ms (first to last step)", r.Steps, r.AdmittedPerS, c.Rate, r.MeanStepMs))
 	row("streams", fmt.Sprintf("%d at most open, %d status events, %d errors, %d broke and reconnected", r.StreamsPeak, r.StreamEvents, r.StreamErrors, r.StreamDrops))
 	row("polls of /me", fmt.Sprintf("%d (%d errors)", r.Polls, r.PollErrors))
 	row("reservations", fmt.Sprintf("%d accepted, %d of them confirmed, of %d seats; %s", r.Buys.Accepted, r.Buys.Confirmed, r.Buys.Capacity, codes(r.ReserveCodes)))

@@ -1010,6 +1010,7 @@ func (rr *roomRun) judge(ctx context.Context) error {
 		rec.Tick = d // the environment knows the default only
 	}
 	r.Drawn, r.Admitted, r.PassesIssued = rec.Drawn, rec.Admitted, len(rec.Issued)
+	r.Steps, r.AdmittedPerS, r.MeanStepMs = admissionPace(rec.Cohorts)
 	// The join rate over the post-open joins (the pre-open ones, when
 	// there are none): the wait for the opening is not the joins' time.
 	var first, last time.Time
@@ -1096,4 +1097,26 @@ func flagDuration(flags, name string) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// admissionPace is the serving counter's pace from its first step to its
+// last: the steps, positions per second and the mean gap between steps.
+func admissionPace(cohorts []RoomCohort) (steps int, perS, gapMs float64) {
+	if len(cohorts) < 2 {
+		return len(cohorts), 0, 0
+	}
+	first, last := cohorts[0], cohorts[0]
+	for _, c := range cohorts {
+		if c.At.Before(first.At) {
+			first = c
+		}
+		if c.At.After(last.At) {
+			last = c
+		}
+	}
+	el := last.At.Sub(first.At)
+	if el <= 0 {
+		return len(cohorts), 0, 0
+	}
+	return len(cohorts), float64(last.UpTo-first.UpTo) / el.Seconds(), ms(el) / float64(len(cohorts)-1)
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -299,5 +300,13 @@ func TestFlagDuration(t *testing.T) {
 		if got := flagDuration(tc.flags, "queue-tick"); got != tc.want {
 			t.Errorf("%q: %s, want %s", tc.flags, got, tc.want)
 		}
+	}
+}
+
+func TestAdmissionPace(t *testing.T) {
+	r := roomFixture() // 120 steps of 10, 100 ms apart
+	steps, perS, gap := admissionPace(r.Cohorts)
+	if steps != 120 || math.Abs(perS-1190/11.9) > 0.01 || math.Abs(gap-100) > 0.01 {
+		t.Errorf("%d steps, %.2f/s, %.2f ms apart", steps, perS, gap)
 	}
 }
