@@ -66,6 +66,7 @@ type roomRun struct {
 	reserveC map[string]int64
 	confirmC map[string]int64
 	joinC    map[string]int64 // failed joins by answer
+	joinWhy  []string         // the first failed join's message of each answer
 	buyWG    sync.WaitGroup
 	negOnce  sync.Once
 	drops    map[string]int64 // why streams broke, and at what age
@@ -413,8 +414,12 @@ func (rr *roomRun) join(streamCtx context.Context, streamWG *sync.WaitGroup, m i
 	status, body, err := rr.call(fasthttp.MethodPost, "/api/queue/"+strconv.Itoa(roomConcert), memberBody(m), "")
 	if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
 		rr.joinErrs.Add(1)
+		code := answerCode(status, body, err)
 		rr.mu.Lock()
-		rr.joinC[answerCode(status, body, err)]++
+		if rr.joinC[code] == 0 {
+			rr.joinWhy = append(rr.joinWhy, fmt.Sprintf("%s: %s", code, errorMessage(body, err)))
+		}
+		rr.joinC[code]++
 		rr.mu.Unlock()
 		return
 	}
@@ -1050,6 +1055,9 @@ func (rr *roomRun) judge(ctx context.Context) error {
 	} else {
 		r.Checks = append(r.Checks, RoomCheck{Name: "stock and rows", OK: true, Detail: fmt.Sprintf("%d rows, %d taken in Redis, no leak, no duplicate", counts.Rows, counts.RedisTaken)})
 	}
+	for _, why := range rr.joinWhy {
+		rr.note("a join failed: %s", why)
+	}
 	if len(rr.drops) > 0 {
 		rr.note("streams that broke: %v", rr.drops)
 	}
@@ -1119,4 +1127,18 @@ func admissionPace(cohorts []RoomCohort) (steps int, perS, gapMs float64) {
 		return len(cohorts), 0, 0
 	}
 	return len(cohorts), float64(last.UpTo-first.UpTo) / el.Seconds(), ms(el) / float64(len(cohorts)-1)
+}
+
+// errorMessage is an error body's "message" (bounded), or the transport error.
+func errorMessage(body []byte, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	var e struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Message == "" {
+		return "(no message)"
+	}
+	return e.Message[:min(len(e.Message), 200)]
 }
