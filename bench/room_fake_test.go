@@ -334,3 +334,19 @@ func TestRoomLoadCatchesACheatingRoom(t *testing.T) {
 		}
 	}
 }
+
+// With no streams, the pre-open arrivals learn of their admission by
+// polling /me after the opening (which is set only once they have joined).
+func TestRoomLoadWithPollersOnly(t *testing.T) {
+	o := smallRoom()
+	o.Streams = 0
+	res := runFakeRoom(t, newFakeRoom(150, 500), o)
+	for _, c := range res.Checks {
+		if !c.OK && c.Name != "sold out reached every waiter" {
+			t.Errorf("%s: %s", c.Name, c.Detail)
+		}
+	}
+	if res.Buys.Accepted != 150 || res.Polls == 0 {
+		t.Errorf("accepted %d after %d polls", res.Buys.Accepted, res.Polls)
+	}
+}

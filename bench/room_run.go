@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,22 @@ type roomRun struct {
 	drops    map[string]int64 // why streams broke, and at what age
 
 	polling pollQueue
+	// opening is the room's real opening time once set (under mu): until
+	// then a poller told "waiting" waits in preWaiting.
+	opening    time.Time
+	preWaiting []int64
+}
+
+// opened records the opening time and schedules the pollers waiting for
+// it, spread over the second after it.
+func (rr *roomRun) opened(at time.Time) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	rr.opening = at
+	for _, m := range rr.preWaiting {
+		rr.polling.push(pollItem{at: at.Add(time.Duration(rand.Int64N(int64(time.Second)))), m: m})
+	}
+	rr.preWaiting = nil
 }
 
 func (rr *roomRun) note(format string, args ...any) {
@@ -228,6 +245,7 @@ func (rr *roomRun) drive(ctx context.Context) error {
 	if err := rr.configure(ctx); err != nil {
 		return err
 	}
+	rr.opened(rr.opensAt)
 	rr.say("pre-open joined in %.1fs; the room opens at %s", time.Since(rr.t0).Seconds(), rr.opensAt.Format("15:04:05.000"))
 	// The streams are open and idle (a keep-alive every 15 s): what they
 	// cost the gateway by themselves, over the wait for the opening.
@@ -677,8 +695,15 @@ func (rr *roomRun) onPoll(m int64, st roomStatus) {
 		rr.admitted(m, st.Pass)
 	case "sold_out", "expired":
 	case "waiting":
-		// Pre-open: nothing moves before the draw; then spread over a second.
-		rr.polling.push(pollItem{at: later(rr.opensAt, now).Add(time.Duration(rand.Int64N(int64(time.Second)))), m: m})
+		// Pre-open: nothing moves before the draw; ask again just after
+		// the opening, once it is known (see opening).
+		rr.mu.Lock()
+		defer rr.mu.Unlock()
+		if rr.opening.IsZero() {
+			rr.preWaiting = append(rr.preWaiting, m)
+			return
+		}
+		rr.polling.push(pollItem{at: later(rr.opening, now).Add(time.Duration(rand.Int64N(int64(time.Second)))), m: m})
 	default:
 		wait := time.Second
 		if st.EstimatedWaitSeconds != nil {
@@ -1015,7 +1040,7 @@ func (rr *roomRun) judge(ctx context.Context) error {
 		rec.Tick = d // the environment knows the default only
 	}
 	r.Drawn, r.Admitted, r.PassesIssued = rec.Drawn, rec.Admitted, len(rec.Issued)
-	r.Steps, r.AdmittedPerS, r.MeanStepMs = admissionPace(rec.Cohorts)
+	r.Steps, r.AdmittedPerS, r.MeanStepMs = admissionPace(rec.Cohorts, int64(rr.o.Capacity))
 	// The join rate over the post-open joins (the pre-open ones, when
 	// there are none): the wait for the opening is not the joins' time.
 	var first, last time.Time
@@ -1107,26 +1132,25 @@ func flagDuration(flags, name string) time.Duration {
 	return 0
 }
 
-// admissionPace is the serving counter's pace from its first step to its
-// last: the steps, positions per second and the mean gap between steps.
-func admissionPace(cohorts []RoomCohort) (steps int, perS, gapMs float64) {
-	if len(cohorts) < 2 {
-		return len(cohorts), 0, 0
+// admissionPace is the serving counter's pace on its run-up: from its
+// first step to the first that reached upTo positions (the seats; its last
+// step when it never did): the steps, positions per second and the mean
+// gap between steps. Past the seats the counter waits for passes to expire
+// or seats to come back, which says nothing of its pace.
+func admissionPace(cohorts []RoomCohort, upTo int64) (steps int, perS, gapMs float64) {
+	cs := slices.SortedFunc(slices.Values(cohorts), func(a, b RoomCohort) int { return a.At.Compare(b.At) })
+	if i := slices.IndexFunc(cs, func(c RoomCohort) bool { return c.UpTo >= upTo }); i >= 0 {
+		cs = cs[:i+1]
 	}
-	first, last := cohorts[0], cohorts[0]
-	for _, c := range cohorts {
-		if c.At.Before(first.At) {
-			first = c
-		}
-		if c.At.After(last.At) {
-			last = c
-		}
+	if len(cs) < 2 {
+		return len(cs), 0, 0
 	}
+	first, last := cs[0], cs[len(cs)-1]
 	el := last.At.Sub(first.At)
 	if el <= 0 {
-		return len(cohorts), 0, 0
+		return len(cs), 0, 0
 	}
-	return len(cohorts), float64(last.UpTo-first.UpTo) / el.Seconds(), ms(el) / float64(len(cohorts)-1)
+	return len(cs), float64(last.UpTo-first.UpTo) / el.Seconds(), ms(el) / float64(len(cs)-1)
 }
 
 // errorMessage is an error body's "message" (bounded), or the transport error.

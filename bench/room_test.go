@@ -304,9 +304,13 @@ func TestFlagDuration(t *testing.T) {
 }
 
 func TestAdmissionPace(t *testing.T) {
-	r := roomFixture() // 120 steps of 10, 100 ms apart
-	steps, perS, gap := admissionPace(r.Cohorts)
-	if steps != 120 || math.Abs(perS-1190/11.9) > 0.01 || math.Abs(gap-100) > 0.01 {
-		t.Errorf("%d steps, %.2f/s, %.2f ms apart", steps, perS, gap)
+	r := roomFixture()                                                                            // 120 steps of 10, 100 ms apart
+	r.Cohorts = append(r.Cohorts, RoomCohort{UpTo: 1210, At: r.Cohorts[119].At.Add(time.Minute)}) // a pause, then more
+	steps, perS, gap := admissionPace(r.Cohorts, 1000)
+	if steps != 100 || math.Abs(perS-990/9.9) > 0.01 || math.Abs(gap-100) > 0.01 {
+		t.Errorf("up to 1000: %d steps, %.2f/s, %.2f ms apart", steps, perS, gap)
+	}
+	if steps, _, _ := admissionPace(r.Cohorts, 5000); steps != 121 {
+		t.Errorf("never reached: %d steps, want them all", steps)
 	}
 }
