@@ -29,6 +29,8 @@
 #                        Cluster and three brokers of its own, 3 gateways, 2 writers, 24 concerts): table,
 #                        bench/out/faults-cluster.json, logs in bench/out/faults-cluster/
 #   make hostile         the hostile-client suite at full size: table, bench/out/hostile.json, logs in bench/out/hostile/
+#   make room-screenshots  the waiting room's page driven in headless Chromium through its whole flow
+#                        (app TestRoomPage, on the services), its PNGs written to docs/room/ for the README
 #   make up / down       the docker compose stack (needs a Docker engine)
 #   make up-scale / down-scale  docker-compose.scale.yml: Redis Cluster, three brokers, 3 gateways behind
 #                        HAProxy, 2 writers (needs a Docker engine; SCALE='--scale gateway=5 ...' resizes)
@@ -67,7 +69,7 @@ SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 CLUSTER   ?= services-cluster
 CLUSTER_ENV := $(if $(CLUSTER),eval "$$(bash scripts/cluster.sh test-env)",export BOX_CLUSTER_TESTS=off)
 
-.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf bench-room bench-buckets faults faults-cluster hostile up down up-scale down-scale clean
+.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf bench-room bench-buckets faults faults-cluster hostile room-screenshots up down up-scale down-scale clean
 
 all: build
 
@@ -228,6 +230,10 @@ HOSTILEFLAGS ?=
 hostile: build
 	mkdir -p bench/out
 	$(BIN) hostile --json bench/out/hostile.json --logs bench/out $(HOSTILEFLAGS)
+
+# Needs chromium (Debian's package; .ci/run installs it).
+room-screenshots: $(SERVICES)
+	$(SERVICES_ENV); BOX_SCREENSHOTS=$(CURDIR)/docs/room $(GO) test -count=1 -run '^TestRoomPage$$' -v ./app/
 
 up:
 	docker compose up -d --build

@@ -67,6 +67,10 @@ func parseOpensAt(v string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
+// roomForgetDelay outlasts a gateway's reading of the rooms (every second)
+// and the tick under way.
+const roomForgetDelay = 1500 * time.Millisecond
+
 // RoomActions are boxoffice room's actions.
 var RoomActions = []string{"set", "show", "list", "off"}
 
@@ -152,7 +156,13 @@ func Room(ctx context.Context, cfg config.Config, action string, stdout io.Write
 			return err
 		}
 		// The gateways stop asking for passes within a second (they read
-		// the rooms from MySQL); the queue goes with the row.
+		// the rooms from MySQL); the queue goes once they have: a tick
+		// that still knew the room would write its settings back.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(roomForgetDelay):
+		}
 		if err := st.DeleteRoom(ctx, cfg.RoomConcert); err != nil {
 			return err
 		}

@@ -36,6 +36,8 @@ type system struct {
 	db     *store.Store
 	stock  *stock.Store
 	http   *http.Client
+	// stopGateway stops the gateway (once).
+	stopGateway func()
 }
 
 type runningWriter struct {
@@ -79,11 +81,15 @@ func newSystem(t *testing.T, cfg config.Config, withWriter bool) *system {
 	gctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(gctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		gw.Close()
-	})
+	var once sync.Once
+	s.stopGateway = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			gw.Close()
+		})
+	}
+	t.Cleanup(s.stopGateway)
 	if withWriter {
 		s.startWriter(cfg)
 	}

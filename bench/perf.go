@@ -804,18 +804,19 @@ func (pr *perfRun) writerAlone(ctx context.Context) error {
 	return nil
 }
 
-// step 6: a fresh gateway with the run's settings, then the same with
-// --reduce-idle-memory, each holding --conns keep-alive connections.
+// step 6: a fresh gateway with the run's settings (--reduce-idle-memory on,
+// the default), then the same with --reduce-idle-memory=false, each holding
+// --conns keep-alive connections.
 func (pr *perfRun) rss(ctx context.Context) error {
 	var errs []error
-	for _, reduce := range []bool{false, true} {
+	for _, reduce := range []bool{true, false} {
 		r, err := pr.rssOnce(ctx, reduce)
 		if r != nil {
 			pr.res.RSS = append(pr.res.RSS, *r)
 			if reduce {
-				pr.res.GatewayRSSMB10kConnsReduceIdle = r.RSSMB
-			} else {
 				pr.res.GatewayRSSMB10kConns = r.RSSMB
+			} else {
+				pr.res.GatewayRSSMB10kConnsKeepBuffers = r.RSSMB
 			}
 			pr.say("rss (reduce-idle-memory %t): %d connections open, %.1f MiB (%.1f MiB before them)", reduce, r.Open, r.RSSMB, r.RSSMBBefore)
 		}
@@ -831,8 +832,8 @@ func (pr *perfRun) rssOnce(ctx context.Context, reduce bool) (*PerfRSS, error) {
 	}
 	var extra []string
 	name := "gateway-rss"
-	if reduce {
-		extra, name = []string{"--reduce-idle-memory"}, "gateway-rss-reduce-idle"
+	if !reduce {
+		extra, name = []string{"--reduce-idle-memory=false"}, "gateway-rss-keep-buffers"
 	}
 	p, err := pr.start(name, pr.gatewayArgs(httpAddr, adminAddr, extra...))
 	if err != nil {

@@ -105,7 +105,7 @@ func TestPerf(t *testing.T) {
 	if r.OverloadOfferedPerS != 2*r.AsyncSustainablePerS || r.OverloadAcceptedPerS <= 0 {
 		t.Errorf("overload: %g/s offered, %g accepted, for a sustainable %g/s", r.OverloadOfferedPerS, r.OverloadAcceptedPerS, r.AsyncSustainablePerS)
 	}
-	if len(r.RSS) != 2 || r.RSS[0].Open != 300 || r.RSS[1].Open != 300 || r.GatewayRSSMB10kConns <= 0 || r.GatewayRSSMB10kConnsReduceIdle <= 0 {
+	if len(r.RSS) != 2 || r.RSS[0].Open != 300 || r.RSS[1].Open != 300 || r.GatewayRSSMB10kConns <= 0 || r.GatewayRSSMB10kConnsKeepBuffers <= 0 {
 		t.Errorf("rss %+v", r.RSS)
 	}
 	for _, c := range []*PerfCPU{r.AsyncCPU, r.RampCPU} {

@@ -59,6 +59,21 @@ func TestComposeScaleReplicable(t *testing.T) {
 	}
 }
 
+// TestComposeScaleGatewaysShareTheQueueKey: the gateways behind HAProxy
+// sign and verify waiting-room passes with one key (BOX_QUEUE_SECRET, or the
+// auth secret it is derived from); without it each replica would pick a
+// random key and refuse the passes of the others.
+func TestComposeScaleGatewaysShareTheQueueKey(t *testing.T) {
+	c := loadScale(t)
+	for _, name := range c.servicesRunning("gateway") {
+		env := c.Services[name].Environment
+		has := func(k string) bool { v, ok := env[k]; return ok && v != nil && *v != "" }
+		if !has("BOX_QUEUE_SECRET") && !has("BOX_QUEUE_SECRET_FILE") && !has("BOX_AUTH_SECRET") && !has("BOX_AUTH_SECRET_FILE") {
+			t.Errorf("service %s: no BOX_QUEUE_SECRET(_FILE) nor an auth secret: each replica would sign passes with a key of its own", name)
+		}
+	}
+}
+
 // clusterScript is scripts/cluster.sh, the reference for the cluster's
 // settings.
 func clusterScript(t *testing.T) string {

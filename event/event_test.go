@@ -69,3 +69,33 @@ func TestEncodeIsJSONMarshal(t *testing.T) {
 		})
 	}
 }
+
+// A waiting room's notifications are about a member, not a reservation:
+// they decode without a reservation id, and not without their member.
+func TestRoomNotifications(t *testing.T) {
+	at := time.UnixMilli(1700000000123).UTC()
+	for _, typ := range []Type{Admitted, SoldOut} {
+		in := Notification{V: Version, Type: typ, ConcertID: 1, MemberID: 7, At: at}
+		out, err := DecodeNotification(in.Encode())
+		if err != nil || !reflect.DeepEqual(out, in) || !out.Type.Room() {
+			t.Fatalf("%s: got %+v, %v", typ, out, err)
+		}
+		var wire map[string]any
+		json.Unmarshal(in.Encode(), &wire)
+		if _, ok := wire["reservationId"]; ok {
+			t.Fatalf("%s on the wire: %s, want no reservationId", typ, in.Encode())
+		}
+	}
+	for name, raw := range map[string]string{
+		"no member":         `{"v":1,"type":"admitted","concertId":1,"at":"2026-01-01T00:00:00Z"}`,
+		"no concert":        `{"v":1,"type":"sold_out","memberId":1,"at":"2026-01-01T00:00:00Z"}`,
+		"a transition bare": `{"v":1,"type":"confirmed","concertId":1,"memberId":1,"at":"2026-01-01T00:00:00Z"}`,
+	} {
+		if _, err := DecodeNotification([]byte(raw)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
+	if Confirmed.Room() || Failed.Room() {
+		t.Fatal("a reservation's notification counted as a room's")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,5 +122,10 @@ func (w *Webhook) Post(ctx context.Context, n event.Notification) error {
 // delivery is at least once, and one reservation gets at most one
 // notification of each type.
 func IdempotencyKey(n event.Notification) string {
+	if n.Type.Room() {
+		// About a member, not a reservation: once per member, concert and
+		// type (a room admits a member once; sells out once for them).
+		return "room:" + strconv.FormatInt(n.ConcertID, 10) + ":" + strconv.FormatInt(n.MemberID, 10) + ":" + string(n.Type)
+	}
 	return n.ReservationID + ":" + string(n.Type)
 }

@@ -153,3 +153,14 @@ func TestNotifierBackoff(t *testing.T) {
 		t.Errorf("zero Backoff waits %s, want DefaultBackoff's first step", d)
 	}
 }
+
+// A room's notifications carry no reservation id: their key names the
+// member, so two members' "admitted" are two deliveries, not one.
+func TestIdempotencyKeyOfRoomNotifications(t *testing.T) {
+	a := event.Notification{V: event.Version, Type: event.Admitted, ConcertID: 1, MemberID: 7}
+	b := event.Notification{V: event.Version, Type: event.Admitted, ConcertID: 1, MemberID: 8}
+	s := event.Notification{V: event.Version, Type: event.SoldOut, ConcertID: 1, MemberID: 7}
+	if IdempotencyKey(a) == IdempotencyKey(b) || IdempotencyKey(a) == IdempotencyKey(s) || IdempotencyKey(a) != "room:1:7:admitted" {
+		t.Fatalf("keys %q %q %q", IdempotencyKey(a), IdempotencyKey(b), IdempotencyKey(s))
+	}
+}

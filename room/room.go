@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,10 +71,10 @@ func (s *Service) Open(ctx context.Context) error {
 		s.Metrics = NewMetrics(nil)
 	}
 	s.hubs = map[int64]*hub{}
-	var seed [32]byte
-	crand.Read(seed[:])
-	s.rng = rand.New(rand.NewChaCha8(seed))
-	s.owner = strconv.FormatUint(binary.LittleEndian.Uint64(seed[:8]), 36)
+	s.rng = newRNG()
+	var id [8]byte
+	crand.Read(id[:])
+	s.owner = strconv.FormatUint(binary.LittleEndian.Uint64(id[:]), 36)
 	empty := map[int64]boxoffice.Room{}
 	s.rooms.Store(&empty)
 	return s.refresh(ctx)
@@ -141,6 +142,14 @@ func (s *Service) TicketMember(concert int64, ticket string) (int64, error) {
 }
 
 func label(concert int64) string { return strconv.FormatInt(concert, 10) }
+
+// newRNG is ChaCha8 seeded from crypto/rand: an order nobody can predict
+// from the arrivals or the process.
+func newRNG() *rand.Rand {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return rand.New(rand.NewChaCha8(seed))
+}
 
 // shuffle is a uniform permutation of 1..n (Fisher–Yates, ChaCha8 seeded
 // from crypto/rand): the draw of the pre-open arrivals.
@@ -246,8 +255,17 @@ func (s *Service) tick(ctx context.Context, r boxoffice.Room) error {
 // restore writes a room's settings back to a Redis that lost them (the
 // queue itself is gone: members join again), so the room keeps working.
 func (s *Service) restore(ctx context.Context, r boxoffice.Room) error {
+	// Not a room just taken off (boxoffice room off deletes the row, then
+	// the keys): only one MySQL still has.
+	rooms, err := s.DB.Rooms(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(rooms, func(x boxoffice.Room) bool { return x.Concert == r.Concert }) {
+		return nil
+	}
 	s.Log.Warn("room missing in Redis; writing its settings back from MySQL (members must join again)", "concert", r.Concert)
-	_, err := s.Stock.SetRoom(ctx, r)
+	_, err = s.Stock.SetRoom(ctx, r)
 	return err
 }
 

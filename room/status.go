@@ -47,7 +47,7 @@ func (s Status) Final() bool { return s.Status == Admitted || s.Status == Expire
 // same reports whether a stream would show the two alike.
 func (s Status) same(o Status) bool {
 	eq := func(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-	return s.Status == o.Status && s.State == o.State && eq(s.Position, o.Position) && eq(s.Ahead, o.Ahead)
+	return s.Status == o.Status && s.State == o.State && eq(s.Position, o.Position) && eq(s.Ahead, o.Ahead) && s.OpensAt.Equal(o.OpensAt)
 }
 
 // Info is a room's public view.
@@ -135,6 +135,12 @@ func (s *Service) status(r boxoffice.Room, p stock.Place, ticket string) (Status
 	pos := p.Position
 	st.Position = &pos
 	switch {
+	case p.State == stock.RoomSoldOut && (pos > p.Admitted || p.Cohort == nil || p.Cohort.ExpiresAt.After(p.Now)):
+		// Nothing can come back: no pass is given any more, to the
+		// admitted either (they could buy nothing with it).
+		st.Status = SoldOut
+		ahead := max(pos-p.Admitted-1, 0)
+		st.Ahead = &ahead
 	case p.Cohort != nil && pos <= p.Admitted && p.Cohort.ExpiresAt.After(p.Now):
 		pass, err := s.Passes.Sign(auth.KindPass, r.Concert, p.Member, p.Cohort.ExpiresAt, p.Now)
 		if err != nil {
@@ -156,10 +162,6 @@ func (s *Service) status(r boxoffice.Room, p stock.Place, ticket string) (Status
 		}
 	case pos <= p.Admitted:
 		st.Status = Expired
-	case p.State == stock.RoomSoldOut:
-		st.Status = SoldOut
-		ahead := pos - p.Admitted - 1
-		st.Ahead = &ahead
 	default:
 		st.Status = Queued
 		ahead := pos - p.Admitted - 1
@@ -203,6 +205,11 @@ func (s *Service) Follow(ctx context.Context, concert, member int64, send func(S
 		cur, changed := h.watch()
 		if cur.State == "closed" {
 			return nil
+		}
+		// The settings again: an opening moved while the member waits
+		// must reach their countdown.
+		if now, ok := s.settings(concert); ok {
+			r = now
 		}
 		if !first && cur.Version > 0 {
 			// The member's own record is read again only when it can

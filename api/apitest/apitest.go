@@ -44,9 +44,13 @@ const (
 )
 
 func init() {
-	// The pprof index is HTML; openapi3filter decodes only the types it
+	// The pprof index and the waiting room's page are HTML, its assets
+	// JavaScript and CSS; openapi3filter decodes only the types it
 	// registers, and the body's schema is a string.
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/javascript", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/css", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("application/openmetrics-text", openapi3filter.PlainBodyDecoder)
 }
 
@@ -275,12 +279,17 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	respBody, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(respBody))
-	if err != nil {
-		// A connection the server closed mid-answer: nothing to validate.
-		return resp, nil
+	// An event stream lives as long as the client wants: its status and
+	// headers are validated, its body passed on unread.
+	var respBody []byte
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		respBody, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(respBody))
+		if err != nil {
+			// A connection the server closed mid-answer: nothing to validate.
+			return resp, nil
+		}
 	}
 	// Copies: the test may change its response's header before the
 	// exchange is validated.

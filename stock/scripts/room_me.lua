@@ -18,7 +18,8 @@ if pos > 0 and pos <= tonumber(r[1]) then
   if #c > 0 then
     cohort = c[1]
     local exp = tonumber(string.match(cohort, ':(%d+)$'))
-    if ARGV[2] == '1' and exp > now then
+    -- A sold-out room gives no more passes, even to those it admitted.
+    if ARGV[2] == '1' and exp > now and r[2] ~= 'sold_out' then
       first = redis.call('HSETNX', KEYS[4], ARGV[1], now)
     end
   end
