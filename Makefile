@@ -17,6 +17,10 @@
 #   make bench-perf      issue 14's measurements in one sitting (own gateway, writer, database,
 #                        Redis prefix, topic, group; stopped at the end): table, bench/out/perf.json,
 #                        report in bench/out/perf/ (PERFFLAGS resizes it)
+#   make bench-room      issue 17's waiting room at full size (100,000 arrivals, 10,000 before opening,
+#                        1,000/s, 1,000 seats, 10,000 SSE streams; own gateway, writer, database, Redis prefix,
+#                        topic, group): table and audits, bench/out/room.json, logs in bench/out/room/logs
+#                        (ROOMFLAGS resizes it)
 #   make bench-buckets   one hot concert with its stock in 1, 3 and 6 buckets (seed --stock-buckets), on the
 #                        single Redis and the Redis Cluster: admissions/s, each master's CPU share, the
 #                        ceiling the busiest master sets (BENCHTIME=40000x; needs make services-cluster)
@@ -65,7 +69,7 @@ SERVICES_ENV := eval "$$(bash scripts/services.sh env)"
 CLUSTER   ?= services-cluster
 CLUSTER_ENV := $(if $(CLUSTER),eval "$$(bash scripts/cluster.sh test-env)",export BOX_CLUSTER_TESTS=off)
 
-.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf bench-buckets faults faults-cluster hostile room-screenshots up down up-scale down-scale clean
+.PHONY: all build services services-stop services-status services-env services-cluster services-cluster-stop services-cluster-status services-cluster-env test test-standins fuzz vet fmt run run-real bench bench-perf bench-room bench-buckets faults faults-cluster hostile room-screenshots up down up-scale down-scale clean
 
 all: build
 
@@ -168,6 +172,25 @@ bench-perf: build $(SERVICES)
 	export BOX_MYSQL_DSN="$${dsn%%)/*})/$(PERF_DB)$$q" BOX_REDIS_PREFIX=bo-perf BOX_TOPIC=perf-reservations \
 	  BOX_GROUP=perf-writer BOX_NOTIFICATIONS_TOPIC=perf-notifications; \
 	$(BIN) bench perf --json bench/out/perf.json --report bench/out/perf $(PERFFLAGS)
+
+# Issue 17's waiting room at full size (README: bench room; docs/bench-room.md),
+# a minute or two. Like bench-perf it starts its own writer and gateway from
+# bin/boxoffice on a database, Redis prefix, topic and group of its own, and
+# stops them at the end; it raises its open-file limit (and so the gateway's)
+# for the 10,000 streams. ROOMFLAGS resizes it, e.g. a trial:
+#   ROOMFLAGS='--arrivals 20000 --pre-open 2000 --streams 2000 --capacity 200 --rate 200'
+ROOMFLAGS ?=
+ROOM_DB   ?= boxoffice_room
+bench-room: build $(SERVICES)
+	mkdir -p bench/out/room
+	$(SERVICES_ENV); \
+	dsn=$$BOX_MYSQL_DSN; auth=$${dsn%%@*}; addr=$${dsn#*tcp(}; addr=$${addr%%)*}; q=; \
+	case $$dsn in *\?*) q="?$${dsn#*\?}";; esac; \
+	mariadb --protocol=tcp -h"$${addr%:*}" -P"$${addr##*:}" -u"$${auth%%:*}" -p"$${auth#*:}" \
+	  -e 'CREATE DATABASE IF NOT EXISTS `$(ROOM_DB)`'; \
+	export BOX_MYSQL_DSN="$${dsn%%)/*})/$(ROOM_DB)$$q" BOX_REDIS_PREFIX=bo-room BOX_TOPIC=room-reservations \
+	  BOX_GROUP=room-writer BOX_NOTIFICATIONS_TOPIC=room-notifications; \
+	$(BIN) bench room --json bench/out/room.json $(ROOMFLAGS)
 
 # Every fault scenario at full size (20,000 requests at 2,000/s, the fault
 # half-way), each on services of its own: free loopback ports, a temporary

@@ -64,6 +64,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env E
 	// perf runs the other scenarios itself, with flags of its own.
 	if s, rest := splitScenario(args, getenv); s == scenarioPerf {
 		return nil, runPerf(ctx, rest, stdout, stderr, env, getenv)
+	} else if s == scenarioRoom {
+		return nil, runRoom(ctx, rest, stdout, stderr, env, getenv)
 	}
 	o, err := parseOptions(args, getenv, stderr)
 	if err != nil {

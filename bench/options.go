@@ -23,7 +23,7 @@ const (
 	scenarioCeiling   = "ceiling"
 )
 
-var scenarios = []string{scenarioCompare, scenarioRush, scenarioRamp, scenarioIsolation, scenarioCeiling, scenarioPerf}
+var scenarios = []string{scenarioCompare, scenarioRush, scenarioRamp, scenarioIsolation, scenarioCeiling, scenarioPerf, scenarioRoom}
 
 var scenarioHelp = map[string]string{
 	scenarioCompare:   "the same rush against each strategy in turn (reset, load, drain, audit)",
@@ -31,6 +31,7 @@ var scenarioHelp = map[string]string{
 	scenarioRamp:      "closed model ramp 0→2,000 VUs, hold, ramp down (the public k6 reference run)",
 	scenarioIsolation: "reservers through one strategy while other users read members: the victims' latency",
 	scenarioCeiling:   "C, the most the gateway answers with no work: POST /api/noop (gateway --noop-endpoint) closed-loop at --clients, open model at rising --rates, wrk beside it where installed",
+	scenarioRoom:      "issue 17's waiting room: starts a gateway and a writer, puts a room in front of one concert, joins --arrivals (--pre-open of them before it opens) with --streams SSE clients, buys with each pass, audits order, fairness, rate, passes and sold-out reach, the gateway's RSS and CPU (boxoffice bench room -h)",
 	scenarioPerf:      "issue 14's measurements in one sitting: starts a gateway and a writer, runs the ceiling, async sustained, latency, sold out, gateway RSS with 10,000 connections and ramp with each process's CPU, judges each target (boxoffice bench perf -h)",
 }
 

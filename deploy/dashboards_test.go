@@ -23,6 +23,7 @@ import (
 
 	"github.com/boxoffice/boxoffice/gateway"
 	"github.com/boxoffice/boxoffice/ranking"
+	"github.com/boxoffice/boxoffice/room"
 	"github.com/boxoffice/boxoffice/writer"
 )
 
@@ -384,7 +385,7 @@ func metricInventory(t *testing.T) map[string]metricInfo {
 	t.Helper()
 	inv := map[string]metricInfo{}
 	declared := map[string]bool{}
-	for _, f := range []string{repoPath("gateway", "metrics.go"), repoPath("writer", "metrics.go"), repoPath("ranking", "metrics.go")} {
+	for _, f := range []string{repoPath("gateway", "metrics.go"), repoPath("writer", "metrics.go"), repoPath("ranking", "metrics.go"), repoPath("room", "metrics.go")} {
 		for name, info := range declaredMetrics(t, f) {
 			inv[name] = info
 			declared[name] = true
@@ -396,7 +397,9 @@ func metricInventory(t *testing.T) map[string]metricInfo {
 
 	db := sql.OpenDB(noDB{}) // pool stats need a *sql.DB, not a connection
 	defer db.Close()
-	for _, g := range []prometheus.Gatherer{gateway.NewMetrics(db).Registry, writer.NewMetrics(db).Registry, ranking.NewMetrics().Registry} {
+	rooms := prometheus.NewRegistry() // the gateway registers the rooms' metrics on its own
+	room.NewMetrics(rooms)
+	for _, g := range []prometheus.Gatherer{gateway.NewMetrics(db).Registry, writer.NewMetrics(db).Registry, ranking.NewMetrics().Registry, rooms} {
 		families, err := g.Gather()
 		if err != nil {
 			t.Fatal(err)
@@ -736,6 +739,11 @@ func TestDashboardsCoverTheRequiredMetrics(t *testing.T) {
 			// Issue 18: the ranking's panel.
 			"boxoffice_ranking_sell_through_ratio",
 			"boxoffice_gateway_seats_held_total", "boxoffice_writer_seats_total",
+			// Issue 17: the waiting room's row.
+			"boxoffice_queue_waiting", "boxoffice_queue_active", "boxoffice_queue_admitted_total",
+			"boxoffice_queue_joined_total", "boxoffice_queue_wait_seconds", "boxoffice_queue_passes_issued_total",
+			"boxoffice_queue_passes_used_total", "boxoffice_queue_refused_total", "boxoffice_queue_notifications_total",
+			"boxoffice_queue_streams",
 		},
 		"lock-strategies.json": {
 			"boxoffice_gateway_requests_total", "boxoffice_gateway_request_duration_seconds",

@@ -84,7 +84,9 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	cfg.NotificationsTopic = "deploytest-notifications-" + suffix
 	cfg.RankerGroup = "deploytest-ranker-" + suffix
 	cfg.RankerMetricsAddr = "127.0.0.1:0"
-	cfg.Concerts = len(strategies) // one per strategy, so each sells out on its own
+	// One per strategy, so each sells out on its own, and one behind a
+	// waiting room.
+	cfg.Concerts = len(strategies) + 1
 	cfg.Capacity = seatsPerConcert
 	cfg.Members = 50
 	cfg.Partitions = 2
@@ -150,6 +152,7 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	})
 
 	served := sendLoad(t, ctx, "http://"+gw.Addr)
+	roomLoad(t, ctx, cfg, "http://"+gw.Addr)
 
 	inv := metricInventory(t)
 	mayBeEmpty := func(expr string) string {
@@ -637,6 +640,76 @@ func sendLoad(t *testing.T, ctx context.Context, base string) map[string]bool {
 		}
 	}
 	return served
+}
+
+// roomLoad puts a waiting room in front of the last concert (opening now,
+// 100/s) and sends what its panels show: two joins, a stream, member 1
+// admitted and reserving with the pass, member 2 refused without one.
+func roomLoad(t *testing.T, ctx context.Context, cfg config.Config, base string) {
+	t.Helper()
+	concert := int64(cfg.Concerts)
+	cfg.RoomConcert, cfg.RoomOpensAt, cfg.RoomRate, cfg.RoomMaxActive, cfg.RoomPassTTL = concert, "now", 100, 10, time.Minute
+	if err := app.Room(ctx, cfg, "set", io.Discard); err != nil {
+		t.Fatalf("room set: %v", err)
+	}
+	client := &http.Client{Timeout: 15 * time.Second}
+	do := func(method, path, pass, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if pass != "" {
+			req.Header.Set("X-Queue-Pass", pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	queue := fmt.Sprintf("/api/queue/%d", concert)
+	// The gateway learns of a new room within a moment.
+	waitFor(t, ctx, 10*time.Second, "the gateway to serve the room", func() (bool, string) {
+		status, b := do(http.MethodGet, queue, "", "")
+		return status == http.StatusOK, fmt.Sprintf("%d %s", status, b)
+	})
+	for m := 1; m <= 2; m++ {
+		if status, b := do(http.MethodPost, queue, "", fmt.Sprintf(`{"memberId":%d}`, m)); status != http.StatusCreated {
+			t.Fatalf("join member %d: %d %s", m, status, b)
+		}
+	}
+	// Member 2's stream, open until the test ends: the streams gauge.
+	sctx, closeStream := context.WithCancel(ctx)
+	t.Cleanup(closeStream)
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, base+queue+"/stream?memberId=2", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %v %v", resp, err)
+	} else {
+		t.Cleanup(func() { resp.Body.Close() })
+	}
+	var pass string
+	waitFor(t, ctx, 10*time.Second, "member 1's pass", func() (bool, string) {
+		status, b := do(http.MethodGet, queue+"/me?memberId=1", "", "")
+		var st struct {
+			Status, Pass string
+		}
+		json.Unmarshal(b, &st)
+		pass = st.Pass
+		return status == http.StatusOK && st.Status == "admitted" && pass != "", fmt.Sprintf("%d %s", status, b)
+	})
+	body := func(m int) string { return fmt.Sprintf(`{"concertId":%d,"memberId":%d}`, concert, m) }
+	if status, b := do(http.MethodPost, "/api/reservations/async", pass, body(1)); status != http.StatusAccepted {
+		t.Errorf("reserve with the pass: %d %s", status, b)
+	}
+	if status, b := do(http.MethodPost, "/api/reservations/async", "", body(2)); status != http.StatusForbidden {
+		t.Errorf("reserve without a pass: %d %s, want 403 not_admitted", status, b)
+	}
 }
 
 // waitFor polls cond every 200 ms until it holds or limit passes.
