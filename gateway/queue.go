@@ -146,7 +146,7 @@ func (s *Server) queueInfo(ctx *fasthttp.RequestCtx, raw string) {
 	defer cancel()
 	info, err := s.rooms.Info(rctx, concert)
 	if err != nil {
-		writeError(ctx, err)
+		s.queueError(ctx, concert, err)
 		return
 	}
 	identity := "token"
@@ -174,7 +174,7 @@ func (s *Server) queueJoin(ctx *fasthttp.RequestCtx, raw string) {
 	defer cancel()
 	st, created, err := s.rooms.Join(rctx, concert, member)
 	if err != nil {
-		writeError(ctx, err)
+		s.queueError(ctx, concert, err)
 		return
 	}
 	status := http.StatusOK
@@ -200,11 +200,19 @@ func (s *Server) queueMe(ctx *fasthttp.RequestCtx, raw string) {
 	defer cancel()
 	st, err := s.rooms.Me(rctx, concert, member)
 	if err != nil {
-		writeError(ctx, err)
+		s.queueError(ctx, concert, err)
 		return
 	}
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	writeJSON(ctx, http.StatusOK, st)
+}
+
+// queueError answers err, logging what the client cannot act on (a 5xx).
+func (s *Server) queueError(ctx *fasthttp.RequestCtx, concert int64, err error) {
+	if status, _ := httpError(err); status >= 500 {
+		s.log.Warn("queue request failed", "path", string(ctx.Path()), "concert", concert, "err", err)
+	}
+	writeError(ctx, err)
 }
 
 // streamWriteTimeout bounds one event's write: fasthttp's WriteTimeout is
@@ -230,7 +238,7 @@ func (s *Server) queueStream(ctx *fasthttp.RequestCtx, raw string) {
 	_, err = s.rooms.Me(rctx, concert, member)
 	cancel()
 	if err != nil {
-		writeError(ctx, err)
+		s.queueError(ctx, concert, err)
 		return
 	}
 	ctx.SetContentType("text/event-stream")

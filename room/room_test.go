@@ -1,6 +1,9 @@
 package room
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -126,5 +129,26 @@ func TestRequired(t *testing.T) {
 	s.rooms.Store(&m)
 	if s.Required(1) || !s.Required(2) || !s.Any() {
 		t.Fatal("Required does not follow the list")
+	}
+}
+
+// A Redis that fails is a 503 worth retrying, the room's own refusals stay
+// what they are.
+func TestUnavailable(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want error
+	}{
+		{context.DeadlineExceeded, boxoffice.ErrUnavailable},
+		{fmt.Errorf("room 1: join: %w", errors.New("dial tcp: connection refused")), boxoffice.ErrUnavailable},
+		{fmt.Errorf("concert 1: %w", boxoffice.ErrNoRoom), boxoffice.ErrNoRoom},
+		{fmt.Errorf("member 1: %w", boxoffice.ErrNotQueued), boxoffice.ErrNotQueued},
+	} {
+		if got := unavailable(c.err); !errors.Is(got, c.want) || (c.want != boxoffice.ErrUnavailable && errors.Is(got, boxoffice.ErrUnavailable)) {
+			t.Errorf("unavailable(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+	if unavailable(nil) != nil {
+		t.Error("unavailable(nil) is not nil")
 	}
 }

@@ -2,7 +2,9 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/boxoffice/boxoffice"
@@ -63,6 +65,16 @@ type Info struct {
 	Waiting        int64     `json:"waiting"`
 }
 
+// unavailable makes a failure of Redis (a timeout, a refused connection)
+// what it is to the client: 503 unavailable, worth a retry — not a 500.
+// bench room's joins met it under load.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, boxoffice.ErrNoRoom) || errors.Is(err, boxoffice.ErrNotQueued) || errors.Is(err, boxoffice.ErrInvalid) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", boxoffice.ErrUnavailable, err)
+}
+
 func (s *Service) room(concert int64) (boxoffice.Room, error) {
 	r, ok := s.settings(concert)
 	if !ok {
@@ -79,7 +91,7 @@ func (s *Service) Info(ctx context.Context, concert int64) (Info, error) {
 	}
 	st, ok, err := s.Stock.Room(ctx, concert)
 	if err != nil {
-		return Info{}, err
+		return Info{}, unavailable(err)
 	}
 	if !ok {
 		st = stock.RoomState{State: stock.RoomScheduled}
@@ -95,7 +107,7 @@ func (s *Service) Join(ctx context.Context, concert, member int64) (Status, bool
 	}
 	_, created, err := s.Stock.JoinRoom(ctx, concert, member)
 	if err != nil {
-		return Status{}, false, err
+		return Status{}, false, unavailable(err)
 	}
 	if created {
 		s.Metrics.joined.WithLabelValues(label(concert)).Inc()
@@ -112,7 +124,7 @@ func (s *Service) Me(ctx context.Context, concert, member int64) (Status, error)
 	}
 	p, err := s.Stock.RoomPlace(ctx, concert, member, true)
 	if err != nil {
-		return Status{}, err
+		return Status{}, unavailable(err)
 	}
 	ticket, err := s.Passes.Sign(auth.KindTicket, concert, member, time.Now().Add(auth.TicketTTL), time.Now())
 	if err != nil {
@@ -178,9 +190,15 @@ func (s *Service) status(r boxoffice.Room, p stock.Place, ticket string) (Status
 // and the client see it alive and a gone client is found.
 const Keepalive = 15 * time.Second
 
+// drawSpread spreads the streams' reads of their place after the draw over
+// this long: 10,000 of them at the same instant timed Redis out (bench
+// room), and a stream whose read failed ended.
+const drawSpread = time.Second
+
 // Follow sends a member's status now and at every change the room's hub
 // sees, until the status is final, the room is removed, send fails or ctx
-// ends. ping is called on a quiet stream every Keepalive.
+// ends. ping is called on a quiet stream every Keepalive. A failed read of
+// the member's place is tried again later, not the end of the stream.
 func (s *Service) Follow(ctx context.Context, concert, member int64, send func(Status) error, ping func() error) error {
 	r, err := s.room(concert)
 	if err != nil {
@@ -195,12 +213,18 @@ func (s *Service) Follow(ctx context.Context, concert, member int64, send func(S
 	}
 	p, err := s.Stock.RoomPlace(ctx, concert, member, true)
 	if err != nil {
-		return err
+		return unavailable(err)
 	}
 	var last Status
 	first := true
 	keep := time.NewTimer(Keepalive)
 	defer keep.Stop()
+	// again wakes the loop to read the member's place: after the spread
+	// once drawn, after a failed read.
+	again := time.NewTimer(time.Hour)
+	again.Stop()
+	defer again.Stop()
+	var notBefore time.Time
 	for {
 		cur, changed := h.watch()
 		if cur.State == "closed" {
@@ -215,11 +239,24 @@ func (s *Service) Follow(ctx context.Context, concert, member int64, send func(S
 			// The member's own record is read again only when it can
 			// have changed: the draw placed them, or the counter reached
 			// them. Otherwise the hub's counter says it all.
-			if (p.Position == 0 && cur.Opened) || (p.Position > 0 && p.Position <= cur.Admitted && p.Cohort == nil) {
-				if p, err = s.Stock.RoomPlace(ctx, concert, member, true); err != nil {
-					return err
+			drawn := p.Position == 0 && cur.Opened
+			if drawn && notBefore.IsZero() {
+				notBefore = time.Now().Add(rand.N(drawSpread))
+			}
+			switch {
+			case drawn && time.Now().Before(notBefore):
+				again.Reset(time.Until(notBefore))
+			case drawn || (p.Position > 0 && p.Position <= cur.Admitted && p.Cohort == nil):
+				np, err := s.Stock.RoomPlace(ctx, concert, member, true)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					again.Reset(200*time.Millisecond + rand.N(500*time.Millisecond))
+					break
 				}
-			} else {
+				p = np
+			default:
 				p.Admitted, p.State, p.Now = max(p.Admitted, cur.Admitted), cur.State, cur.Now
 			}
 		}
@@ -240,6 +277,7 @@ func (s *Service) Follow(ctx context.Context, concert, member int64, send func(S
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-again.C:
 		case <-keep.C:
 			if err := ping(); err != nil {
 				return err
