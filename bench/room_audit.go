@@ -231,11 +231,12 @@ func tickWorth(r RoomRecords) int64 {
 }
 
 // auditPassRate: the serving counter never runs ahead of the rate by more
-// than one tick: for every cohort, UpTo ≤ rate × (At − the first cohort's
-// At) + one tick's worth + what the first tick admitted, and the first
-// tick admitted at most one tick's worth. Pauses (sold out) only lower the
-// counter's curve; the bucket's burst of one tick keeps a resumption within
-// the bound.
+// than one tick: for every cohort, UpTo ≤ rate × (At − the opening) + one
+// tick's worth. The opening is the room's OpensAt (the bucket starts empty at
+// the draw, which is never earlier), so a first step that comes late may
+// admit what the time since the opening allowed, and no more. Pauses (sold
+// out) only lower the counter's curve; the bucket's burst of one tick keeps
+// a resumption within the bound.
 func auditPassRate(r RoomRecords) RoomCheck {
 	cohorts := slices.SortedFunc(slices.Values(r.Cohorts), func(a, b RoomCohort) int { return a.At.Compare(b.At) })
 	if len(cohorts) == 0 {
@@ -243,9 +244,9 @@ func auditPassRate(r RoomRecords) RoomCheck {
 	}
 	var problems []string
 	tw := tickWorth(r)
-	first := cohorts[0]
-	if first.UpTo > tw {
-		problems = append(problems, fmt.Sprintf("the first step admitted %d, more than one tick's %d", first.UpTo, tw))
+	opening := r.OpensAt
+	if opening.IsZero() {
+		opening = cohorts[0].At.Add(-r.Tick)
 	}
 	var worst float64
 	var prev int64
@@ -254,11 +255,11 @@ func auditPassRate(r RoomRecords) RoomCheck {
 			problems = append(problems, fmt.Sprintf("the counter went back from %d to %d at %s", prev, c.UpTo, c.At.Format(time.StampMilli)))
 		}
 		prev = c.UpTo
-		bound := float64(r.Rate)*c.At.Sub(first.At).Seconds() + float64(tw) + float64(first.UpTo)
+		bound := float64(r.Rate)*max(c.At.Sub(opening), 0).Seconds() + float64(tw)
 		if float64(c.UpTo) > math.Floor(bound)+1 { // +1: the bucket's rounding
-			problems = append(problems, fmt.Sprintf("%d admitted at %s, %.3fs after the first step: the rate allows %.0f", c.UpTo, c.At.Format(time.StampMilli), c.At.Sub(first.At).Seconds(), bound))
+			problems = append(problems, fmt.Sprintf("%d admitted at %s, %.3fs after the opening: the rate allows %.0f", c.UpTo, c.At.Format(time.StampMilli), c.At.Sub(opening).Seconds(), bound))
 		}
-		worst = max(worst, float64(c.UpTo)-bound+float64(tw)+float64(first.UpTo))
+		worst = max(worst, float64(c.UpTo)-bound+float64(tw))
 	}
 	last := cohorts[len(cohorts)-1]
 	if last.UpTo != r.Admitted {

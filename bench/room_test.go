@@ -126,9 +126,12 @@ func TestRoomAuditsEachFailForItsRule(t *testing.T) {
 			}
 			reissue(r)
 		}},
-		{"a first step bigger than a tick", auditRate, "the first step admitted", func(r *RoomRecords) {
-			r.Cohorts = r.Cohorts[1:] // the first left now admits 20 in one step
-			r.MaxActive = 1000
+		{"steps ahead of the time since the opening", auditRate, "after the opening: the rate allows", func(r *RoomRecords) {
+			// Every step 150 ms early: 20 admitted 50 ms after the opening.
+			for i := range r.Cohorts {
+				r.Cohorts[i].At = r.Cohorts[i].At.Add(-150 * time.Millisecond)
+				r.Cohorts[i].ExpiresAt = r.Cohorts[i].ExpiresAt.Add(-150 * time.Millisecond)
+			}
 			reissue(r)
 		}},
 		{"more valid passes than maxActive", auditMaxActive, "maxActive is 150", func(r *RoomRecords) {
