@@ -256,6 +256,14 @@ func TestNotifications(t *testing.T) {
 // notification.
 func readNotifications(t *testing.T, brokers []string, topic string, want map[string]event.Type) {
 	t.Helper()
+	readNotificationsOf(t, brokers, topic, want, func(n event.Notification) (string, bool) { return n.ReservationID, !n.Type.Room() })
+}
+
+// readNotificationsOf reads the topic until every key in want has a
+// notification of that type; key names what a notification is about (ok
+// false: not one of those looked for).
+func readNotificationsOf[K comparable](t *testing.T, brokers []string, topic string, want map[K]event.Type, key func(event.Notification) (K, bool)) {
+	t.Helper()
 	c, err := sarama.NewConsumer(brokers, kafka.ConsumerConfig("test"))
 	if err != nil {
 		t.Fatal(err)
@@ -280,12 +288,12 @@ func readNotifications(t *testing.T, brokers []string, topic string, want map[st
 			}
 		}()
 	}
-	got := map[string][]event.Type{}
+	got := map[K][]event.Type{}
 	deadline := time.After(30 * time.Second)
 	for {
 		missing := 0
-		for id, typ := range want {
-			if !slices.Contains(got[id], typ) {
+		for k, typ := range want {
+			if !slices.Contains(got[k], typ) {
 				missing++
 			}
 		}
@@ -294,7 +302,9 @@ func readNotifications(t *testing.T, brokers []string, topic string, want map[st
 		}
 		select {
 		case nt := <-notes:
-			got[nt.ReservationID] = append(got[nt.ReservationID], nt.Type)
+			if k, ok := key(nt); ok {
+				got[k] = append(got[k], nt.Type)
+			}
 		case <-deadline:
 			t.Fatalf("notifications %v, want %v", got, want)
 		}

@@ -13,13 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/event"
-	"github.com/boxoffice/boxoffice/kafka"
 	"github.com/boxoffice/boxoffice/room"
 	"github.com/boxoffice/boxoffice/servicetest"
 )
@@ -61,11 +58,7 @@ func (s *system) waitQueueStatus(concert, member int64, want string, d time.Dura
 }
 
 func (s *system) reserveWithPass(concert, member int64, pass string) reply {
-	h := map[string]string{}
-	if pass != "" {
-		h["X-Queue-Pass"] = pass
-	}
-	return s.do("POST", "/api/reservations/async", "application/json", fmt.Appendf(nil, `{"concertId":%d,"memberId":%d}`, concert, member), h)
+	return s.reserveWith(concert, member, "X-Queue-Pass", pass)
 }
 
 func position(r reply) int64 {
@@ -318,52 +311,10 @@ func TestRoomPausesResumesAndSellsOut(t *testing.T) {
 }
 
 // readRoomNotifications reads the topic until each member in want has a
-// notification of that type.
+// room notification of that type.
 func readRoomNotifications(t *testing.T, brokers []string, topic string, want map[int64]event.Type) {
 	t.Helper()
-	c, err := sarama.NewConsumer(brokers, kafka.ConsumerConfig("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	notes := make(chan event.Notification, 100)
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				if nt, err := event.DecodeNotification(m.Value); err == nil && nt.Type.Room() {
-					notes <- nt
-				}
-			}
-		}()
-	}
-	got := map[int64][]event.Type{}
-	deadline := time.After(30 * time.Second)
-	for {
-		missing := 0
-		for m, typ := range want {
-			if !slices.Contains(got[m], typ) {
-				missing++
-			}
-		}
-		if missing == 0 {
-			return
-		}
-		select {
-		case nt := <-notes:
-			got[nt.MemberID] = append(got[nt.MemberID], nt.Type)
-		case <-deadline:
-			t.Fatalf("room notifications %v, want %v", got, want)
-		}
-	}
+	readNotificationsOf(t, brokers, topic, want, func(n event.Notification) (int64, bool) { return n.MemberID, n.Type.Room() })
 }
 
 // A gateway that restarts finds every room where it was: the same

@@ -155,9 +155,14 @@ func (s *system) do(method, path, contentType string, body []byte, header map[st
 }
 
 func (s *system) reserve(concert, member int64, key string) reply {
+	return s.reserveWith(concert, member, "Idempotency-Key", key)
+}
+
+// reserveWith reserves with one header (none when value is empty).
+func (s *system) reserveWith(concert, member int64, header, value string) reply {
 	h := map[string]string{}
-	if key != "" {
-		h["Idempotency-Key"] = key
+	if value != "" {
+		h[header] = value
 	}
 	return s.do("POST", "/api/reservations/async", "application/json", fmt.Appendf(nil, `{"concertId":%d,"memberId":%d}`, concert, member), h)
 }

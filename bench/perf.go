@@ -170,25 +170,32 @@ func (o *perfOptions) runs(step string) bool { return slices.Contains(o.Steps, s
 // parsePerf reads perf's flags (after "perf"); BOX_<FLAG> fills a flag not given.
 func parsePerf(args []string, getenv func(string) string, stderr io.Writer) (perfOptions, error) {
 	o := perfDefaults()
-	fs := flag.NewFlagSet("boxoffice bench perf", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	registerPerf(fs, &o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "usage: boxoffice bench perf [flags]\n\n%s\n\nflags:\n", scenarioHelp[scenarioPerf])
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-			return o, err
-		}
-		return o, fmt.Errorf("%w (boxoffice bench perf -h lists the flags)", err)
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := config.ApplyEnv(fs, getenv); err != nil {
+	if err := parseOwnFlags(scenarioPerf, args, getenv, stderr, func(fs *flag.FlagSet) { registerPerf(fs, &o) }); err != nil {
 		return o, err
 	}
 	return o, o.validate()
+}
+
+// parseOwnFlags parses the flags of a scenario that has its own (perf,
+// room): -h prints its help and flags, an unknown flag or argument is an
+// error naming -h, and BOX_<FLAG> fills a flag not given.
+func parseOwnFlags(scenario string, args []string, getenv func(string) string, stderr io.Writer, register func(*flag.FlagSet)) error {
+	fs := flag.NewFlagSet("boxoffice bench "+scenario, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "usage: boxoffice bench %s [flags]\n\n%s\n\nflags:\n", scenario, scenarioHelp[scenario])
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("%w (boxoffice bench %s -h lists the flags)", err, scenario)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return config.ApplyEnv(fs, getenv)
 }
 
 // perfRun is one run of perf.

@@ -16,8 +16,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-
-	"github.com/boxoffice/boxoffice/config"
 )
 
 // scenarioRoom is `boxoffice bench room`: a waiting room in front of one
@@ -194,22 +192,7 @@ func (o *roomOptions) validate() error {
 // parseRoom reads room's flags (after "room"); BOX_<FLAG> fills a flag not given.
 func parseRoom(args []string, getenv func(string) string, stderr io.Writer) (roomOptions, error) {
 	o := roomDefaults()
-	fs := flag.NewFlagSet("boxoffice bench room", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	registerRoom(fs, &o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "usage: boxoffice bench room [flags]\n\n%s\n\nflags:\n", scenarioHelp[scenarioRoom])
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-			return o, err
-		}
-		return o, fmt.Errorf("%w (boxoffice bench room -h lists the flags)", err)
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := config.ApplyEnv(fs, getenv); err != nil {
+	if err := parseOwnFlags(scenarioRoom, args, getenv, stderr, func(fs *flag.FlagSet) { registerRoom(fs, &o) }); err != nil {
 		return o, err
 	}
 	return o, o.validate()

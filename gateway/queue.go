@@ -91,6 +91,20 @@ func (s *Server) queueConcert(ctx *fasthttp.RequestCtx, raw string) (int64, erro
 	return concert, nil
 }
 
+// queueWho is the concert and the member of a room request; ok is false
+// when the answer (an error) is written already.
+func (s *Server) queueWho(ctx *fasthttp.RequestCtx, raw string, ticketOK bool) (concert, member int64, ok bool) {
+	concert, err := s.queueConcert(ctx, raw)
+	if err == nil {
+		member, err = s.queueMember(ctx, concert, ticketOK)
+	}
+	if err != nil {
+		writeError(ctx, err)
+		return 0, 0, false
+	}
+	return concert, member, true
+}
+
 // queueMember is who asks about their place: a ticket (?ticket=, the only
 // way an EventSource can say who it is) when allowed, else the bearer
 // token, else — on a gateway that trusts the body — memberId from the body
@@ -160,14 +174,8 @@ func (s *Server) queueInfo(ctx *fasthttp.RequestCtx, raw string) {
 }
 
 func (s *Server) queueJoin(ctx *fasthttp.RequestCtx, raw string) {
-	concert, err := s.queueConcert(ctx, raw)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	member, err := s.queueMember(ctx, concert, false)
-	if err != nil {
-		writeError(ctx, err)
+	concert, member, ok := s.queueWho(ctx, raw, false)
+	if !ok {
 		return
 	}
 	rctx, cancel := s.requestContext()
@@ -186,14 +194,8 @@ func (s *Server) queueJoin(ctx *fasthttp.RequestCtx, raw string) {
 }
 
 func (s *Server) queueMe(ctx *fasthttp.RequestCtx, raw string) {
-	concert, err := s.queueConcert(ctx, raw)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	member, err := s.queueMember(ctx, concert, true)
-	if err != nil {
-		writeError(ctx, err)
+	concert, member, ok := s.queueWho(ctx, raw, true)
+	if !ok {
 		return
 	}
 	rctx, cancel := s.requestContext()
@@ -222,20 +224,14 @@ const streamWriteTimeout = 10 * time.Second
 // queueStream serves a member's status as Server-Sent Events until it is
 // final, the client leaves, or the gateway shuts down.
 func (s *Server) queueStream(ctx *fasthttp.RequestCtx, raw string) {
-	concert, err := s.queueConcert(ctx, raw)
-	if err != nil {
-		writeError(ctx, err)
-		return
-	}
-	member, err := s.queueMember(ctx, concert, true)
-	if err != nil {
-		writeError(ctx, err)
+	concert, member, ok := s.queueWho(ctx, raw, true)
+	if !ok {
 		return
 	}
 	// The member must have joined: a 404 is a status code, which a stream
 	// already under way could not give.
 	rctx, cancel := s.requestContext()
-	_, err = s.rooms.Me(rctx, concert, member)
+	_, err := s.rooms.Me(rctx, concert, member)
 	cancel()
 	if err != nil {
 		s.queueError(ctx, concert, err)
