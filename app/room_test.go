@@ -402,3 +402,62 @@ func TestRoomOffServesAsBefore(t *testing.T) {
 		t.Fatalf("the room's keys after off: ok %v, err %v", ok, err)
 	}
 }
+
+// Two gateways tick the same room: one serving counter, at the room's rate
+// and never ahead of it, and either gateway answers any member's place and
+// honours the other's passes.
+func TestRoomTwoGatewaysOneCounter(t *testing.T) {
+	cfg := roomConfig(t)
+	cfg.Capacity, cfg.Members = 100, 100
+	s := newSystem(t, cfg, false)
+	ctx := context.Background()
+	other, err := app.OpenGateway(ctx, cfg, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	apitest.Serves(t, apitest.Public, other.Addr)
+	gctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- other.Run(gctx) }()
+	t.Cleanup(func() { cancel(); <-done; other.Close() })
+	second := &system{t: t, cfg: cfg, url: "http://" + other.Addr, http: s.http}
+
+	const rate = 20
+	s.setRoom(1, "now", rate, 1000, time.Minute)
+	servicetest.Eventually(t, 5*time.Second, "the second gateway serves the room", func() (bool, error) {
+		r := second.do("GET", "/api/queue/1", "", nil, nil)
+		return r.Status == 200, fmt.Errorf("%d %v", r.Status, r.Body)
+	})
+	for m := int64(1); m <= 60; m++ {
+		via := s
+		if m%2 == 0 {
+			via = second
+		}
+		if r := via.join(1, m); r.Status != 201 {
+			t.Fatalf("join %d: %d %v", m, r.Status, r.Body)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	rec, err := s.stock.RoomRecords(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := int64(rate * cfg.QueueTick.Seconds())
+	for _, c := range rec.Cohorts {
+		if allowed := int64(rate*c.At.Sub(rec.OpensAt).Seconds()) + max(tick, 1) + 1; c.UpTo > allowed {
+			t.Fatalf("two gateways: %d admitted %s after the opening, the rate allows %d", c.UpTo, c.At.Sub(rec.OpensAt), allowed)
+		}
+	}
+	last := rec.Cohorts[len(rec.Cohorts)-1]
+	if got := float64(last.UpTo) / last.At.Sub(rec.OpensAt).Seconds(); got < rate*0.6 {
+		t.Fatalf("two gateways admitted %.1f/s of %d/s", got, rate)
+	}
+	// Each gateway sees the other's members, and a pass from one buys on the other.
+	first := s.waitQueueStatus(1, 2, room.Admitted, 10*time.Second)
+	if p := position(second.me(1, 2)); p != position(first) {
+		t.Fatalf("member 2: position %d on one gateway, %d on the other", position(first), p)
+	}
+	if r := second.reserveWithPass(1, 2, first.Body["pass"].(string)); r.Status != 202 {
+		t.Fatalf("a pass from the first gateway on the second: %d %v", r.Status, r.Body)
+	}
+}
