@@ -423,7 +423,9 @@ func TestRoomTwoGatewaysOneCounter(t *testing.T) {
 	second := &system{t: t, cfg: cfg, url: "http://" + other.Addr, http: s.http}
 
 	const rate = 20
-	s.setRoom(1, "now", rate, 1000, time.Minute)
+	// Everyone joins before the opening, so the queue is never what
+	// holds the counter back.
+	s.setRoom(1, "+4s", rate, 1000, time.Minute)
 	servicetest.Eventually(t, 5*time.Second, "the second gateway serves the room", func() (bool, error) {
 		r := second.do("GET", "/api/queue/1", "", nil, nil)
 		return r.Status == 200, fmt.Errorf("%d %v", r.Status, r.Body)
@@ -433,11 +435,14 @@ func TestRoomTwoGatewaysOneCounter(t *testing.T) {
 		if m%2 == 0 {
 			via = second
 		}
-		if r := via.join(1, m); r.Status != 201 {
+		if r := via.join(1, m); r.Status != 201 || r.Body["status"] != room.Waiting {
 			t.Fatalf("join %d: %d %v", m, r.Status, r.Body)
 		}
 	}
-	time.Sleep(2 * time.Second)
+	servicetest.Eventually(t, 20*time.Second, "half the queue admitted", func() (bool, error) {
+		r := s.do("GET", "/api/queue/1", "", nil, nil)
+		return r.Body["admitted"] == 30.0 || r.Body["admitted"].(float64) > 30, fmt.Errorf("admitted %v", r.Body["admitted"])
+	})
 	rec, err := s.stock.RoomRecords(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
