@@ -11,7 +11,8 @@ import (
 
 // ClaimAll and DoneAll do for several concerts in one pipeline what Claim
 // and Done do for one: the same result per id, again on a replay, and over
-// more ids than claim.lua and done.lua take in one command.
+// more ids than claim.lua and done.lua take in one command, and after the
+// server lost its scripts.
 func TestClaimAllAndDoneAll(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t, 3000)
@@ -42,6 +43,10 @@ func TestClaimAllAndDoneAll(t *testing.T) {
 		want[1][i] = stock.ClaimedNow
 	}
 	want[1][7] = stock.Undone
+	// The pipeline must recover from NOSCRIPT (a restarted or flushed server).
+	if err := st.Client().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
 	for attempt := 1; attempt <= 2; attempt++ { // a replay claims nothing twice
 		got, err := st.ClaimAll(ctx, ids)
 		if err != nil {
@@ -61,6 +66,9 @@ func TestClaimAllAndDoneAll(t *testing.T) {
 	}
 	if n := remaining(t, st); n != 3000-2499 {
 		t.Fatalf("remaining %d, want %d: the claim takes or gives back nothing", n, 3000-2499)
+	}
+	if err := st.Client().ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
 	}
 	for attempt := 1; attempt <= 2; attempt++ {
 		if err := st.DoneAll(ctx, map[int64][]string{1: many, 2: {"X"}}); err != nil {
