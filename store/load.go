@@ -107,8 +107,8 @@ func loadRows(ctx context.Context, tx *sqlx.Tx, rows []row) (ok bool, err error)
 // one line a row, \N for NULL, times as UTC DATETIME text with the
 // microseconds the prepared INSERT sent.
 func appendLoadRows(b []byte, rows []row, now time.Time) []byte {
-	const stamp = "2006-01-02 15:04:05.000000"
-	updated := now.AppendFormat(nil, stamp)
+	var updated [len(stampLayout)]byte
+	appendStamp(updated[:0], now)
 	for _, r := range rows {
 		b = appendLoadField(b, r.ID)
 		b = append(b, '\t')
@@ -118,12 +118,12 @@ func appendLoadRows(b []byte, rows []row, now time.Time) []byte {
 		b = append(b, '\t')
 		b = appendLoadField(b, string(r.status))
 		b = append(b, '\t')
-		b = r.CreatedAt.UTC().AppendFormat(b, stamp)
+		b = appendStamp(b, r.CreatedAt)
 		b = append(b, '\t')
-		b = append(b, updated...)
+		b = append(b, updated[:]...)
 		b = append(b, '\t')
 		if r.expires != nil {
-			b = r.expires.UTC().AppendFormat(b, stamp)
+			b = appendStamp(b, *r.expires)
 		} else {
 			b = append(b, `\N`...)
 		}
@@ -156,4 +156,38 @@ func appendLoadField(b []byte, s string) []byte {
 		}
 	}
 	return b
+}
+
+// stampLayout is the DATETIME text appendStamp writes.
+const stampLayout = "2006-01-02 15:04:05.000000"
+
+// appendStamp is t.UTC().AppendFormat(b, stampLayout) for years 0–9999,
+// digit by digit into a fixed array. Building a batch's text (three stamps
+// a row) took 0.60 µs a row with AppendFormat's walk of the layout and 0.29
+// with this, and no allocation (BenchmarkAppendLoadRows, interleaved, median
+// of three on a busy machine): 6.5% of the writer's CPU was AppendFormat.
+func appendStamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, stampLayout) // MySQL refuses it either way
+	}
+	hour, minute, sec := t.Clock()
+	s := [len(stampLayout)]byte{4: '-', 7: '-', 10: ' ', 13: ':', 16: ':', 19: '.'}
+	digits(s[0:4], year)
+	digits(s[5:7], int(month))
+	digits(s[8:10], day)
+	digits(s[11:13], hour)
+	digits(s[14:16], minute)
+	digits(s[17:19], sec)
+	digits(s[20:26], t.Nanosecond()/1000)
+	return append(b, s[:]...)
+}
+
+// digits writes n (≥ 0) into d as exactly len(d) decimal digits.
+func digits(d []byte, n int) {
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
 }
