@@ -47,6 +47,15 @@ func OpenWriter(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Wr
 	if w.DB, err = openMySQL(ctx, cfg, 1); err != nil {
 		return nil, err
 	}
+	// The fast path's rows by LOAD DATA LOCAL where the server allows it
+	// (store.UseLoadData says why); else the prepared INSERT, as before.
+	if on, err := w.DB.UseLoadData(ctx); err != nil {
+		return nil, err
+	} else if on {
+		log.Info("writer inserts its batches with LOAD DATA LOCAL")
+	} else {
+		log.Warn("local_infile is off on the MySQL server; the writer inserts its batches with a prepared INSERT (start the server with --local-infile=ON for LOAD DATA LOCAL)")
+	}
 	if err = waitFor(ctx, "kafka", func(context.Context) error {
 		w.Producer, err = kafka.NewProducer(cfg.KafkaBrokers, "boxoffice-writer")
 		return err

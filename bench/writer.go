@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -73,6 +74,9 @@ type writerOptions struct {
 	DrainTimeout time.Duration
 	JSON         string
 	Quiet        bool
+	// CPUOf names other processes whose CPU per row each run reports
+	// beside the writer's own (this process): MariaDB, Redis.
+	CPUOf map[string]int
 }
 
 // defaultWriterBatch is the writer's own default (--batch-size): the
@@ -108,6 +112,18 @@ func parseWriterOptions(args []string, stderr io.Writer) (writerOptions, error) 
 	fs.DurationVar(&o.SampleEvery, "sample-every", o.SampleEvery, "how often the rows in MySQL are counted")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "longest wait for one run to drain the topic")
 	fs.StringVar(&o.JSON, "json", o.JSON, "write the results as JSON to this file")
+	fs.Func("cpu-of", "comma-separated name=pid of other processes (MariaDB, Redis) whose CPU µs per row each run reports beside the writer's", func(s string) error {
+		o.CPUOf = map[string]int{}
+		for _, p := range strings.Split(s, ",") {
+			name, pid, ok := strings.Cut(strings.TrimSpace(p), "=")
+			n, err := strconv.Atoi(pid)
+			if !ok || name == "" || name == "writer" || err != nil || n < 1 {
+				return fmt.Errorf("%q: want name=pid (not writer: that is this process)", p)
+			}
+			o.CPUOf[name] = n
+		}
+		return nil
+	})
 	fs.BoolVar(&o.Quiet, "quiet", o.Quiet, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -166,6 +182,12 @@ type WriterRunStats struct {
 	Rows     int64   `json:"rows"`
 	// Seconds from the first sample that saw a row to the first that saw them all.
 	Seconds float64 `json:"seconds"`
+	// CPUUsPerRow is each process's CPU (user + system, from
+	// /proc/<pid>/stat, 10 ms ticks) from the writer's start to the last
+	// row, per row: "writer" is this process (the writer and the row
+	// counter), the others are --cpu-of's. A shared server's figure
+	// includes what others made it do meanwhile: an upper bound.
+	CPUUsPerRow map[string]float64 `json:"cpu_us_per_row,omitempty"`
 	WriterStats
 }
 
@@ -196,8 +218,8 @@ func RunWriter(ctx context.Context, args []string, stdout, stderr io.Writer, rig
 			if err != nil {
 				return fmt.Errorf("batch size %d, run %d: %w", size, i+1, err)
 			}
-			fmt.Fprintf(status, "batch size %d, run %d: %.0f rows/s (%d rows in %.2f s, %d batches of %.0f, p50 %.1f ms)\n",
-				size, i+1, run.RowsPerS, run.Rows, run.Seconds, run.Batches, run.MeanBatchSize, run.P50BatchMs)
+			fmt.Fprintf(status, "batch size %d, run %d: %.0f rows/s (%d rows in %.2f s, %d batches of %.0f, p50 %.1f ms)%s\n",
+				size, i+1, run.RowsPerS, run.Rows, run.Seconds, run.Batches, run.MeanBatchSize, run.P50BatchMs, cpuLine(run.CPUUsPerRow))
 			step.Runs = append(step.Runs, run)
 		}
 		step.RowsPerS = medianRun(step.Runs).RowsPerS
@@ -232,6 +254,9 @@ func drainOnce(ctx context.Context, rig WriterRig, size int, o writerOptions) (W
 	if err := rig.Reset(ctx); err != nil {
 		return out, fmt.Errorf("reset: %w", err)
 	}
+	pids := map[string]int{"writer": os.Getpid()}
+	maps.Copy(pids, o.CPUOf)
+	cpu0 := cpuTimes(pids)
 	w, err := rig.Start(ctx, size)
 	if err != nil {
 		return out, fmt.Errorf("start the writer: %w", err)
@@ -260,6 +285,7 @@ func drainOnce(ctx context.Context, rig WriterRig, size int, o writerOptions) (W
 			}
 		}
 	}()
+	cpu1 := cpuTimes(pids)
 	out.WriterStats = w.Stats()
 	if serr := w.Stop(); err == nil && serr != nil {
 		err = fmt.Errorf("stop the writer: %w", serr)
@@ -268,7 +294,39 @@ func drainOnce(ctx context.Context, rig WriterRig, size int, o writerOptions) (W
 		return out, err
 	}
 	out.Rows, out.Seconds, out.RowsPerS = drainRate(samples)
+	if out.Rows > 0 {
+		out.CPUUsPerRow = map[string]float64{}
+		for name, t := range cpu1 {
+			if t0, ok := cpu0[name]; ok {
+				out.CPUUsPerRow[name] = float64((t - t0).Microseconds()) / float64(out.Rows)
+			}
+		}
+	}
 	return out, nil
+}
+
+// cpuTimes reads each process's CPU so far; one that cannot be read is
+// left out.
+func cpuTimes(pids map[string]int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for name, pid := range pids {
+		if t, err := cpuTime(pid); err == nil {
+			out[name] = t
+		}
+	}
+	return out
+}
+
+// cpuLine is ", CPU µs a row: writer 9.8, mariadb 7.1" (names sorted).
+func cpuLine(cpu map[string]float64) string {
+	if len(cpu) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(cpu)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f", name, cpu[name]))
+	}
+	return ", CPU µs a row: " + strings.Join(parts, ", ")
 }
 
 type rowSample struct {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,9 +106,35 @@ func TestWriterBenchRate(t *testing.T) {
 }
 
 func TestWriterBenchFlags(t *testing.T) {
-	for _, args := range [][]string{{"--events", "0"}, {"--batch-sizes", "0"}, {"--batch-sizes", "a"}, {"--repeat", "0"}, {"--concerts", "5", "--events", "2"}, {"extra"}} {
+	for _, args := range [][]string{{"--events", "0"}, {"--batch-sizes", "0"}, {"--batch-sizes", "a"}, {"--repeat", "0"}, {"--concerts", "5", "--events", "2"}, {"extra"},
+		{"--cpu-of", "mariadb"}, {"--cpu-of", "writer=1"}, {"--cpu-of", "redis=x"}, {"--cpu-of", "redis=0"}} {
 		if err := bench.RunWriter(context.Background(), args, io.Discard, io.Discard, &fakeRig{}); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+// Each run reports the CPU a row of the writer's process and of the
+// processes --cpu-of names (here this test's own process again).
+func TestWriterBenchCPU(t *testing.T) {
+	rig := &fakeRig{}
+	out := filepath.Join(t.TempDir(), "writer.json")
+	var stderr bytes.Buffer
+	err := bench.RunWriter(context.Background(), []string{"--events", "3000", "--batch-sizes", "7", "--sample-every", "10ms",
+		"--cpu-of", "again=" + strconv.Itoa(os.Getpid()), "--json", out}, io.Discard, &stderr, rig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res bench.WriterResult
+	if b, err := os.ReadFile(out); err != nil || json.Unmarshal(b, &res) != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	cpu := res.Curve[0].Runs[0].CPUUsPerRow
+	// Alike to a 10 ms tick between the two reads: 3.3 µs over 3,000 rows.
+	if _, ok := cpu["writer"]; !ok || len(cpu) != 2 || math.Abs(cpu["again"]-cpu["writer"]) > 3.4 {
+		t.Fatalf("cpu_us_per_row %v, want writer and again, alike", cpu)
+	}
+	if !strings.Contains(stderr.String(), "CPU µs a row: again ") {
+		t.Errorf("progress:\n%s", stderr.String())
 	}
 }

@@ -111,9 +111,67 @@ func (p *canonicalParser) time(t *time.Time) bool {
 		return false
 	}
 	end += p.i + 2
-	if err := t.UnmarshalJSON(p.b[p.i:end]); err != nil {
+	if u, ok := utcTime(p.b[p.i+1 : end-1]); ok {
+		*t = u
+	} else if err := t.UnmarshalJSON(p.b[p.i:end]); err != nil {
 		return false
 	}
 	p.i = end
 	return true
+}
+
+// utcTime reads the form a UTC time.Time's MarshalJSON writes,
+// YYYY-MM-DDTHH:MM:SS[.F{1,9}]Z, as time.Parse would; anything else (an
+// offset, a field out of range) returns ok=false for UnmarshalJSON, which
+// has the last word. UnmarshalJSON's general parse was half of the
+// decoder's time (7% of the writer's CPU); with this, BenchmarkDecode went
+// from 1,626 to 1,067 ns an event (medians of five interleaved pairs on a
+// busy machine, load 18: read the ratio, −34%). TestUTCTimeAgreesWithJSON
+// and FuzzCanonicalAgreesWithJSON hold it to UnmarshalJSON.
+func utcTime(b []byte) (t time.Time, ok bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[len(b)-1] != 'Z' {
+		return t, false
+	}
+	num := func(from, to int) int {
+		n := 0
+		for _, c := range b[from:to] {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = 10*n + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec := num(11, 13), num(14, 16), num(17, 19)
+	ns := 0
+	if frac := b[19 : len(b)-1]; len(frac) > 0 {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return t, false
+		}
+		if ns = num(20, len(b)-1); ns < 0 {
+			return t, false
+		}
+		for range 10 - len(frac) {
+			ns *= 10
+		}
+	}
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return t, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, ns, time.UTC), true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }

@@ -77,3 +77,26 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// utcTime reads what UnmarshalJSON reads, or leaves the string to it.
+func TestUTCTimeAgreesWithJSON(t *testing.T) {
+	for _, s := range []string{
+		"2026-12-01T19:00:00Z", "2026-12-01T19:00:00.1Z", "2026-12-01T19:00:00.123456789Z",
+		"2026-12-01T19:00:00.1234567891Z", "2026-12-01T19:00:00.Z", "2026-12-01T19:00:00,5Z",
+		"2024-02-29T00:00:00Z", "2026-02-29T00:00:00Z", "2000-02-29T23:59:59Z", "1900-02-29T00:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-12-00T00:00:00Z",
+		"2026-12-01T24:00:00Z", "2026-12-01T23:60:00Z", "2026-12-01T23:59:60Z", "0000-01-01T00:00:00Z",
+		"0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "2026-12-01T19:00:00+02:00",
+		"2026-12-01t19:00:00z", "2026-12-01T19:00:0aZ", "+026-12-01T19:00:00Z", "2026-12-01T19:00:00.-1Z",
+	} {
+		fast, ok := utcTime([]byte(s))
+		var slow time.Time
+		err := slow.UnmarshalJSON([]byte(`"` + s + `"`))
+		if ok && (err != nil || !reflect.DeepEqual(fast, slow)) {
+			t.Errorf("%s: fast %v, json %v (%v)", s, fast, slow, err)
+		}
+		if !ok && err == nil && s[len(s)-1] == 'Z' && len(s) <= 30 && s[19] != ',' && s[0] != '0' {
+			t.Logf("%s: left to UnmarshalJSON, which reads %v", s, slow)
+		}
+	}
+}

@@ -253,6 +253,8 @@ table_open_cache = 2000
 innodb_buffer_pool_size = 512M
 innodb_log_file_size = 256M
 innodb_flush_log_at_trx_commit = 2
+# MariaDB's default, said here: the writer loads its batches with LOAD DATA LOCAL.
+local_infile = ON
 innodb_file_per_table = 1
 performance_schema = OFF
 skip-log-bin

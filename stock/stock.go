@@ -748,23 +748,7 @@ func (s *Store) Claim(ctx context.Context, concert int64, ids []string) ([]Claim
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
-	if len(codes) != len(ids) {
-		return nil, fmt.Errorf("claim: %d codes for %d ids", len(codes), len(ids))
-	}
-	out := make([]ClaimResult, len(codes))
-	for i, c := range codes {
-		switch c {
-		case claimReleased:
-			out[i] = Undone
-		case claimOK:
-			out[i] = ClaimedNow
-		case claimUnknown:
-			out[i] = Unknown
-		default:
-			return nil, fmt.Errorf("claim: unknown script result %d", c)
-		}
-	}
-	return out, nil
+	return claimResults(codes, len(ids))
 }
 
 // Done clears the in-flight records of committed reservations.
@@ -780,6 +764,120 @@ func (s *Store) Done(ctx context.Context, concert int64, ids []string) error {
 		return fmt.Errorf("done: %w", err)
 	}
 	return nil
+}
+
+// ClaimAll is Claim for a batch's concerts at once (ids by concert): one
+// pipeline, so one round trip to each Redis server instead of one call per
+// concert (a cluster's client splits the pipeline by slot; each concert's
+// keys share its hash tag). Each concert's claim is still one atomic
+// script, idempotent on each id.
+func (s *Store) ClaimAll(ctx context.Context, ids map[int64][]string) (map[int64][]ClaimResult, error) {
+	out := make(map[int64][]ClaimResult, len(ids))
+	cmds, err := s.pipelineScripts(ctx, claimScript, ids, s.releasedKey, func(c int64, ids []string) error {
+		r, err := s.Claim(ctx, c, ids)
+		out[c] = r
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	for c, cmd := range cmds {
+		codes, err := cmd.Int64Slice()
+		if err != nil {
+			return nil, fmt.Errorf("claim: %w", err)
+		}
+		if out[c], err = claimResults(codes, len(ids[c])); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// DoneAll is Done for a batch's concerts at once, in one pipeline (see
+// ClaimAll).
+func (s *Store) DoneAll(ctx context.Context, ids map[int64][]string) error {
+	_, err := s.pipelineScripts(ctx, doneScript, ids, s.inflightTKey, func(c int64, ids []string) error {
+		return s.Done(ctx, c, ids)
+	})
+	if err != nil {
+		return fmt.Errorf("done: %w", err)
+	}
+	return nil
+}
+
+// pipelineScripts runs script on each concert's keys (its inflight hash and
+// second(c)) with its ids as ARGV, in one pipeline, and returns each
+// concert's reply. A concert split into stock buckets takes alone(c, ids)
+// instead (its ids live in several buckets). A server that has not loaded
+// the script (NOSCRIPT: restarted, flushed) gets it again with Run.
+func (s *Store) pipelineScripts(ctx context.Context, script *redis.Script, ids map[int64][]string, second func(int64) string,
+	alone func(int64, []string) error) (map[int64]*redis.Cmd, error) {
+	var plain []int64
+	for c, list := range ids {
+		if len(list) == 0 {
+			continue
+		}
+		if l, err := s.layoutOf(ctx, c); l != nil {
+			if err := alone(c, list); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		} else {
+			plain = append(plain, c)
+		}
+	}
+	cmds := make(map[int64]*redis.Cmd, len(plain))
+	if len(plain) == 0 {
+		return cmds, nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	keys := func(c int64) []string { return []string{s.inflightKey(c), second(c)} }
+	if len(plain) == 1 {
+		// Nothing to gain from a pipeline, and Run falls back to EVAL by
+		// itself.
+		c := plain[0]
+		cmds[c] = script.Run(ctx, s.rdb, keys(c), toArgs(ids[c])...)
+		return cmds, cmds[c].Err()
+	}
+	pipe := s.rdb.Pipeline()
+	for _, c := range plain {
+		cmds[c] = script.EvalSha(ctx, pipe, keys(c), toArgs(ids[c])...)
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	for _, c := range plain {
+		err := cmds[c].Err()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			cmds[c] = script.Run(ctx, s.rdb, keys(c), toArgs(ids[c])...)
+			err = cmds[c].Err()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cmds, nil
+}
+
+// claimResults turns claim.lua's codes into results, one per id.
+func claimResults(codes []int64, n int) ([]ClaimResult, error) {
+	if len(codes) != n {
+		return nil, fmt.Errorf("claim: %d codes for %d ids", len(codes), n)
+	}
+	out := make([]ClaimResult, len(codes))
+	for i, c := range codes {
+		switch c {
+		case claimReleased:
+			out[i] = Undone
+		case claimOK:
+			out[i] = ClaimedNow
+		case claimUnknown:
+			out[i] = Unknown
+		default:
+			return nil, fmt.Errorf("claim: unknown script result %d", c)
+		}
+	}
+	return out, nil
 }
 
 // Seat names one failed reservation, its member, and what it gives back.

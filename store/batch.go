@@ -74,7 +74,12 @@ func (s *Store) ApplyBatch(ctx context.Context, batch []NewReservation) (Outcome
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if ok, err := s.applyFresh(ctx, batch); err != nil {
+	ok, err := s.applyFresh(ctx, batch)
+	if errors.Is(err, errLoadDataOff) {
+		s.loadData.Store(false)
+		ok, err = s.applyFresh(ctx, batch)
+	}
+	if err != nil {
 		return out, err
 	} else if ok {
 		out.Written = batch
@@ -433,8 +438,13 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 	}
 	slices.Sort(concerts) // one lock order for every writer: no deadlock between them
 
-	prepared, release := s.prepareInserts(ctx, len(batch))
-	defer release()
+	load := s.loadData.Load()
+	var prepared []*sql.Stmt
+	if !load {
+		var release func()
+		prepared, release = s.prepareInserts(ctx, len(batch))
+		defer release()
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("begin: %w", err)
@@ -460,7 +470,11 @@ func (s *Store) applyFresh(ctx context.Context, batch []NewReservation) (ok bool
 	for i, r := range batch {
 		rows[i] = activeRow(r)
 	}
-	if err := insertRows(ctx, tx, rows, "", prepared); refused(err) {
+	if load {
+		if ok, err := loadRows(ctx, tx, rows); !ok || err != nil {
+			return false, err
+		}
+	} else if err := insertRows(ctx, tx, rows, "", prepared); refused(err) {
 		return false, nil // written before, or a member's second seat
 	} else if err != nil {
 		return false, err

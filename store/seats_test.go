@@ -34,8 +34,17 @@ func withSeats(r store.NewReservation, seats ...string) store.NewReservation {
 // The unique key on (concert, seat, active) is the last guard: a seat two
 // reservations name goes to the first; the second fails and names it.
 func TestSeatsAreTheLastGuard(t *testing.T) {
+	for _, ins := range inserts {
+		t.Run(ins.name, func(t *testing.T) {
+			db := seatedStore(t)
+			useInsert(t, db, ins.load)
+			seatsAreTheLastGuard(t, db)
+		})
+	}
+}
+
+func seatsAreTheLastGuard(t *testing.T, db *store.Store) {
 	ctx := context.Background()
-	db := seatedStore(t)
 	first := withSeats(nr("01SEAT000000000000000000A1", 1, 1), "A-1-1", "A-1-2")
 	if out, err := db.ApplyBatch(ctx, []store.NewReservation{first}); err != nil || len(out.Written) != 1 {
 		t.Fatalf("first: %+v %v", out, err)

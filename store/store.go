@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -30,6 +31,9 @@ type Store struct {
 	timeout time.Duration
 	// inserts are the writer's prepared INSERTs (insertRows).
 	inserts stmtCache
+	// loadData: the fast path loads its rows with LOAD DATA LOCAL
+	// (UseLoadData).
+	loadData atomic.Bool
 }
 
 // Open connects with at most maxConns connections; timeout bounds every

@@ -52,41 +52,44 @@ func TestApplyBatch(t *testing.T) {
 		{name: "one active seat per member", capacity: 5, batch: []store.NewReservation{nr("A", 1, 1), nr("B", 1, 1)}, wantWritten: []string{"A"}, wantFailed: []string{"B"}, wantReason: store.ReasonDuplicate, wantRemaining: 4},
 		{name: "same event twice in a batch", capacity: 5, batch: []store.NewReservation{nr("A", 1, 1), nr("A", 1, 1)}, wantWritten: []string{"A"}, wantFailed: []string{}, wantRemaining: 4},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			db := newStore(t, 1, c.capacity)
-			for delivery := 1; delivery <= 2; delivery++ {
-				out, err := db.ApplyBatch(ctx, c.batch)
-				if err != nil {
-					t.Fatal(err)
+	for _, ins := range inserts {
+		for _, c := range cases {
+			t.Run(ins.name+"/"+c.name, func(t *testing.T) {
+				db := newStore(t, 1, c.capacity)
+				useInsert(t, db, ins.load)
+				for delivery := 1; delivery <= 2; delivery++ {
+					out, err := db.ApplyBatch(ctx, c.batch)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := ids(out.Written); !equal(got, c.wantWritten) {
+						t.Fatalf("delivery %d: written %v, want %v", delivery, got, c.wantWritten)
+					}
+					if got := ids(out.Failed); !equal(got, c.wantFailed) {
+						t.Fatalf("delivery %d: failed %v, want %v", delivery, got, c.wantFailed)
+					}
+					if delivery == 1 && c.wantReason != "" && out.Reasons[c.wantFailed[0]] != c.wantReason {
+						t.Fatalf("reason %q, want %q", out.Reasons[c.wantFailed[0]], c.wantReason)
+					}
+					if delivery == 2 && out.Redelivered == 0 {
+						t.Fatalf("second delivery not recognised as a redelivery")
+					}
+					got, err := db.Concert(ctx, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got.Remaining != c.wantRemaining {
+						t.Fatalf("delivery %d: remaining %d, want %d", delivery, got.Remaining, c.wantRemaining)
+					}
 				}
-				if got := ids(out.Written); !equal(got, c.wantWritten) {
-					t.Fatalf("delivery %d: written %v, want %v", delivery, got, c.wantWritten)
+				for _, id := range c.wantFailed {
+					r, err := db.Reservation(ctx, id)
+					if err != nil || r.Status != boxoffice.StatusFailed {
+						t.Fatalf("failed reservation %s: %+v %v", id, r, err)
+					}
 				}
-				if got := ids(out.Failed); !equal(got, c.wantFailed) {
-					t.Fatalf("delivery %d: failed %v, want %v", delivery, got, c.wantFailed)
-				}
-				if delivery == 1 && c.wantReason != "" && out.Reasons[c.wantFailed[0]] != c.wantReason {
-					t.Fatalf("reason %q, want %q", out.Reasons[c.wantFailed[0]], c.wantReason)
-				}
-				if delivery == 2 && out.Redelivered == 0 {
-					t.Fatalf("second delivery not recognised as a redelivery")
-				}
-				got, err := db.Concert(ctx, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got.Remaining != c.wantRemaining {
-					t.Fatalf("delivery %d: remaining %d, want %d", delivery, got.Remaining, c.wantRemaining)
-				}
-			}
-			for _, id := range c.wantFailed {
-				r, err := db.Reservation(ctx, id)
-				if err != nil || r.Status != boxoffice.StatusFailed {
-					t.Fatalf("failed reservation %s: %+v %v", id, r, err)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -7,11 +7,9 @@ package writer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -131,25 +129,28 @@ func (w *Writer) process(ctx context.Context, msgs []*sarama.ConsumerMessage) er
 	}
 
 	// Claim in Redis: from here no undo can return these seats; events the
-	// gateway undid (Kafka's ack came too late) are skipped.
-	claimed := make([][]stock.ClaimResult, len(concerts))
-	if err := concurrently(len(concerts), func(k int) error {
-		evs := byConcert[concerts[k]]
-		ids := make([]string, len(evs))
+	// gateway undid (Kafka's ack came too late) are skipped. Every concert's
+	// claim goes in one pipeline: one round trip to Redis a batch.
+	ids := make(map[int64][]string, len(concerts))
+	for _, c := range concerts {
+		evs := byConcert[c]
+		list := make([]string, len(evs))
 		for i, ev := range evs {
-			ids[i] = ev.ID
+			list[i] = ev.ID
 		}
-		return retry(ctx, w.Log, "claim", func() error {
-			var err error
-			claimed[k], err = w.Stock.Claim(ctx, concerts[k], ids)
-			return err
-		}, nil)
-	}); err != nil {
+		ids[c] = list
+	}
+	var claimed map[int64][]stock.ClaimResult
+	if err := retry(ctx, w.Log, "claim", func() error {
+		var err error
+		claimed, err = w.Stock.ClaimAll(ctx, ids)
+		return err
+	}, nil); err != nil {
 		return err
 	}
 	var batch []store.NewReservation
-	for k, c := range concerts {
-		evs, claims := byConcert[c], claimed[k]
+	for _, c := range concerts {
+		evs, claims := byConcert[c], claimed[c]
 		for i, ev := range evs {
 			if claims[i] == stock.Undone {
 				w.Metrics.skipped.WithLabelValues("released").Inc()
@@ -400,18 +401,13 @@ func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 	}
 	w.Metrics.skipped.WithLabelValues("redelivered").Add(float64(out.Redelivered))
 	done := map[int64][]string{}
-	var concerts []int64
 	for _, r := range out.Written {
-		if _, ok := done[r.ConcertID]; !ok {
-			concerts = append(concerts, r.ConcertID)
-		}
 		done[r.ConcertID] = append(done[r.ConcertID], r.ID)
 	}
-	if err := concurrently(len(concerts), func(k int) error {
-		c := concerts[k]
-		return retry(ctx, w.Log, "clear in-flight", func() error { return w.Stock.Done(ctx, c, done[c]) }, nil)
-	}); err != nil {
-		return err
+	if len(done) > 0 {
+		if err := retry(ctx, w.Log, "clear in-flight", func() error { return w.Stock.DoneAll(ctx, done) }, nil); err != nil {
+			return err
+		}
 	}
 	failed := map[int64][]stock.Seat{}
 	for _, r := range out.Failed {
@@ -431,32 +427,6 @@ func (w *Writer) settle(ctx context.Context, out store.Outcome) error {
 		w.Metrics.returned.Add(float64(n))
 	}
 	return nil
-}
-
-// redisCalls bounds the Redis calls one batch has in flight at once.
-const redisCalls = 8
-
-// concurrently runs f(0..n-1), at most redisCalls at a time, and returns
-// their errors joined. A batch's concerts are claimed and cleared each with
-// a script of its own: one after another, a 10-concert batch waited for 20
-// round trips to Redis in a row (each claim or clear is atomic per concert;
-// no order between concerts is promised or needed).
-func concurrently(n int, f func(int) error) error {
-	if n == 1 {
-		return f(0)
-	}
-	errs := make([]error, n)
-	sem := make(chan struct{}, redisCalls)
-	var wg sync.WaitGroup
-	for k := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[k] = f(k)
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // giveback is what a reservation that failed for reason returns to Redis:
