@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,12 @@ func useInsert(t *testing.T, db *store.Store, load bool) {
 		t.Fatal(err)
 	}
 	if !on {
+		if os.Getenv("BOX_STANDINS") != "" {
+			// go-mysql-server has no LOAD DATA LOCAL; the writer keeps
+			// the INSERT there (UseLoadData says off), which the other
+			// half of each test runs. The real MariaDB runs this half.
+			t.Skip("the dev stand-in's MySQL has no LOAD DATA LOCAL: the INSERT half of this test runs")
+		}
 		t.Fatal("the server has local_infile off (docker-compose.yml starts MySQL with --local-infile=ON)")
 	}
 }
