@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/boxoffice/boxoffice/api/apitest"
 	"github.com/boxoffice/boxoffice/app"
 	"github.com/boxoffice/boxoffice/config"
 	"github.com/boxoffice/boxoffice/event"
@@ -354,27 +352,9 @@ func TestRoomSurvivesGatewayRestart(t *testing.T) {
 // configuration.
 func (s *system) restartGateway() {
 	s.t.Helper()
-	ctx := context.Background()
 	s.stopGateway()
-	gw, err := app.OpenGateway(ctx, s.cfg, testLog())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.gw, s.db, s.stock = gw, gw.DB, gw.Stock
-	s.url = "http://" + gw.Addr
-	apitest.Serves(s.t, apitest.Public, gw.Addr)
-	gctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(gctx) }()
-	var once sync.Once
-	s.stopGateway = func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			gw.Close()
-		})
-	}
-	s.t.Cleanup(s.stopGateway)
+	s.gw, s.stopGateway = startGateway(s.t, s.cfg)
+	s.db, s.stock, s.url = s.gw.DB, s.gw.Stock, "http://"+s.gw.Addr
 }
 
 // A room taken off leaves the concert's sale as it was: no pass asked.
@@ -411,15 +391,7 @@ func TestRoomTwoGatewaysOneCounter(t *testing.T) {
 	cfg.Capacity, cfg.Members = 100, 100
 	s := newSystem(t, cfg, false)
 	ctx := context.Background()
-	other, err := app.OpenGateway(ctx, cfg, testLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	apitest.Serves(t, apitest.Public, other.Addr)
-	gctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- other.Run(gctx) }()
-	t.Cleanup(func() { cancel(); <-done; other.Close() })
+	other, _ := startGateway(t, cfg)
 	second := &system{t: t, cfg: cfg, url: "http://" + other.Addr, http: s.http}
 
 	const rate = 20

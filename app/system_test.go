@@ -68,12 +68,23 @@ func newSystem(t *testing.T, cfg config.Config, withWriter bool) *system {
 		t.Fatal(err)
 	}
 	s := &system{t: t, cfg: cfg, http: &http.Client{Timeout: 30 * time.Second, Transport: apitest.Transport(&http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256})}}
-	gw, err := app.OpenGateway(ctx, cfg, log)
+	s.gw, s.stopGateway = startGateway(t, cfg)
+	s.db, s.stock, s.url = s.gw.DB, s.gw.Stock, "http://"+s.gw.Addr
+	if withWriter {
+		s.startWriter(cfg)
+	}
+	return s
+}
+
+// startGateway opens a gateway on cfg, registered with apitest, and runs it;
+// stop (once, and at the test's end) stops it.
+func startGateway(t *testing.T, cfg config.Config) (gw *app.Gateway, stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	gw, err := app.OpenGateway(ctx, cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.gw, s.db, s.stock = gw, gw.DB, gw.Stock
-	s.url = "http://" + gw.Addr
 	apitest.Serves(t, apitest.Public, gw.Addr)
 	if gw.AdminAddr != "" {
 		apitest.Serves(t, apitest.Admin, gw.AdminAddr)
@@ -82,18 +93,15 @@ func newSystem(t *testing.T, cfg config.Config, withWriter bool) *system {
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(gctx) }()
 	var once sync.Once
-	s.stopGateway = func() {
+	stop = func() {
 		once.Do(func() {
 			cancel()
 			<-done
 			gw.Close()
 		})
 	}
-	t.Cleanup(s.stopGateway)
-	if withWriter {
-		s.startWriter(cfg)
-	}
-	return s
+	t.Cleanup(stop)
+	return gw, stop
 }
 
 func (s *system) startWriter(cfg config.Config) *runningWriter {
