@@ -109,22 +109,22 @@ func (s *Server) queueWho(ctx *fasthttp.RequestCtx, raw string, ticketOK bool) (
 // way an EventSource can say who it is) when allowed, else the bearer
 // token, else — on a gateway that trusts the body — memberId from the body
 // (join) or the query.
+// The member is behind their bucket, whichever way they were named.
 func (s *Server) queueMember(ctx *fasthttp.RequestCtx, concert int64, ticketOK bool) (int64, error) {
-	if t := ctx.QueryArgs().Peek("ticket"); ticketOK && len(t) > 0 {
-		member, err := s.rooms.TicketMember(concert, string(t))
-		if err != nil {
-			return 0, err
-		}
-		return member, s.limit.member(member)
+	member, err := s.queueIdentity(ctx, concert, ticketOK)
+	if err != nil {
+		return 0, err
 	}
-	member, err := s.member(ctx)
-	if err != nil || member != 0 {
-		if err == nil {
-			err = s.limit.member(member)
-		}
+	return member, s.limit.member(member)
+}
+
+func (s *Server) queueIdentity(ctx *fasthttp.RequestCtx, concert int64, ticketOK bool) (int64, error) {
+	if t := ctx.QueryArgs().Peek("ticket"); ticketOK && len(t) > 0 {
+		return s.rooms.TicketMember(concert, string(t))
+	}
+	if member, err := s.member(ctx); err != nil || member != 0 {
 		return member, err
 	}
-	var raw string
 	if ctx.IsPost() && len(ctx.PostBody()) > 0 {
 		if err := checkJSON(ctx); err != nil {
 			return 0, err
@@ -138,16 +138,13 @@ func (s *Server) queueMember(ctx *fasthttp.RequestCtx, concert int64, ticketOK b
 		if body.MemberID <= 0 {
 			return 0, boxoffice.Invalidf("memberId must be a positive integer")
 		}
-		return body.MemberID, s.limit.member(body.MemberID)
+		return body.MemberID, nil
 	}
-	if raw = string(ctx.QueryArgs().Peek("memberId")); raw == "" {
+	raw := string(ctx.QueryArgs().Peek("memberId"))
+	if raw == "" {
 		return 0, boxoffice.Invalidf("memberId is required (this gateway takes the member from the request: --trust-body-member)")
 	}
-	member, err = parseID("memberId", raw)
-	if err != nil {
-		return 0, err
-	}
-	return member, s.limit.member(member)
+	return parseID("memberId", raw)
 }
 
 func (s *Server) queueInfo(ctx *fasthttp.RequestCtx, raw string) {
@@ -231,7 +228,7 @@ func (s *Server) queueStream(ctx *fasthttp.RequestCtx, raw string) {
 	// The member must have joined: a 404 is a status code, which a stream
 	// already under way could not give.
 	rctx, cancel := s.requestContext()
-	_, err := s.rooms.Me(rctx, concert, member)
+	stream, err := s.rooms.Watch(rctx, concert, member)
 	cancel()
 	if err != nil {
 		s.queueError(ctx, concert, err)
@@ -255,7 +252,7 @@ func (s *Server) queueStream(ctx *fasthttp.RequestCtx, raw string) {
 		if write([]byte("retry: 3000\n\n")) != nil {
 			return
 		}
-		err := s.rooms.Follow(sctx, concert, member, func(st room.Status) error {
+		err := stream.Run(sctx, func(st room.Status) error {
 			b, err := json.Marshal(st)
 			if err != nil {
 				return err

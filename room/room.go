@@ -95,22 +95,15 @@ func (s *Service) refresh(ctx context.Context) error {
 	return nil
 }
 
-// Required reports whether concert's sale needs a pass. With no room at all
-// it is one atomic load and a length.
+// Required reports whether concert's sale needs a pass: an atomic load and
+// a lookup in a map that is empty without rooms.
 func (s *Service) Required(concert int64) bool {
 	if s == nil {
 		return false
 	}
-	m := *s.rooms.Load()
-	if len(m) == 0 {
-		return false
-	}
-	_, ok := m[concert]
+	_, ok := s.settings(concert)
 	return ok
 }
-
-// Any reports whether some concert has a room.
-func (s *Service) Any() bool { return s != nil && len(*s.rooms.Load()) > 0 }
 
 func (s *Service) settings(concert int64) (boxoffice.Room, bool) {
 	r, ok := (*s.rooms.Load())[concert]
@@ -212,21 +205,29 @@ func (s *Service) forget() {
 	}
 }
 
-// tick opens the room when its time has come, admits, wakes the room's
-// streams when something changed, and sends what there is to notify.
+// tick opens the room when its time has come, admits, and wakes the room's
+// streams when something changed.
 func (s *Service) tick(ctx context.Context, r boxoffice.Room) error {
 	h := s.hub(r.Concert)
 	last := h.state()
-	if !last.Opened && !time.Now().Before(r.OpensAt) {
-		if _, err := s.Stock.OpenRoom(ctx, r.Concert, s.shuffle); errors.Is(err, boxoffice.ErrNoRoom) {
+	opened := last.Opened
+	if !opened && !time.Now().Before(r.OpensAt) {
+		var err error
+		if opened, err = s.Stock.OpenRoom(ctx, r.Concert, s.shuffle); errors.Is(err, boxoffice.ErrNoRoom) {
 			return s.restore(ctx, r)
 		} else if err != nil {
 			return err
 		}
 	}
-	st, err := s.Stock.StockForRoom(ctx, r.Concert)
-	if err != nil {
-		return err
+	// The stock only for a room that admits: a scheduled one's step reads
+	// its state alone, and up to four reads a tick a gateway are saved for
+	// a room opening in an hour.
+	st := stock.SeatsLeft
+	if opened {
+		var err error
+		if st, err = s.Stock.StockForRoom(ctx, r.Concert); err != nil {
+			return err
+		}
 	}
 	a, err := s.Stock.AdmitRoom(ctx, r.Concert, st, s.Tick)
 	if errors.Is(err, boxoffice.ErrNoRoom) {
@@ -242,7 +243,8 @@ func (s *Service) tick(ctx context.Context, r boxoffice.Room) error {
 	}
 	s.Metrics.waiting.WithLabelValues(l).Set(float64(a.Joined - a.Admitted))
 	s.Metrics.active.WithLabelValues(l).Set(float64(a.Active))
-	if a.Version != last.Version || a.State != last.State || a.Admitted != last.Admitted {
+	// room_admit.lua moves the version with the counter and the state.
+	if a.Version != last.Version {
 		h.publish(a.RoomState)
 	} else {
 		h.flush()

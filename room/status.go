@@ -195,11 +195,38 @@ const Keepalive = 15 * time.Second
 // room), and a stream whose read failed ended.
 const drawSpread = time.Second
 
-// Follow sends a member's status now and at every change the room's hub
+// Stream is one member's status stream: Watch reads where they stand (the
+// one failure a client still gets as a status code), Run follows them.
+type Stream struct {
+	s               *Service
+	concert, member int64
+	ticket          string
+	p               stock.Place
+}
+
+// Watch starts a member's stream: no room or a member who never joined is
+// an error here, before anything is sent.
+func (s *Service) Watch(ctx context.Context, concert, member int64) (*Stream, error) {
+	if _, err := s.room(concert); err != nil {
+		return nil, err
+	}
+	ticket, err := s.Passes.Sign(auth.KindTicket, concert, member, time.Now().Add(auth.TicketTTL), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Stock.RoomPlace(ctx, concert, member, true)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return &Stream{s: s, concert: concert, member: member, ticket: ticket, p: p}, nil
+}
+
+// Run sends the member's status now and at every change the room's hub
 // sees, until the status is final, the room is removed, send fails or ctx
 // ends. ping is called on a quiet stream every Keepalive. A failed read of
 // the member's place is tried again later, not the end of the stream.
-func (s *Service) Follow(ctx context.Context, concert, member int64, send func(Status) error, ping func() error) error {
+func (w *Stream) Run(ctx context.Context, send func(Status) error, ping func() error) error {
+	s, concert, member, ticket, p := w.s, w.concert, w.member, w.ticket, w.p
 	r, err := s.room(concert)
 	if err != nil {
 		return err
@@ -207,14 +234,6 @@ func (s *Service) Follow(ctx context.Context, concert, member int64, send func(S
 	s.Metrics.streams.Inc()
 	defer s.Metrics.streams.Dec()
 	h := s.hub(concert)
-	ticket, err := s.Passes.Sign(auth.KindTicket, concert, member, time.Now().Add(auth.TicketTTL), time.Now())
-	if err != nil {
-		return err
-	}
-	p, err := s.Stock.RoomPlace(ctx, concert, member, true)
-	if err != nil {
-		return unavailable(err)
-	}
 	var last Status
 	first := true
 	keep := time.NewTimer(Keepalive)
